@@ -1,0 +1,194 @@
+"""The ``dreamvideo`` command line: one function per command, user mistakes as one line."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+from dreamvideo.config import Config
+from dreamvideo.errors import UserError
+from dreamvideo.presets import apply_sets, describe, load_preset, preset_names, read_preset
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="DeepDream pictures, steady DeepDream videos and infinite zoom loops.")
+out = Console()
+err = Console(stderr=True)
+
+# ----------------------------------------------------------------- shared options
+Preset = Annotated[str, typer.Option("--preset", "-p", help="preset name (see `dreamvideo "
+                                     "presets`) or path to a YAML file")]
+Layers = Annotated[str | None, typer.Option(
+    "--layers", "-l", help='objective, e.g. "blocks.10", "blocks.10:42", '
+    '"0.5*blocks.8 + blocks.10:7", "guide(blocks.10)"')]
+Model = Annotated[str | None, typer.Option("--model", "-m", help="backbone network "
+                                           "(see `dreamvideo layers`)")]
+Weights = Annotated[Path | None, typer.Option("--weights", help="local state-dict file for "
+                                              "the model (torchvision models offline)")]
+Guide = Annotated[Path | None, typer.Option("--guide", help="guide picture for guide(LAYER) "
+                                            "objectives")]
+Octaves = Annotated[int | None, typer.Option("--octaves", help="pyramid levels")]
+Iterations = Annotated[int | None, typer.Option("--iterations", "-i",
+                                                help="ascent steps per octave")]
+Step = Annotated[float | None, typer.Option("--step", help="step size (0..255 pixel units)")]
+Seed = Annotated[int | None, typer.Option("--seed", help="random seed (jitter)")]
+Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N")]
+Sets = Annotated[list[str] | None, typer.Option(
+    "--set", help="any config value, e.g. --set dream.jitter=16 (repeatable)")]
+Output = Annotated[Path, typer.Option("--output", "-o", help="output file")]
+
+
+def build_config(preset: str, sets: list[str] | None = None, **dream: object) -> Config:
+    """The run's config: preset, then ``--set`` values, then the dedicated flags."""
+    cfg = apply_sets(load_preset(preset), sets or [])
+    if dream.get("weights") is not None:
+        dream["weights"] = str(dream["weights"])
+    if dream.get("guide") is not None:
+        dream["guide"] = str(dream["guide"])
+    return cfg.override("dream", **dream)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn user mistakes into one line on stderr and exit code 2; Ctrl-C into exit 130."""
+    try:
+        yield
+    except UserError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        raise typer.Exit(130) from None
+
+
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """Yields ``start(total) -> advance(n)``; draws a bar with rate and ETA on stderr."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                   console=err, transient=False, disable=not sys.stderr.isatty())
+    with bar:
+        def start(total: int) -> Callable[[int], None]:
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+        yield start
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise UserError(f"input file {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"input {path} is not a file")
+
+
+# ----------------------------------------------------------------- commands
+
+@app.command()
+def image(input: Annotated[Path, typer.Argument(help="picture to dream")],  # noqa: A002
+          output: Output, preset: Preset = "default", layers: Layers = None,
+          model: Model = None, weights: Weights = None, guide: Guide = None,
+          octaves: Octaves = None, iterations: Iterations = None, step: Step = None,
+          seed: Seed = None, device: Device = None, sets: Sets = None,
+          width: Annotated[int | None, typer.Option(
+              "--width", help="resize to this width first (pixels, aspect kept)")] = None,
+          ) -> None:
+    """Dream a picture.
+
+    Example: dreamvideo image samples/chelsea.jpg -o cat.png --preset eyes
+    """
+    with user_errors():
+        _check_input(input)
+        if width is not None and width < 16:
+            raise UserError(f"--width {width}: must be at least 16 pixels")
+        cfg = build_config(preset, sets, layers=layers, model=model, weights=weights,
+                           guide=guide, octaves=octaves, iterations=iterations, step=step,
+                           seed=seed, device=device)
+        from dreamvideo.pipeline import render_image
+
+        with progress_bar("dreaming") as start:
+            r = render_image(cfg, input, output, width=width, start=start)
+        gain = r.objective_after / r.objective_before if r.objective_before else float("inf")
+        out.print(f"wrote {output} ({r.size[0]}x{r.size[1]}) in {r.seconds:.1f} s; objective "
+                  f"{cfg.dream.layers}: {r.objective_before:.3g} -> {r.objective_after:.3g} "
+                  f"({gain:.1f}x)", markup=False, highlight=False)
+
+
+@app.command()
+def gallery(input: Annotated[Path, typer.Argument(help="picture to dream")],  # noqa: A002
+            output: Output, preset: Preset = "default", model: Model = None,
+            weights: Weights = None,
+            layers: Annotated[str | None, typer.Option(
+                "--layers", "-l", help='layers to show, e.g. "blocks.3 blocks.8 blocks.10:7" '
+                "(default: all)")] = None,
+            size: Annotated[int, typer.Option("--size", help="tile size in pixels",
+                                              min=32)] = 256,
+            columns: Annotated[int, typer.Option("--columns", help="grid columns (0: auto)",
+                                                 min=0)] = 0,
+            octaves: Octaves = None, iterations: Iterations = None, step: Step = None,
+            seed: Seed = None, device: Device = None, sets: Sets = None) -> None:
+    """Dream one picture at each layer into a labelled contact sheet, to choose layers by eye.
+
+    Example: dreamvideo gallery samples/chelsea.jpg -o sheet.png --model efficientnet_lite0
+    """
+    with user_errors():
+        _check_input(input)
+        cfg = build_config(preset, sets, model=model, weights=weights, octaves=octaves,
+                           iterations=iterations, step=step, seed=seed, device=device)
+        from dreamvideo.pipeline import render_gallery
+
+        names = layers.replace(",", " ").split() if layers else None
+        with progress_bar("gallery") as start:
+            shown = render_gallery(cfg, input, output, names, size, columns, start)
+        out.print(f"wrote {output}: {len(shown)} layers of {cfg.dream.model}", markup=False,
+                  highlight=False)
+
+
+@app.command("layers")
+def layers_cmd(model: Annotated[str, typer.Argument(help="backbone network")] =
+               "efficientnet_lite0") -> None:
+    """List a model's layer names with their channels and stride (no weights needed)."""
+    with user_errors():
+        from dreamvideo.models import load_backbone
+
+        net = load_backbone(model, pretrained=False)
+        table = Table("layer", "channels", "stride", title=f"{model} layers")
+        for info in net.layer_table(299 if model == "inception_v3" else 224):
+            table.add_row(info.name, str(info.channels), str(info.stride))
+        out.print(table)
+
+
+@app.command()
+def presets(name: Annotated[str | None, typer.Argument(
+        help="show this preset's full settings")] = None) -> None:
+    """List the presets, or print one preset's full settings as YAML."""
+    with user_errors():
+        if name is not None:
+            import yaml
+
+            path, _ = read_preset(name)
+            out.print(f"# {path}\n# {describe(name)}", markup=False, highlight=False)
+            out.print(yaml.safe_dump(load_preset(name).to_dict(), sort_keys=False).rstrip(),
+                      markup=False, highlight=False)
+            return
+        table = Table("preset", "model", "layers", "description")
+        for preset in preset_names():
+            cfg = load_preset(preset)
+            table.add_row(preset, cfg.dream.model, cfg.dream.layers, describe(preset))
+        out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

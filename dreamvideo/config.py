@@ -1,0 +1,166 @@
+"""One frozen configuration per run, built from a YAML preset and CLI flags.
+
+Every field is checked in ``__post_init__`` (type, range, accepted values), so a config made by
+``from_dict`` (YAML) or by ``dataclasses.replace`` (CLI overrides) is always valid. Errors are
+:class:`ConfigError` with a one-line message naming the key and what would be accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from dreamvideo.errors import UserError
+
+
+class ConfigError(UserError):
+    """A config value is wrong; the message names the key and the accepted values."""
+
+
+def _f(default: Any, *, min: float | None = None, max: float | None = None,  # noqa: A002
+       choices: tuple[str, ...] | None = None, pattern: tuple[str, str] | None = None,
+       above: float | None = None) -> Any:
+    """A dataclass field with validation rules kept in its metadata.
+
+    ``pattern`` is ``(regex, what it accepts in words)``.
+    """
+    rules = {"min": min, "max": max, "choices": choices, "pattern": pattern, "above": above}
+    return field(default=default, metadata={k: v for k, v in rules.items() if v is not None})
+
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
+            type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if isinstance(value, bool):  # bool is an int subclass: only a bool field takes true/false
+        return tp is bool
+    if tp is float:
+        return isinstance(value, int | float)
+    return isinstance(value, tp)
+
+
+class _Section:
+    """Validation and dict conversion shared by every config section."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value, tp, rules = getattr(self, f.name), hints[f.name], f.metadata
+            key = f"{self.SECTION}.{f.name}"  # type: ignore[attr-defined]
+            if not _type_ok(value, tp):
+                raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if "min" in rules and value < rules["min"]:
+                    raise ConfigError(f"{key}: must be >= {rules['min']}, got {value!r}")
+                if "max" in rules and value > rules["max"]:
+                    raise ConfigError(f"{key}: must be <= {rules['max']}, got {value!r}")
+                if "above" in rules and value <= rules["above"]:
+                    raise ConfigError(f"{key}: must be > {rules['above']}, got {value!r}")
+                if tp is float:
+                    object.__setattr__(self, f.name, float(value))
+            if isinstance(value, str):
+                if "choices" in rules and value not in rules["choices"]:
+                    raise ConfigError(f"{key}: must be one of {', '.join(rules['choices'])}; "
+                                      f"got {value!r}")
+                if "pattern" in rules and not re.fullmatch(rules["pattern"][0], value):
+                    raise ConfigError(f"{key}: must be {rules['pattern'][1]}; got {value!r}")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.SECTION}: expected a mapping of keys, got {data!r}")  # type: ignore[attr-defined]
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise ConfigError(f"{cls.SECTION}.{unknown[0]}: unknown key; valid keys: "  # type: ignore[attr-defined]
+                              f"{', '.join(names)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class DreamConfig(_Section):
+    """How one picture is dreamed: network, objective and gradient ascent."""
+
+    SECTION: typing.ClassVar[str] = "dream"
+    # backbone network; `dreamvideo layers MODEL` lists its layers
+    model: str = _f("efficientnet_lite0", choices=(
+        "efficientnet_lite0", "googlenet", "vgg16", "vgg19", "resnet50", "inception_v3"))
+    # local state-dict file for the backbone (needed offline for torchvision models)
+    weights: str | None = None
+    # objective to maximize: "blocks.10", "blocks.10:42", "0.5*blocks.8 + blocks.10:7", ...
+    layers: str = "blocks.10"
+    # guide picture whose features guide(...) terms pull towards
+    guide: str | None = None
+    # pyramid levels; detail found at a coarse level is carried up to the next
+    octaves: int = _f(4, min=1, max=12)
+    # size ratio between neighbouring octaves
+    octave_scale: float = _f(1.4, above=1.0, max=4.0)
+    # gradient-ascent steps per octave
+    iterations: int = _f(20, min=0, max=1000)
+    # step per iteration in 0..255 pixel units, times the normalized gradient
+    step: float = _f(2.0, above=0.0, max=100.0)
+    # largest random roll (pixels) applied before each step, hides the network's grid
+    jitter: int = _f(32, min=0, max=512)
+    # gradient normalization: "mean" (g / mean|g|, classic) or "laplacian" (per-band unit std)
+    normalize: str = _f("laplacian", choices=("mean", "laplacian"))
+    # tile side in pixels for the gradient; bounds memory on big frames; 0 never tiles
+    tile: int = _f(1024, min=0, max=8192)
+    # random seed: same seed, input and device give the same output
+    seed: int = _f(0, min=0)
+    # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"
+    device: str = _f("auto", pattern=(r"auto|cpu|cuda(:\d+)?",
+                                             "auto, cpu, cuda or cuda:N"))
+    # forward precision: "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16"
+    precision: str = _f("auto", choices=("auto", "fp32", "bf16", "fp16"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tile and self.tile < 64:
+            raise ConfigError(f"dream.tile: must be 0 (no tiling) or >= 64, got {self.tile}")
+
+
+SECTIONS: dict[str, type[_Section]] = {"dream": DreamConfig}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one run needs; written into the output's metadata so a render can be redone."""
+
+    dream: DreamConfig = field(default_factory=DreamConfig)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Config:
+        """Build from nested plain data (YAML), rejecting unknown keys and wrong types."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"expected a mapping with sections {', '.join(SECTIONS)}, "
+                              f"got {type(data).__name__}")
+        unknown = [k for k in data if k not in SECTIONS]
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: unknown section; valid sections: "
+                              f"{', '.join(SECTIONS)}")
+        return cls(**{k: SECTIONS[k].from_dict(v) for k, v in data.items()})
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    def override(self, section: str, **values: Any) -> Config:
+        """A copy with ``values`` replaced in ``section``; ``None`` values are left alone."""
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            return self
+        return dataclasses.replace(
+            self, **{section: dataclasses.replace(getattr(self, section), **values)})

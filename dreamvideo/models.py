@@ -1,0 +1,257 @@
+"""Backbones as ordered, named stages: the bundled EfficientNet-Lite0 and torchvision networks.
+
+A :class:`Backbone` runs its stages in order and returns the activations of the requested
+layers, stopping after the deepest one; :meth:`Backbone.truncated` drops the unused tail so
+neither memory nor time is spent on it. Parameters are frozen and the network is in eval mode.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dreamvideo.efficientnet import EfficientNetLite0, bundled_weights_path
+from dreamvideo.errors import UserError
+
+DEFAULT_MODEL = "efficientnet_lite0"
+TORCHVISION_MODELS = ("googlenet", "vgg16", "vgg19", "resnet50", "inception_v3")
+MODELS = (DEFAULT_MODEL, *TORCHVISION_MODELS)
+
+
+class ModelError(UserError):
+    """A model or its weights cannot be used; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One dreamable layer: its name, channel count and stride in input pixels."""
+
+    name: str
+    channels: int
+    stride: int
+
+
+class Backbone(nn.Module):
+    """Named stages of a classifier, run in order on ``(B,3,H,W)`` float images in ``[0,1]``.
+
+    ``mean``/``std`` map ``[0,1]`` pixels to what the network was trained on.
+    """
+
+    def __init__(self, name: str, stages: list[tuple[str, nn.Module]],
+                 mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
+        super().__init__()
+        self.name = name
+        self.names = [n for n, _ in stages]
+        self.stages = nn.ModuleList([m for _, m in stages])
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.channels_last = False  # feed NHWC tensors (set by use_channels_last)
+        self._strides: dict[str, int] | None = None
+        self.eval().requires_grad_(False)
+
+    def use_channels_last(self) -> Backbone:
+        """Store weights and feed inputs as NHWC, which convolutions run faster on."""
+        self.to(memory_format=torch.channels_last)
+        self.channels_last = True
+        return self
+
+    def strides(self) -> dict[str, int]:
+        """Layer name -> stride in input pixels (probed once, then cached)."""
+        if self._strides is None:
+            self._strides = {info.name: info.stride for info in self.layer_table()}
+        return self._strides
+
+    def check_layers(self, layers: Iterable[str]) -> None:
+        """Raise :class:`ModelError` naming the valid layers if any name is unknown."""
+        unknown = sorted(set(layers) - set(self.names))
+        if unknown:
+            raise ModelError(f"unknown layer {', '.join(map(repr, unknown))} for model "
+                             f"{self.name}; valid layers: {', '.join(self.names)}")
+
+    def truncated(self, layers: Iterable[str]) -> Backbone:
+        """The same network cut after the deepest of ``layers`` (shares the weights)."""
+        layers = list(layers)
+        self.check_layers(layers)
+        depth = max(self.names.index(n) for n in layers) + 1
+        stages = list(zip(self.names[:depth], self.stages[:depth], strict=True))
+        out = Backbone(self.name, stages, (0, 0, 0), (1, 1, 1))
+        out.mean, out.std, out.channels_last = self.mean, self.std, self.channels_last
+        return out
+
+    def forward(self, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """``x``: ``(B,3,H,W)`` in ``[0,1]`` -> ``{layer: (B,C,h,w) activation}``."""
+        wanted = set(layers)
+        out: dict[str, torch.Tensor] = {}
+        x = (x - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        for name, stage in zip(self.names, self.stages, strict=True):
+            x = stage(x)
+            if name in wanted:
+                out[name] = x
+                if len(out) == len(wanted):
+                    break
+        return out
+
+    def layer_table(self, size: int = 224) -> list[LayerInfo]:
+        """Channels and stride of every layer, probed with one ``size`` x ``size`` forward."""
+        p = next(self.parameters())
+        with torch.no_grad():
+            feats = self(torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype),
+                         self.names)
+        # Valid (unpadded) convolutions shrink maps a little: round the ratio to a power of 2.
+        return [LayerInfo(n, f.shape[1], 2 ** max(0, round(math.log2(size / f.shape[-1]))))
+                for n, f in feats.items()]
+
+
+# --------------------------------------------------------------------------- architectures
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# googlenet and inception_v3 weights expect (x - 0.5) / 0.5 (torchvision's transform_input).
+HALF = (0.5, 0.5, 0.5)
+
+
+def _efficientnet_stages(net: EfficientNetLite0) -> list[tuple[str, nn.Module]]:
+    stages: list[tuple[str, nn.Module]] = [
+        ("stem", nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()))]
+    stages += [(f"blocks.{i}", b) for i, b in enumerate(net._blocks)]
+    stages.append(("head", nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())))
+    return stages
+
+
+def _children(net: nn.Module, skip: tuple[str, ...]) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in net.named_children() if n not in skip]
+
+
+def _vgg_stages(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    """VGG ``features`` named like the papers: ``relu3_2`` is the 2nd ReLU of block 3."""
+    stages, block, conv, pending = [], 1, 0, []
+    for m in net.features:
+        pending.append(m)
+        if isinstance(m, nn.Conv2d):
+            conv += 1
+            continue
+        if isinstance(m, nn.ReLU):
+            m.inplace = False  # an in-place ReLU would overwrite activations we return
+            name = f"relu{block}_{conv}"
+        else:
+            name, block, conv = f"pool{block}", block + 1, 0
+        stages.append((name, nn.Sequential(*pending)))
+        pending = []
+    return stages
+
+
+def _resnet_stages(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    stages = [("stem", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool))]
+    for layer in ("layer1", "layer2", "layer3", "layer4"):
+        stages += [(f"{layer}.{i}", b) for i, b in enumerate(getattr(net, layer))]
+    return stages
+
+
+@dataclass(frozen=True)
+class _Spec:
+    build: Callable[[], nn.Module]
+    stages: Callable[[nn.Module], list[tuple[str, nn.Module]]]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+def _tv(name: str, **kwargs: object) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        import torchvision.models as tvm
+
+        return getattr(tvm, name)(weights=None, **kwargs)
+    return build
+
+
+_SPECS: dict[str, _Spec] = {
+    DEFAULT_MODEL: _Spec(EfficientNetLite0, _efficientnet_stages,
+                         (127 / 255,) * 3, (128 / 255,) * 3),
+    "googlenet": _Spec(_tv("googlenet", aux_logits=False, init_weights=False),
+                       lambda n: _children(n, ("avgpool", "dropout", "fc")), HALF, HALF),
+    "inception_v3": _Spec(_tv("inception_v3", aux_logits=False, init_weights=False),
+                          lambda n: _children(n, ("AuxLogits", "avgpool", "dropout", "fc")),
+                          HALF, HALF),
+    "vgg16": _Spec(_tv("vgg16"), _vgg_stages, IMAGENET_MEAN, IMAGENET_STD),
+    "vgg19": _Spec(_tv("vgg19"), _vgg_stages, IMAGENET_MEAN, IMAGENET_STD),
+    "resnet50": _Spec(_tv("resnet50"), _resnet_stages, IMAGENET_MEAN, IMAGENET_STD),
+}
+
+
+# --------------------------------------------------------------------------- weights
+
+def _default_weights(name: str):  # -> torchvision.models.WeightsEnum member
+    import torchvision.models as tvm
+
+    return tvm.get_model_weights(name).DEFAULT
+
+
+def hub_weights_file(name: str) -> Path:
+    """Where torchvision's weights API caches ``name``'s default ImageNet weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_default_weights(name).url)
+
+
+def _load_state(path: str | Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"weights file {path} does not exist") from None
+    except Exception as e:  # torch raises many types for a bad file; the user needs one line
+        raise ModelError(f"weights file {path} is not a PyTorch state dict "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def _torchvision_state(name: str, allow_download: bool) -> dict[str, torch.Tensor]:
+    cached = hub_weights_file(name)
+    if cached.is_file():
+        return _load_state(cached)
+    reason = "downloads are off"
+    if allow_download:
+        try:
+            return _default_weights(name).get_state_dict(progress=True)
+        except Exception as e:  # no network, proxy, disk full...: all mean "file missing"
+            reason = f"download failed: {type(e).__name__}"
+    raise ModelError(f"model {name} needs its ImageNet weights file {cached.name}, which is not in "
+                     f"{cached.parent} ({reason}); download {_default_weights(name).url} into "
+                     f"that folder, or pass --weights FILE")
+
+
+def load_backbone(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
+                  device: torch.device | str = "cpu", pretrained: bool = True,
+                  allow_download: bool = True) -> Backbone:
+    """Build ``name`` with its ImageNet weights (strictly loaded), frozen, in eval mode.
+
+    ``weights`` overrides where the state dict comes from (``torch.load(weights_only=True)``).
+    ``pretrained=False`` gives random weights, enough to list layers without any file.
+    """
+    if name not in _SPECS:
+        raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    spec = _SPECS[name]
+    net = spec.build()
+    if pretrained:
+        if weights is not None:
+            state = _load_state(weights)
+        elif name == DEFAULT_MODEL:
+            state = _load_state(bundled_weights_path())
+        else:
+            state = _torchvision_state(name, allow_download)
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
+            raise ModelError(f"weights {weights or name} do not fit model {name}: {first[:160]}"
+                             ) from None
+    backbone = Backbone(name, spec.stages(net), spec.mean, spec.std)
+    return backbone.to(device)

@@ -1,0 +1,273 @@
+"""What the ascent maximizes: small objective functions with ``+``, ``-``, scalar ``*`` and ``sum``.
+
+An objective maps layer activations to a ``(B,)`` quantity to MAXIMIZE. Activations may be a
+crop of the whole feature map (tiled gradients); ``windows`` then says where the crop sits, so
+every term is a sum over cells divided by the WHOLE map's size and tiles add up exactly to the
+whole-image value.
+
+Text syntax, shared by the CLI and YAML (see :func:`parse_objective`)::
+
+    blocks.10                    mean squared activation of a layer (classic DeepDream)
+    blocks.10:42                 mean activation of channel 42
+    blocks.10:1,5,9              mean of several channels
+    blocks.10:42@0.5,0.5         one neuron: channel 42 at relative position x=0.5, y=0.5
+    guide(blocks.10)             match the features of the guide picture
+    0.5*blocks.8 + blocks.10:7 - 0.2*blocks.3
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from dreamvideo.errors import UserError
+
+Features = Mapping[str, torch.Tensor]  # layer -> (B,C,h,w) activation (possibly a crop)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A crop's top-left cell in the whole feature map and the whole map's size (cells)."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+Windows = Mapping[str, Window]
+TermFn = Callable[[Features, Windows], torch.Tensor]
+
+
+class ObjectiveError(UserError):
+    """The objective text or its layers/channels are wrong; one line for the user."""
+
+
+def _window(feats: Features, windows: Windows | None, layer: str) -> Window:
+    if windows is not None and layer in windows:
+        return windows[layer]
+    h, w = feats[layer].shape[-2:]
+    return Window(0, 0, h, w)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A quantity to maximize: ``objective(feats, windows) -> (B,)`` tensor.
+
+    ``layers`` are the activations it reads; ``name`` is a readable formula.
+    """
+
+    fn: TermFn
+    name: str
+    layers: frozenset[str]
+
+    def __call__(self, feats: Features, windows: Windows | None = None) -> torch.Tensor:
+        return self.fn(feats, windows or {})
+
+    def __add__(self, other: Objective) -> Objective:
+        joined = (f"{self.name} - {other.name[1:]}" if other.name.startswith("-")
+                  else f"{self.name} + {other.name}")
+        return Objective(lambda f, w: self.fn(f, w) + other.fn(f, w), joined,
+                         self.layers | other.layers)
+
+    def __neg__(self) -> Objective:
+        return -1.0 * self
+
+    def __sub__(self, other: Objective) -> Objective:
+        return self + (-other)
+
+    def __mul__(self, k: float) -> Objective:
+        k = float(k)
+        inner = f"({self.name})" if " " in self.name else self.name
+        name = {1.0: inner, -1.0: f"-{inner}"}.get(k, f"{k:g}*{inner}")
+        return Objective(lambda f, w: k * self.fn(f, w), name, self.layers)
+
+    __rmul__ = __mul__
+
+    @staticmethod
+    def sum(objectives: Iterable[Objective]) -> Objective:
+        objectives = list(objectives)
+        if not objectives:
+            raise ObjectiveError("an objective needs at least one term")
+        out = objectives[0]
+        for o in objectives[1:]:
+            out = out + o
+        return out
+
+
+# --------------------------------------------------------------------------- terms
+
+def layer(name: str) -> Objective:
+    """Mean squared activation of a whole layer (the classic DeepDream objective)."""
+    def fn(feats: Features, windows: Windows) -> torch.Tensor:
+        a, win = feats[name], _window(feats, windows, name)
+        return a.float().square().sum((1, 2, 3)) / (a.shape[1] * win.height * win.width)
+    return Objective(fn, name, frozenset([name]))
+
+
+def channel(name: str, channels: Iterable[int]) -> Objective:
+    """Mean activation of the given channels of a layer."""
+    chs = list(channels)
+
+    def fn(feats: Features, windows: Windows) -> torch.Tensor:
+        a, win = feats[name], _window(feats, windows, name)
+        return a[:, chs].float().sum((1, 2, 3)) / (len(chs) * win.height * win.width)
+    return Objective(fn, f"{name}:{','.join(map(str, chs))}", frozenset([name]))
+
+
+def neuron(name: str, ch: int, x: float = 0.5, y: float = 0.5) -> Objective:
+    """Activation of one channel at one position, ``x``/``y`` relative (0..1) to the map."""
+    def fn(feats: Features, windows: Windows) -> torch.Tensor:
+        a, win = feats[name], _window(feats, windows, name)
+        row = round(y * (win.height - 1)) - win.top
+        col = round(x * (win.width - 1)) - win.left
+        if 0 <= row < a.shape[2] and 0 <= col < a.shape[3]:
+            return a[:, ch, row, col].float()
+        return a.new_zeros(a.shape[0], dtype=torch.float32)  # the neuron is in another tile
+    return Objective(fn, f"{name}:{ch}@{x:g},{y:g}", frozenset([name]))
+
+
+def guide(name: str, guide_features: torch.Tensor) -> Objective:
+    """Pull each position towards its best-matching guide feature vector (Google's guide).
+
+    ``guide_features``: ``(C, N)`` activations of the guide picture at ``name``. For each
+    position the dot product with the best-matching guide vector is summed; its gradient is
+    that guide vector, so the dream takes on the guide's features.
+    """
+    g = guide_features.float()
+
+    def fn(feats: Features, windows: Windows) -> torch.Tensor:
+        a, win = feats[name].float(), _window(feats, windows, name)
+        flat = a.flatten(2).transpose(1, 2)  # (B, hw, C)
+        match = (flat @ g.to(flat.device)).amax(dim=2)  # (B, hw)
+        return match.sum(1) / (a.shape[1] * win.height * win.width)
+    return Objective(fn, f"guide({name})", frozenset([name]))
+
+
+# --------------------------------------------------------------------------- parser
+
+_TOKEN = re.compile(r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+                    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)"
+                    r"|(?P<op>[-+*:,@()]))")
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos, text = [], 0, text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise ObjectiveError(f"objective {text!r}: unexpected {text[pos:].strip()[:12]!r} "
+                                 f"at character {pos + 1}")
+        kind = m.lastgroup
+        assert kind is not None
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    """Recursive descent over the tokens; builds the objective directly (never evals text)."""
+
+    def __init__(self, text: str, channels: Mapping[str, int] | None,
+                 guide_features: Callable[[str], torch.Tensor] | None) -> None:
+        self.text, self.toks, self.i = text, _tokens(text), 0
+        self.channels, self.guide_features = channels, guide_features
+
+    def fail(self, what: str) -> ObjectiveError:
+        got = self.toks[self.i][1] if self.i < len(self.toks) else "the end"
+        return ObjectiveError(f"objective {self.text!r}: expected {what}, got {got!r}; "
+                              "examples: blocks.10, blocks.10:42, 0.5*blocks.8 + blocks.10:7")
+
+    def peek(self, value: str | None = None, kind: str | None = None) -> bool:
+        if self.i >= len(self.toks):
+            return False
+        k, v = self.toks[self.i]
+        return (value is None or v == value) and (kind is None or k == kind)
+
+    def take(self, kind: str, what: str, value: str | None = None) -> str:
+        if not self.peek(value, kind):
+            raise self.fail(what)
+        self.i += 1
+        return self.toks[self.i - 1][1]
+
+    def expr(self) -> Objective:
+        terms = []
+        while True:
+            negative = self.peek("-")
+            if negative or self.peek("+") or terms:
+                self.take("op", "+ or -")
+            terms.append(-self.term() if negative else self.term())
+            if not (self.peek("+") or self.peek("-")):
+                break
+        if self.i != len(self.toks):
+            raise self.fail("+, - or the end")
+        return Objective.sum(terms)
+
+    def term(self) -> Objective:
+        weight = 1.0
+        if self.peek(kind="num"):
+            weight = float(self.take("num", "a number"))
+            self.take("op", "*", "*")
+        return weight * self.atom() if weight != 1.0 else self.atom()
+
+    def layer_name(self) -> str:
+        name = self.take("name", "a layer name")
+        if self.channels is not None and name not in self.channels:
+            raise ObjectiveError(f"objective {self.text!r}: unknown layer {name!r}; valid layers: "
+                                 f"{', '.join(self.channels)}")
+        return name
+
+    def channel_index(self, name: str) -> int:
+        ch = self.take("num", "a channel number")
+        if not ch.isdigit():
+            raise self.fail("a whole channel number")
+        n = self.channels[name] if self.channels is not None else None
+        if n is not None and int(ch) >= n:
+            raise ObjectiveError(f"objective {self.text!r}: channel {ch} out of range for "
+                                 f"{name} (0..{n - 1})")
+        return int(ch)
+
+    def atom(self) -> Objective:
+        if self.peek("guide", "name") and self.i + 1 < len(self.toks) \
+                and self.toks[self.i + 1][1] == "(":
+            self.i += 2
+            name = self.layer_name()
+            self.take("op", ")", ")")
+            if self.guide_features is None:
+                raise ObjectiveError(f"objective {self.text!r} uses guide({name}) but no guide "
+                                     "picture was given (--guide FILE or dream.guide)")
+            return guide(name, self.guide_features(name))
+        name = self.layer_name()
+        if not self.peek(":"):
+            return layer(name)
+        self.i += 1
+        chs = [self.channel_index(name)]
+        while self.peek(","):
+            self.i += 1
+            chs.append(self.channel_index(name))
+        if not self.peek("@"):
+            return channel(name, chs)
+        self.i += 1
+        if len(chs) != 1:
+            raise self.fail("a single channel before @")
+        x = float(self.take("num", "an x position in 0..1"))
+        self.take("op", ",", ",")
+        y = float(self.take("num", "a y position in 0..1"))
+        if not (0 <= x <= 1 and 0 <= y <= 1):
+            raise ObjectiveError(f"objective {self.text!r}: neuron position must be in 0..1")
+        return neuron(name, chs[0], x, y)
+
+
+def parse_objective(text: str, channels: Mapping[str, int] | None = None,
+                    guide_features: Callable[[str], torch.Tensor] | None = None) -> Objective:
+    """Build an :class:`Objective` from its text form.
+
+    ``channels`` (layer -> channel count), when given, validates layer names and channel
+    indices. ``guide_features(layer) -> (C, N)`` supplies the guide picture's activations.
+    """
+    if not text or not text.strip():
+        raise ObjectiveError("objective is empty; examples: blocks.10, blocks.10:42")
+    return _Parser(text, channels, guide_features).expr()

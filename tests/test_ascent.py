@@ -1,0 +1,104 @@
+import pytest
+import torch
+from conftest import photo
+
+from dreamvideo.ascent import (AscentParams, dream, gradient, laplacian_normalize,
+                               normalize_gradient, octave_sizes, steps_for)
+from dreamvideo.objectives import layer, parse_objective
+
+FAST = AscentParams(octaves=2, octave_scale=1.4, iterations=3, step=2.0, jitter=8,
+                    normalize="mean", tile=0)
+
+
+def image(width=96, name="chelsea"):
+    return torch.from_numpy(photo(name, width)).permute(2, 0, 1)[None].float() / 255
+
+
+def test_octave_sizes_end_at_full_size_and_skip_tiny_ones():
+    assert octave_sizes(512, 512, 4, 1.4) == [(187, 187), (261, 261), (366, 366), (512, 512)]
+    assert octave_sizes(100, 120, 4, 2.0) == [(100, 120)]
+    assert steps_for(512, 512, FAST) == 6
+
+
+def test_dream_keeps_shape_and_range_and_raises_the_objective(lite0):
+    obj = layer("blocks.4")
+    net = lite0.truncated(obj.layers)
+    x = image()
+    out = dream(x, net, obj, FAST, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == torch.float32
+    assert 0 <= out.min() and out.max() <= 1
+    with torch.no_grad():
+        before, after = obj(net(x, obj.layers)), obj(net(out, obj.layers))
+    assert after > 1.3 * before
+
+
+def test_same_seed_same_output_other_seed_differs(lite0):
+    obj = layer("blocks.3")
+    net = lite0.truncated(obj.layers)
+    x = image(64)
+    a = dream(x, net, obj, FAST, torch.Generator().manual_seed(3))
+    b = dream(x, net, obj, FAST, torch.Generator().manual_seed(3))
+    c = dream(x, net, obj, FAST, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_non_contiguous_input_gives_the_same_dream(lite0):
+    obj = layer("blocks.3")
+    net = lite0.truncated(obj.layers)
+    x = image(64)
+    flipped = x.flip(3).contiguous().flip(3)  # same values, negative stride view
+    xt = x.permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)  # transposed memory layout
+    assert not xt.is_contiguous()
+    ref = dream(x, net, obj, FAST, torch.Generator().manual_seed(0))
+    for variant in (flipped, xt):
+        torch.testing.assert_close(dream(variant, net, obj, FAST,
+                                         torch.Generator().manual_seed(0)), ref)
+
+
+def test_bad_shape_is_rejected(lite0):
+    with pytest.raises(ValueError, match=r"\(1,3,H,W\)"):
+        dream(torch.rand(3, 32, 32), lite0, layer("stem"), FAST, torch.Generator())
+
+
+@pytest.mark.parametrize("objective, tile", [("blocks.4", 64), ("blocks.10", 96)])
+def test_tiled_gradient_agrees_with_whole_image_gradient(lite0, objective, tile):
+    obj = parse_objective(objective)
+    net = lite0.truncated(obj.layers)
+    x = image(256, "astronaut")
+    whole, v_whole = gradient(net, obj, x)
+    tiled, v_tiled = gradient(net, obj, x, tile=tile, generator=torch.Generator().manual_seed(1))
+    cos = torch.nn.functional.cosine_similarity(whole.flatten(), tiled.flatten(), dim=0)
+    assert cos > 0.995
+    assert (whole - tiled).abs().mean() < 0.05 * whole.abs().mean()
+    assert torch.isclose(v_whole, v_tiled, rtol=1e-3)
+
+
+def test_tiling_without_halo_would_disagree(lite0):
+    """The halo is what makes tiles agree: without it the deep layer's gradient is far off."""
+    obj = parse_objective("blocks.10")
+    net = lite0.truncated(obj.layers)
+    x = image(256, "astronaut")
+    whole, _ = gradient(net, obj, x)
+    bare, _ = gradient(net, obj, x, tile=96, halo=0, generator=torch.Generator().manual_seed(1))
+    assert torch.nn.functional.cosine_similarity(whole.flatten(), bare.flatten(), dim=0) < 0.9
+
+
+def test_normalizations_give_unit_mean_step():
+    g = torch.randn(1, 3, 64, 48) * 1e-4
+    for method in ("mean", "laplacian"):
+        n = normalize_gradient(g, method)
+        assert n.shape == g.shape
+        assert n.abs().mean() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_laplacian_normalization_boosts_weak_low_frequencies():
+    """A tiny smooth ramp plus strong fine noise: after per-band scaling the ramp counts."""
+    torch.manual_seed(0)
+    ramp = torch.linspace(-1, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64) * 1e-3
+    noise = torch.randn(1, 3, 64, 64)
+    g = ramp + noise
+    out = laplacian_normalize(g, 4)
+    low = torch.nn.functional.avg_pool2d(out, 16)
+    low_in = torch.nn.functional.avg_pool2d(g, 16)
+    assert low.std() / out.std() > 3 * (low_in.std() / g.std())
