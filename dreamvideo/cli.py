@@ -21,8 +21,8 @@ from dreamvideo.presets import apply_sets, describe, load_preset, preset_names, 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="DeepDream pictures, steady DeepDream videos and infinite zoom loops.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 # ----------------------------------------------------------------- shared options
 Preset = Annotated[str, typer.Option("--preset", "-p", help="preset name (see `dreamvideo "

@@ -1,0 +1,3 @@
+from dreamvideo.cli import main
+
+main()

@@ -1,0 +1,96 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from dreamvideo.cli import app
+from dreamvideo.encode import read_image_metadata
+from dreamvideo.presets import preset_names
+
+runner = CliRunner()
+FAST = ["--octaves", "1", "--iterations", "2"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_image_dreams_and_records_its_settings(cat_png, tmp_path):
+    out = tmp_path / "dream.png"
+    r = run("image", cat_png, "-o", out, *FAST, "--layers", "blocks.4", "--seed", 5)
+    assert r.exit_code == 0, r.output
+    src, dst = np.asarray(Image.open(cat_png)), np.asarray(Image.open(out))
+    assert dst.shape == src.shape
+    assert np.abs(dst.astype(int) - src).mean() > 2
+    meta = read_image_metadata(out)
+    assert meta["config"]["dream"]["layers"] == "blocks.4"
+    assert meta["config"]["dream"]["seed"] == 5
+    assert "objective blocks.4" in r.output and "x)" in r.output
+
+
+def test_image_width_resizes_first(cat_png, tmp_path):
+    out = tmp_path / "small.jpg"
+    r = run("image", cat_png, "-o", out, *FAST, "--width", 48)
+    assert r.exit_code == 0, r.output
+    assert Image.open(out).size == (48, 32)
+
+
+def test_gallery_writes_a_labelled_sheet(cat_png, tmp_path):
+    out = tmp_path / "sheet.png"
+    r = run("gallery", cat_png, "-o", out, "--layers", "blocks.2 blocks.4", "--size", 48,
+            "--iterations", 2, "--octaves", 1, "--columns", 2)
+    assert r.exit_code == 0, r.output
+    w, h = Image.open(out).size
+    assert w > 2 * 48 and h > 32
+    assert read_image_metadata(out)["layers"] == ["blocks.2", "blocks.4"]
+
+
+def test_layers_and_presets_list_everything():
+    r = run("layers", "efficientnet_lite0")
+    assert r.exit_code == 0 and "blocks.10" in r.output and "112" in r.output
+    r = run("presets")
+    assert r.exit_code == 0
+    for name in preset_names():
+        assert name in r.output
+    r = run("presets", "classic")
+    assert "inception4c" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["image", "missing.png", "-o", "x.png"], "input file missing.png does not exist"),
+    (["image", "{txt}", "-o", "x.png"], "is not a readable image"),
+    (["image", "{cat}", "-o", "x.png", "--preset", "nope"], "unknown preset 'nope'"),
+    (["image", "{cat}", "-o", "x.png", "--layers", "blocks.99"], "unknown layer 'blocks.99'"),
+    (["image", "{cat}", "-o", "x.png", "--device", "tpu"], "dream.device: must be auto"),
+    (["image", "{cat}", "-o", "x.gif"], "unknown picture type '.gif'"),
+    (["image", "{cat}", "-o", "x.png", "--set", "dream.jitter=-1"], "dream.jitter: must be >= 0"),
+    (["layers", "alexnet"], "unknown model 'alexnet'"),
+])
+def test_user_mistakes_are_one_line_and_exit_2(tmp_path, cat_png, args, message):
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello")
+    args = [a.format(txt=txt, cat=cat_png) for a in args]
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_real_process_exit_code_and_no_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "dreamvideo", "image", str(tmp_path / "no.png"),
+                        "-o", str(tmp_path / "o.png")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"error: input file {tmp_path / 'no.png'} does not exist"
+
+
+def test_metadata_is_json_with_version(cat_png, tmp_path):
+    out = tmp_path / "d.png"
+    assert run("image", cat_png, "-o", out, *FAST).exit_code == 0
+    meta = read_image_metadata(out)
+    assert json.loads(json.dumps(meta)) == meta and meta["dreamvideo"]
