@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
 from dreamvideo.presets import apply_sets, describe, load_preset, preset_names, read_preset
+
+if TYPE_CHECKING:
+    from dreamvideo.pipeline import FrameReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -81,6 +91,27 @@ def progress_bar(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]
             task = bar.add_task(label, total=total)
             return lambda n: bar.advance(task, n)
         yield start
+
+
+@contextlib.contextmanager
+def frame_bar(label: str) -> Iterator[Callable[[FrameReport], None]]:
+    """Yields an ``on_frame`` callback drawing frames done, frames/s and ETA on stderr."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
+                   TimeRemainingColumn(), console=err, disable=not sys.stderr.isatty())
+    with bar:
+        task = None
+        t0, first = time.perf_counter(), 0
+
+        def on_frame(r: FrameReport) -> None:
+            nonlocal task, first, t0
+            if task is None:
+                task = bar.add_task(label, total=r.expected, completed=r.done - 1, rate="")
+                first, t0 = r.done - 1, time.perf_counter()
+            rate = (r.done - first) / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=r.done, total=max(r.expected, r.done),
+                       rate=f"{rate:.2f} fps")
+        yield on_frame
 
 
 def _check_input(path: Path) -> None:
@@ -150,6 +181,109 @@ def gallery(input: Annotated[Path, typer.Argument(help="picture to dream")],  # 
             shown = render_gallery(cfg, input, output, names, size, columns, start)
         out.print(f"wrote {output}: {len(shown)} layers of {cfg.dream.model}", markup=False,
                   highlight=False)
+
+
+@app.command()
+def video(input: Annotated[Path, typer.Argument(help="clip to dream")],  # noqa: A002
+          output: Output, preset: Preset = "video", layers: Layers = None, model: Model = None,
+          weights: Weights = None, guide: Guide = None, octaves: Octaves = None,
+          iterations: Iterations = None, step: Step = None, seed: Seed = None,
+          device: Device = None, sets: Sets = None,
+          start: Annotated[float | None, typer.Option(
+              "--start", help="first second of the clip to render")] = None,
+          end: Annotated[float | None, typer.Option("--end", help="second to stop at")] = None,
+          max_frames: Annotated[int | None, typer.Option(
+              "--max-frames", help="render at most this many frames")] = None,
+          width: Annotated[int | None, typer.Option(
+              "--width", help="render width in pixels (aspect kept)")] = None,
+          scale: Annotated[float | None, typer.Option(
+              "--scale", help="render at this fraction of the source size")] = None,
+          blend: Annotated[float | None, typer.Option(
+              "--blend", help="how much of the previous frame's dream carries over (0..1)")
+          ] = None,
+          flow: Annotated[str | None, typer.Option(
+              "--flow", help="optical flow: dis, farneback or raft")] = None,
+          flow_weights: Annotated[Path | None, typer.Option(
+              "--flow-weights", help="RAFT weights file (with --flow raft)")] = None,
+          crf: Annotated[int | None, typer.Option(
+              "--crf", help="H.264 quality: 0 best .. 51 worst (default 18)")] = None,
+          lossless: Annotated[bool, typer.Option(
+              "--lossless", help="lossless RGB H.264 (big files)")] = False,
+          no_audio: Annotated[bool, typer.Option(
+              "--no-audio", help="leave the source's sound out")] = False,
+          checkpoint_every: Annotated[int | None, typer.Option(
+              "--checkpoint-every", help="frames between resumable checkpoints")] = None,
+          resume: Annotated[bool, typer.Option(
+              "--resume", help="continue an interrupted render of OUTPUT")] = False,
+          restart: Annotated[bool, typer.Option(
+              "--restart", help="discard an interrupted render of OUTPUT")] = False,
+          preview: Annotated[Path | None, typer.Option(
+              "--preview", help="PNG refreshed with the latest frame while rendering")] = None,
+          ) -> None:
+    """Dream a clip into a steady DeepDream clip with its sound.
+
+    Example: dreamvideo video samples/harbour.mp4 -o dream.mp4 --width 320
+    """
+    with user_errors():
+        _check_input(input)
+        if resume and restart:
+            raise UserError("--resume and --restart exclude each other")
+        cfg = build_config(preset, sets, layers=layers, model=model, weights=weights,
+                           guide=guide, octaves=octaves, iterations=iterations, step=step,
+                           seed=seed, device=device)
+        cfg = cfg.override("video", start=start, end=end, max_frames=max_frames, width=width,
+                           scale=scale, blend=blend, flow=flow, checkpoint_every=checkpoint_every,
+                           flow_weights=str(flow_weights) if flow_weights else None)
+        cfg = cfg.override("encode", crf=crf, lossless=lossless or None,
+                           audio=False if no_audio else None)
+        from dreamvideo.checkpoint import parts_dir
+        from dreamvideo.pipeline import render_video
+
+        with frame_bar("dreaming") as on_frame:
+            try:
+                r = render_video(cfg, input, output, resume=resume, restart=restart,
+                                 preview=preview, on_frame=on_frame)
+            except KeyboardInterrupt:
+                err.print(f"interrupted; finished frames are kept in {parts_dir(output)}: run "
+                          "the same command with --resume to continue", markup=False)
+                raise typer.Exit(130) from None
+        new = r.frames - r.resumed_from
+        out.print(f"wrote {output}: {r.frames} frames {r.size[0]}x{r.size[1]} at {r.fps} fps "
+                  f"({float(r.fps):.3f}); {r.seconds / max(new, 1):.2f} s per frame"
+                  + (f", resumed at frame {r.resumed_from}" if r.resumed_from else "")
+                  + (f", {r.scene_cuts} scene cut(s)" if r.scene_cuts else ""),
+                  markup=False, highlight=False)
+
+
+@app.command()
+def metrics(source: Annotated[Path, typer.Argument(help="the original clip")],
+            output: Annotated[Path, typer.Argument(help="its dreamed version")],
+            first_frame: Annotated[int | None, typer.Option(
+                "--first-frame", help="source frame the output starts at (default: from the "
+                "output's metadata)")] = None,
+            max_frames: Annotated[int | None, typer.Option(
+                "--max-frames", help="measure at most this many frames")] = None,
+            flow: Annotated[str, typer.Option(
+                "--flow", help="flow for the warping error: farneback or dis")] = "farneback",
+            ) -> None:
+    """Temporal stability (warping error vs the source's) and dream strength with its drift."""
+    with user_errors():
+        _check_input(source)
+        _check_input(output)
+        if flow not in ("farneback", "dis"):
+            raise UserError(f"--flow {flow!r}: use farneback or dis")
+        from dreamvideo.metrics import measure_clip
+
+        m = measure_clip(source, output, first_frame, max_frames, flow)
+        table = Table("measure", "value", title=f"{output} vs {source} ({m.frames} frames)")
+        table.add_row("warping error, output (0..255)", f"{m.warp_error_output:.2f}")
+        table.add_row("warping error, source (0..255)", f"{m.warp_error_source:.2f}")
+        table.add_row("ratio output / source (lower is steadier)", f"{m.warp_ratio:.2f}")
+        table.add_row("dream strength, mean |output - source|", f"{m.strength:.1f}")
+        table.add_row("strength, first / last tenth", f"{m.strength_first:.1f} / "
+                      f"{m.strength_last:.1f}")
+        table.add_row("drift (last / first)", f"{m.drift:.2f}")
+        out.print(table)
 
 
 @app.command("layers")

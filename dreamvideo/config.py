@@ -131,7 +131,59 @@ class DreamConfig(_Section):
             raise ConfigError(f"dream.tile: must be 0 (no tiling) or >= 64, got {self.tile}")
 
 
-SECTIONS: dict[str, type[_Section]] = {"dream": DreamConfig}
+@dataclass(frozen=True)
+class VideoConfig(_Section):
+    """How a clip is dreamed frame after frame, and which part of it."""
+
+    SECTION: typing.ClassVar[str] = "video"
+    # octaves for frames after the first (and after scene cuts); they start from a warped dream
+    next_octaves: int = _f(2, min=1, max=12)
+    # ascent steps per octave for those frames
+    next_iterations: int = _f(5, min=0, max=1000)
+    # share of the previous frame's dream (its residual over the source) carried into the next
+    blend: float = _f(0.8, min=0.0, max=1.0)
+    # optical flow between source frames: "dis" (fast), "farneback", or "raft" (needs weights)
+    flow: str = _f("dis", choices=("dis", "farneback", "raft"))
+    # DIS quality/speed: "ultrafast", "fast", "medium"
+    flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))
+    # RAFT weights file (raft_small_C_T_V2-01064c6d.pth) when flow is "raft"; null = hub cache
+    flow_weights: str | None = None
+    # forward-backward check: pixels that appear from behind others are dreamed fresh
+    occlusion: bool = True
+    # restart from a full dream when less than this share of pixels can be followed
+    scene_cut: float = _f(0.2, min=0.0, max=1.0)
+    # first second of the source to render
+    start: float = _f(0.0, min=0.0)
+    # second to stop at (exclusive); null = the end of the clip
+    end: float | None = _f(None, above=0.0)
+    # render at most this many frames; null = no limit
+    max_frames: int | None = _f(None, min=1)
+    # render width in pixels (height keeps the aspect, rounded to even); null = source size
+    width: int | None = _f(None, min=16, max=16384)
+    # render at this fraction of the source size (ignored when width is set)
+    scale: float = _f(1.0, above=0.0, max=4.0)
+    # save a resumable checkpoint every this many frames
+    checkpoint_every: int = _f(30, min=1)
+
+
+@dataclass(frozen=True)
+class EncodeConfig(_Section):
+    """How frames become a file."""
+
+    SECTION: typing.ClassVar[str] = "encode"
+    # H.264 constant rate factor: 0 best .. 51 worst; 18 is visually lossless
+    crf: int = _f(18, min=0, max=51)
+    # lossless RGB H.264 (libx264rgb, qp 0): exact pixels, big files, fewer players
+    lossless: bool = False
+    # x264 speed/size trade-off
+    preset: str = _f("medium", choices=("ultrafast", "superfast", "veryfast", "faster", "fast",
+                                        "medium", "slow", "slower", "veryslow"))
+    # copy the source's sound into the output
+    audio: bool = True
+
+
+SECTIONS: dict[str, type[_Section]] = {"dream": DreamConfig, "video": VideoConfig,
+                                       "encode": EncodeConfig}
 
 
 @dataclass(frozen=True)
@@ -139,6 +191,8 @@ class Config:
     """Everything one run needs; written into the output's metadata so a render can be redone."""
 
     dream: DreamConfig = field(default_factory=DreamConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     @classmethod
     def from_dict(cls, data: Any) -> Config:

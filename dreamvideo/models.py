@@ -213,7 +213,8 @@ def _load_state(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _torchvision_state(name: str, allow_download: bool) -> dict[str, torch.Tensor]:
+def _torchvision_state(name: str, allow_download: bool, option: str = "--weights"
+                       ) -> dict[str, torch.Tensor]:
     cached = hub_weights_file(name)
     if cached.is_file():
         return _load_state(cached)
@@ -223,9 +224,9 @@ def _torchvision_state(name: str, allow_download: bool) -> dict[str, torch.Tenso
             return _default_weights(name).get_state_dict(progress=True)
         except Exception as e:  # no network, proxy, disk full...: all mean "file missing"
             reason = f"download failed: {type(e).__name__}"
-    raise ModelError(f"model {name} needs its ImageNet weights file {cached.name}, which is not in "
+    raise ModelError(f"model {name} needs its weights file {cached.name}, which is not in "
                      f"{cached.parent} ({reason}); download {_default_weights(name).url} into "
-                     f"that folder, or pass --weights FILE")
+                     f"that folder, or pass {option} FILE")
 
 
 def load_backbone(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
@@ -255,3 +256,18 @@ def load_backbone(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
                              ) from None
     backbone = Backbone(name, spec.stages(net), spec.mean, spec.std)
     return backbone.to(device)
+
+
+def load_raft(weights: str | Path | None = None, device: torch.device | str = "cpu",
+              allow_download: bool = True) -> nn.Module:
+    """torchvision's RAFT-small optical flow network with its weights, frozen, in eval mode."""
+    import torchvision.models.optical_flow as of
+
+    net = of.raft_small(weights=None)
+    state = _load_state(weights) if weights else _torchvision_state("raft_small", allow_download,
+                                                                         "--flow-weights")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError:
+        raise ModelError(f"weights {weights or 'raft_small'} do not fit RAFT-small") from None
+    return net.eval().requires_grad_(False).to(device)

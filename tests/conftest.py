@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from fractions import Fraction
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -32,3 +36,54 @@ def cat_png(tmp_path) -> str:
     path = tmp_path / "cat.png"
     Image.fromarray(photo("chelsea", 96)).save(path)
     return str(path)
+
+
+def pan_frames(frames: int = 12, size: tuple[int, int] = (96, 64), step=(2.0, 1.0),
+               name: str = "astronaut") -> list[np.ndarray]:
+    """A camera pan over a photo: frame t shows the photo moved by ``t * step`` pixels.
+
+    The true backward flow (frame t -> t-1) is ``-step`` everywhere.
+    """
+    import cv2
+
+    w, h = size
+    big = photo(name, w * 2)
+    out = []
+    for t in range(frames):
+        m = np.float32([[1, 0, -w / 2 + t * step[0]], [0, 1, -h / 2 + t * step[1]]])
+        out.append(cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_CUBIC,
+                                  borderMode=cv2.BORDER_REFLECT))
+    return out
+
+
+def write_clip(path, frames: list[np.ndarray], fps=Fraction(30000, 1001), audio: bool = False,
+               lossless: bool = False) -> str:
+    """Encode ``frames`` to ``path`` (H.264), with a 440 Hz sine soundtrack if ``audio``."""
+    from dreamvideo.encode import VideoWriter, codec_args, run_ffmpeg
+
+    h, w = frames[0].shape[:2]
+    path = Path(path)
+    target = path.with_name("silent_" + path.name) if audio else path
+    with VideoWriter(target, (w, h), fps, codec_args(w, h, 12, lossless, "ultrafast")) as vw:
+        for f in frames:
+            vw.write(f)
+    if audio:
+        seconds = len(frames) / float(fps)
+        run_ffmpeg(["-i", str(target), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+                    "-t", f"{seconds:.4f}", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+                    "-c:a", "aac", str(path)], "adding a test soundtrack")
+        target.unlink()
+    return str(path)
+
+
+def ffmpeg_children() -> list[int]:
+    """PIDs of ffmpeg processes started by this test process that are still alive."""
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split()
+        except OSError:
+            continue
+        if fields[3] == str(me) and "ffmpeg" in fields[1] and fields[2] != "Z":
+            found.append(int(fields[0]))
+    return found

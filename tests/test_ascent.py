@@ -2,8 +2,15 @@ import pytest
 import torch
 from conftest import photo
 
-from dreamvideo.ascent import (AscentParams, dream, gradient, laplacian_normalize,
-                               normalize_gradient, octave_sizes, steps_for)
+from dreamvideo.ascent import (
+    AscentParams,
+    dream,
+    gradient,
+    laplacian_normalize,
+    normalize_gradient,
+    octave_sizes,
+    steps_for,
+)
 from dreamvideo.objectives import layer, parse_objective
 
 FAST = AscentParams(octaves=2, octave_scale=1.4, iterations=3, step=2.0, jitter=8,
@@ -26,7 +33,7 @@ def test_dream_keeps_shape_and_range_and_raises_the_objective(lite0):
     x = image()
     out = dream(x, net, obj, FAST, torch.Generator().manual_seed(0))
     assert out.shape == x.shape and out.dtype == torch.float32
-    assert 0 <= out.min() and out.max() <= 1
+    assert out.min() >= 0 and out.max() <= 1
     with torch.no_grad():
         before, after = obj(net(x, obj.layers)), obj(net(out, obj.layers))
     assert after > 1.3 * before

@@ -1,8 +1,15 @@
 import pytest
 import torch
 
-from dreamvideo.objectives import (Objective, ObjectiveError, Window, channel, layer, neuron,
-                                   parse_objective)
+from dreamvideo.objectives import (
+    Objective,
+    ObjectiveError,
+    Window,
+    channel,
+    layer,
+    neuron,
+    parse_objective,
+)
 
 CHANNELS = {"blocks.3": 40, "blocks.8": 112, "blocks.10": 112}
 

@@ -1,0 +1,126 @@
+"""Optical flow between SOURCE frames, backward warping and the occlusion mask (pure functions).
+
+Conventions: frames are ``(H,W,3)`` arrays; a flow is ``(H,W,2)`` float32 in pixels, ``[...,0]``
+horizontal. The *backward* flow ``b`` of frame t points from t to t-1:
+``cur(x) ~ prev(x + b(x))``, so ``warp(prev, b)`` lines the previous frame up with the current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+               "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+# A flow method: (from_rgb, to_rgb) uint8 -> (H,W,2) flow with from(x) ~ to(x + flow(x)).
+FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def dis_flow(preset: str = "medium") -> FlowFn:
+    """OpenCV's DIS optical flow (fast, dense, robust), one estimator reused between calls."""
+    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+    return lambda a, b: dis.calc(_gray(a), _gray(b), None)
+
+
+def farneback_flow() -> FlowFn:
+    """OpenCV's Farneback flow: slower and smoother than DIS."""
+    return lambda a, b: cv2.calcOpticalFlowFarneback(_gray(a), _gray(b), None, 0.5, 4, 21, 4, 7,
+                                                     1.5, 0)
+
+
+def raft_flow(model: torch.nn.Module, device: torch.device) -> FlowFn:
+    """torchvision's RAFT (``model`` with weights loaded): slow, the most accurate."""
+    def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        h, w = a.shape[:2]
+        ph, pw = -h % 8, -w % 8  # RAFT needs sizes divisible by 8
+
+        def prep(rgb: np.ndarray) -> torch.Tensor:
+            t = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None]
+            t = t.float() / 127.5 - 1.0
+            return torch.nn.functional.pad(t, (0, pw, 0, ph), mode="replicate")
+
+        with torch.no_grad():
+            out = model(prep(a), prep(b))[-1]
+        return out[0, :, :h, :w].permute(1, 2, 0).float().cpu().numpy()
+    return flow
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+
+
+def warp(img: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR
+         ) -> np.ndarray:
+    """Backward warp: ``out(x) = img(x + flow(x))``, edges replicated.
+
+    ``img``: ``(H,W)`` or ``(H,W,C)`` (float32 keeps residuals exact); ``flow``: ``(H,W,2)``.
+    Bilinear by default; cubic keeps fine detail that is warped again and again.
+    """
+    if flow.shape[:2] != img.shape[:2] or flow.shape[-1] != 2:
+        raise ValueError(f"flow {flow.shape} does not fit image {img.shape}")
+    gx, gy = _grid(*flow.shape[:2])
+    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], interpolation,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def occlusion_mask(backward: np.ndarray, forward: np.ndarray, blur: int = 5) -> np.ndarray:
+    """Where the backward flow can be trusted: ``(H,W)`` float32, 1 = tracked, 0 = occluded.
+
+    Forward-backward check (Ruder et al. 2016): with ``f~`` the forward flow (t-1 -> t) sampled
+    at ``x + b(x)``, a pixel is occluded where ``|f~ + b|^2 > 0.01 (|f~|^2 + |b|^2) + 0.5``.
+    Pixels whose source lies outside the previous frame are occluded too. The mask is
+    blurred so fresh and carried-over dream blend without a hard edge.
+    """
+    h, w = backward.shape[:2]
+    f_at = warp(forward, backward)
+    bad = (np.square(f_at + backward).sum(-1)
+           > 0.01 * (np.square(f_at).sum(-1) + np.square(backward).sum(-1)) + 0.5)
+    gx, gy = _grid(h, w)
+    sx, sy = gx + backward[..., 0], gy + backward[..., 1]
+    bad |= (sx < -0.5) | (sx > w - 0.5) | (sy < -0.5) | (sy > h - 0.5)
+    mask = (~bad).astype(np.float32)
+    if blur > 1:
+        mask = cv2.GaussianBlur(mask, (blur, blur), 0)
+    return mask
+
+
+@dataclass(frozen=True)
+class Track:
+    """How frame t follows frame t-1."""
+
+    flow: np.ndarray  # (H,W,2) backward flow t -> t-1
+    mask: np.ndarray  # (H,W) float32, 1 where t-1's content can be carried over
+    coverage: float  # mean of mask; very low means a scene cut
+
+
+def track(prev: np.ndarray, cur: np.ndarray, flow_fn: FlowFn, occlusion: bool = True) -> Track:
+    """Backward flow from ``cur`` to ``prev`` (uint8 RGB) and the mask it carries reliably."""
+    backward = flow_fn(cur, prev)
+    if occlusion:
+        mask = occlusion_mask(backward, flow_fn(prev, cur))
+    else:
+        mask = np.ones(backward.shape[:2], np.float32)
+    return Track(backward, mask, float(mask.mean()))
+
+
+def carry_residual(cur: np.ndarray, prev_dream: np.ndarray, prev_source: np.ndarray,
+                   tr: Track, blend: float) -> np.ndarray:
+    """The next frame's starting point: ``cur + blend * mask * warp(prev_dream - prev_source)``.
+
+    Warping the RESIDUAL (what dreaming added), not the dream itself, keeps the dream's
+    strength steady instead of piling patterns up frame after frame. Arrays are ``(H,W,3)``
+    float32 in ``[0,1]``; so is the result.
+    """
+    # cubic: the residual is warped once per frame, bilinear would blur it away in a few
+    residual = warp(prev_dream - prev_source, tr.flow, cv2.INTER_CUBIC)
+    return np.clip(cur + (blend * tr.mask)[..., None] * residual, 0.0, 1.0)

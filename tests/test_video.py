@@ -1,0 +1,185 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import pan_frames, write_clip
+from typer.testing import CliRunner
+
+from dreamvideo.checkpoint import parts_dir
+from dreamvideo.cli import app
+from dreamvideo.config import Config
+from dreamvideo.decode import probe_video, read_frames
+from dreamvideo.encode import read_video_metadata
+from dreamvideo.errors import UserError
+from dreamvideo.metrics import measure_clip
+from dreamvideo.pipeline import render_video
+
+FAST = {"dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2, "jitter": 4},
+        "video": {"next_octaves": 1, "next_iterations": 1, "checkpoint_every": 4},
+        "encode": {"preset": "ultrafast"}}
+
+
+def fast(**sections):
+    data = {k: dict(v) for k, v in FAST.items()}
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    return Config.from_dict(data)
+
+
+def frames_of(path):
+    return [f for _, f in read_frames(path)]
+
+
+@pytest.fixture()
+def clip(tmp_path):
+    """12 frames, odd size, 29.97 fps, with sound."""
+    return write_clip(tmp_path / "clip.mp4", pan_frames(12, (65, 47)), audio=True)
+
+
+def test_video_keeps_frames_rate_size_and_sound(clip, tmp_path):
+    out = tmp_path / "dream.mp4"
+    r = render_video(fast(), clip, out)
+    src, dst = probe_video(clip), probe_video(out)
+    assert r.frames == 12 == len(frames_of(out))
+    assert (dst.width, dst.height, dst.fps) == (65, 47, Fraction(30000, 1001)) == \
+        (src.width, src.height, src.fps)
+    assert dst.has_audio
+    assert abs(dst.duration - src.duration) < 0.1
+    meta = read_video_metadata(out)
+    assert meta["config"]["dream"]["layers"] == "blocks.3" and meta["frames"] == 12
+    assert not parts_dir(out).exists()
+    strength = np.mean([np.abs(a.astype(int) - b).mean()
+                        for a, b in zip(frames_of(out), frames_of(clip), strict=True)])
+    assert strength > 3  # it did dream
+
+
+def test_sources_without_sound_and_no_audio_flag(tmp_path, clip):
+    silent = write_clip(tmp_path / "silent.mp4", pan_frames(5, (48, 32)))
+    out = tmp_path / "a.mp4"
+    render_video(fast(), silent, out)
+    assert not probe_video(out).has_audio and len(frames_of(out)) == 5
+    out2 = tmp_path / "b.mp4"
+    render_video(fast(encode={"audio": False}, video={"max_frames": 3}), clip, out2)
+    assert not probe_video(out2).has_audio
+
+
+def test_range_and_width_select_frames_and_size(clip, tmp_path):
+    out = tmp_path / "part.mkv"
+    r = render_video(fast(video={"start": 0.2, "max_frames": 4, "width": 32}), clip, out)
+    assert r.frames == 4 and r.size == (32, 24)
+    meta = read_video_metadata(out)
+    assert meta["first_frame"] == 6  # round(0.2 s * 29.97 fps)
+    m = measure_clip(clip, out)  # aligns on the first frame stored in the metadata
+    assert m.frames == 4
+
+
+def test_interrupted_render_resumes_to_the_same_video(clip, tmp_path):
+    ref = tmp_path / "ref.mp4"
+    render_video(fast(), clip, ref)
+    out = tmp_path / "out.mp4"
+
+    def stop_at_frame_6(report):
+        if report.done == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render_video(fast(), clip, out, on_frame=stop_at_frame_6)
+    parts = parts_dir(out)
+    assert [p.name for p in sorted(parts.glob("seg_*.mp4"))] == ["seg_00000.mp4"]
+    assert not out.exists()
+    with pytest.raises(UserError, match="unfinished render.*--resume"):
+        render_video(fast(), clip, out)
+    with pytest.raises(UserError, match=r"other settings \(config\.dream\.iterations: 2 -> 3\)"):
+        render_video(fast(dream={"iterations": 3}), clip, out, resume=True)
+    r = render_video(fast(), clip, out, resume=True)
+    assert r.resumed_from == 4 and r.frames == 12
+    for a, b in zip(frames_of(out), frames_of(ref), strict=True):
+        assert np.array_equal(a, b)
+    assert probe_video(out).has_audio
+
+
+def test_killed_render_resumes_from_its_last_checkpoint(tmp_path):
+    clip = write_clip(tmp_path / "long.mp4", pan_frames(30, (48, 32)), audio=True)
+    args = ["video", clip, "--set", "dream.layers=blocks.3", "--octaves", "1",
+            "--iterations", "2", "--set", "video.next_octaves=1", "--set",
+            "video.next_iterations=1", "--checkpoint-every", "3", "--set",
+            "encode.preset=ultrafast"]
+    ref = tmp_path / "ref.mp4"
+    assert CliRunner().invoke(app, [*args, "-o", str(ref)]).exit_code == 0
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "dreamvideo", *args, "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = parts_dir(out) / "state.npz"
+    deadline = time.monotonic() + 120
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # a crash: no cleanup code runs
+    proc.wait()
+    assert not out.exists(), "the render finished before it could be killed"
+    r = CliRunner().invoke(app, [*args, "-o", str(out), "--resume"])
+    assert r.exit_code == 0, r.output
+    assert "resumed at frame" in r.output
+    got, want = frames_of(out), frames_of(ref)
+    assert len(got) == len(want) == 30
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_scene_cut_restarts_the_dream(tmp_path):
+    frames = pan_frames(5, (64, 48)) + pan_frames(5, (64, 48), name="coffee")
+    clip = write_clip(tmp_path / "cut.mp4", frames)
+    reports = []
+    r = render_video(fast(), clip, tmp_path / "o.mp4", on_frame=reports.append)
+    assert [rep.index for rep in reports if rep.fresh] == [0, 5]
+    assert r.scene_cuts == 1
+
+
+def test_carrying_the_dream_is_steadier_than_dreaming_each_frame(tmp_path):
+    clip = write_clip(tmp_path / "pan.mp4", pan_frames(10, (128, 96), step=(1.5, 0.5)))
+    dream = {"layers": "blocks.8", "octaves": 2, "iterations": 8, "step": 3.0}
+    lossless = {"lossless": True}  # so compression noise does not blur the comparison
+    steady = tmp_path / "steady.mp4"
+    render_video(fast(dream=dream, video={"blend": 0.9, "next_iterations": 1}, encode=lossless),
+                 clip, steady)
+    alone = tmp_path / "alone.mp4"
+    render_video(fast(dream=dream, video={"blend": 0.0, "next_octaves": 2, "next_iterations": 8},
+                      encode=lossless), clip, alone)
+    a, b = measure_clip(clip, steady), measure_clip(clip, alone)
+    assert a.strength > 0.9 * b.strength > 5
+    assert a.warp_ratio < 0.75 * b.warp_ratio
+    assert 0.67 < a.drift < 1.5
+
+
+def test_metrics_of_a_clip_against_itself(tmp_path):
+    clip = write_clip(tmp_path / "pan.mp4", pan_frames(6, (64, 48)))
+    m = measure_clip(clip, clip)
+    assert m.strength == 0 and m.warp_ratio == pytest.approx(1.0)
+    assert m.warp_error_source < 5  # the flow follows a clean pan
+
+
+def test_preview_is_written(clip, tmp_path):
+    preview = tmp_path / "now.png"
+    render_video(fast(video={"max_frames": 2}), clip, tmp_path / "o.mp4", preview=preview)
+    assert preview.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["video", "{txt}", "-o", "{out}"], "is not a video"),
+    (["video", "{clip}", "-o", "{tmp}/o.avi"], "unknown video type '.avi'"),
+    (["video", "{clip}", "-o", "{out}", "--resume"], "nothing to resume"),
+    (["video", "{clip}", "-o", "{out}", "--flow", "optical"], "video.flow: must be one of"),
+    (["video", "{clip}", "-o", "{out}", "--start", "5", "--end", "1"], "must come after"),
+    (["metrics", "{clip}", "{txt}"], "is not a video"),
+])
+def test_video_mistakes_are_one_line(tmp_path, clip, args, message):
+    txt = tmp_path / "notes.mp4"
+    txt.write_text("hello")
+    fmt = {"txt": txt, "clip": clip, "out": tmp_path / "o.mp4", "tmp": tmp_path}
+    r = CliRunner().invoke(app, [a.format(**fmt) for a in args])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.output
