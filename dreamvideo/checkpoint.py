@@ -131,7 +131,8 @@ class SegmentedRender:
             raise UserError(f"no frames were rendered for {self.output} (is the selected "
                             "range past the end of the clip?)")
         join_segments([self._segment(k) for k in range(self.segments)], self.output,
-                      audio_source, audio_start, self.done / float(self.fps), metadata)
+                      audio_source, audio_start, self.done / float(self.fps),
+                      {**(metadata or {}), "frames": self.done})
         shutil.rmtree(self.dir)
 
     def abort(self) -> None:

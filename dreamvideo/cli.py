@@ -26,7 +26,7 @@ from dreamvideo.errors import UserError
 from dreamvideo.presets import apply_sets, describe, load_preset, preset_names, read_preset
 
 if TYPE_CHECKING:
-    from dreamvideo.pipeline import FrameReport
+    from dreamvideo.pipeline import FrameReport, RenderResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -55,6 +55,12 @@ Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or
 Sets = Annotated[list[str] | None, typer.Option(
     "--set", help="any config value, e.g. --set dream.jitter=16 (repeatable)")]
 Output = Annotated[Path, typer.Option("--output", "-o", help="output file")]
+Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted render of "
+                                      "OUTPUT")]
+Restart = Annotated[bool, typer.Option("--restart", help="discard an interrupted render of "
+                                       "OUTPUT")]
+Preview = Annotated[Path | None, typer.Option(
+    "--preview", help="PNG refreshed with the latest frame while rendering")]
 
 
 def build_config(preset: str, sets: list[str] | None = None, **dream: object) -> Config:
@@ -112,6 +118,14 @@ def frame_bar(label: str) -> Iterator[Callable[[FrameReport], None]]:
             bar.update(task, completed=r.done, total=max(r.expected, r.done),
                        rate=f"{rate:.2f} fps")
         yield on_frame
+
+
+def report(output: Path, r: RenderResult) -> None:
+    out.print(f"wrote {output}: {r.frames} frames {r.size[0]}x{r.size[1]} at {r.fps} fps "
+              f"({float(r.fps):.3f}); {r.seconds_per_frame:.2f} s per frame"
+              + (f", resumed at frame {r.resumed_from}" if r.resumed_from else "")
+              + (f", {r.scene_cuts} scene cut(s)" if r.scene_cuts else ""),
+              markup=False, highlight=False)
 
 
 def _check_input(path: Path) -> None:
@@ -213,12 +227,7 @@ def video(input: Annotated[Path, typer.Argument(help="clip to dream")],  # noqa:
               "--no-audio", help="leave the source's sound out")] = False,
           checkpoint_every: Annotated[int | None, typer.Option(
               "--checkpoint-every", help="frames between resumable checkpoints")] = None,
-          resume: Annotated[bool, typer.Option(
-              "--resume", help="continue an interrupted render of OUTPUT")] = False,
-          restart: Annotated[bool, typer.Option(
-              "--restart", help="discard an interrupted render of OUTPUT")] = False,
-          preview: Annotated[Path | None, typer.Option(
-              "--preview", help="PNG refreshed with the latest frame while rendering")] = None,
+          resume: Resume = False, restart: Restart = False, preview: Preview = None,
           ) -> None:
     """Dream a clip into a steady DeepDream clip with its sound.
 
@@ -236,23 +245,99 @@ def video(input: Annotated[Path, typer.Argument(help="clip to dream")],  # noqa:
                            flow_weights=str(flow_weights) if flow_weights else None)
         cfg = cfg.override("encode", crf=crf, lossless=lossless or None,
                            audio=False if no_audio else None)
-        from dreamvideo.checkpoint import parts_dir
         from dreamvideo.pipeline import render_video
 
-        with frame_bar("dreaming") as on_frame:
-            try:
-                r = render_video(cfg, input, output, resume=resume, restart=restart,
-                                 preview=preview, on_frame=on_frame)
-            except KeyboardInterrupt:
-                err.print(f"interrupted; finished frames are kept in {parts_dir(output)}: run "
-                          "the same command with --resume to continue", markup=False)
-                raise typer.Exit(130) from None
-        new = r.frames - r.resumed_from
-        out.print(f"wrote {output}: {r.frames} frames {r.size[0]}x{r.size[1]} at {r.fps} fps "
-                  f"({float(r.fps):.3f}); {r.seconds / max(new, 1):.2f} s per frame"
-                  + (f", resumed at frame {r.resumed_from}" if r.resumed_from else "")
-                  + (f", {r.scene_cuts} scene cut(s)" if r.scene_cuts else ""),
-                  markup=False, highlight=False)
+        _rendering(output, lambda on_frame: render_video(cfg, input, output, resume=resume,
+                                                         restart=restart, preview=preview,
+                                                         on_frame=on_frame))
+
+
+def _rendering(output: Path, render: Callable[[Callable[[FrameReport], None]], RenderResult]
+               ) -> None:
+    """Run ``render(on_frame)`` under a progress bar; Ctrl-C says how to resume."""
+    from dreamvideo.checkpoint import parts_dir
+
+    with frame_bar("dreaming") as on_frame:
+        try:
+            r = render(on_frame)
+        except KeyboardInterrupt:
+            err.print(f"interrupted; finished frames are kept in {parts_dir(output)}: run the "
+                      "same command with --resume to continue", markup=False)
+            raise typer.Exit(130) from None
+    report(output, r)
+
+
+@app.command()
+def zoom(image: Annotated[Path | None, typer.Argument(
+             help="picture to start from (default: noise, or a colour with --start color)")
+         ] = None,
+         output: Output = Path("zoom.mp4"), preset: Preset = "zoom",
+         layers: Annotated[str | None, typer.Option(
+             "--layers", "-l", help='objective, or keyframes that cross-fade: '
+             '"0: blocks.8, 5s: blocks.10"')] = None,
+         model: Model = None, weights: Weights = None, guide: Guide = None,
+         seconds: Annotated[float | None, typer.Option("--seconds", help="length")] = None,
+         fps: Annotated[float | None, typer.Option("--fps", help="frames per second")] = None,
+         width: Annotated[int | None, typer.Option("--width", help="frame width")] = None,
+         height: Annotated[int | None, typer.Option("--height", help="frame height")] = None,
+         zoom_rate: Annotated[str | None, typer.Option(
+             "--zoom", help='zoom factor per second, or keyframes "0: 1.05, 120: 1.3"')] = None,
+         rotate: Annotated[str | None, typer.Option(
+             "--rotate", help="degrees per second (or keyframes)")] = None,
+         pan_x: Annotated[str | None, typer.Option(
+             "--pan-x", help="pixels per second to the right (or keyframes)")] = None,
+         pan_y: Annotated[str | None, typer.Option(
+             "--pan-y", help="pixels per second down (or keyframes)")] = None,
+         iterations: Annotated[str | None, typer.Option(
+             "--iterations", "-i", help="ascent steps per frame (or keyframes)")] = None,
+         step: Annotated[str | None, typer.Option(
+             "--step", help="step size per frame (or keyframes)")] = None,
+         start: Annotated[str | None, typer.Option(
+             "--start", help="without a picture: noise or color")] = None,
+         color: Annotated[str | None, typer.Option("--color", help="#RRGGBB for --start "
+                                                   "color")] = None,
+         loop: Annotated[bool, typer.Option("--loop", help="end flows into the start, for "
+                                            "playing on repeat")] = False,
+         loop_frames: Annotated[int | None, typer.Option(
+             "--loop-frames", help="frames of the loop cross-fade (default: 1 s)")] = None,
+         seed: Seed = None, device: Device = None, sets: Sets = None,
+         crf: Annotated[int | None, typer.Option("--crf", help="H.264 quality")] = None,
+         resume: Resume = False, restart: Restart = False, preview: Preview = None) -> None:
+    """Render an infinite zoom-dream animation from a picture or from noise.
+
+    Example: dreamvideo zoom samples/coffee.jpg -o coffee-zoom.mp4 --seconds 10 --loop
+    """
+    with user_errors():
+        if image is not None:
+            _check_input(image)
+        if resume and restart:
+            raise UserError("--resume and --restart exclude each other")
+        cfg = build_config(preset, sets, model=model, weights=weights, guide=guide, seed=seed,
+                           device=device)
+        cfg = cfg.override("zoom", seconds=seconds, fps=fps, width=width, height=height,
+                           zoom=_number_or_text(zoom_rate), rotate=_number_or_text(rotate),
+                           pan_x=_number_or_text(pan_x), pan_y=_number_or_text(pan_y),
+                           iterations=_number_or_text(iterations, int), layers=layers,
+                           step=_number_or_text(step), start=start, color=color,
+                           loop=loop or None, loop_frames=loop_frames)
+        cfg = cfg.override("encode", crf=crf)
+        from dreamvideo.encode import check_video_output
+        from dreamvideo.pipeline import render_zoom
+
+        check_video_output(output)
+        _rendering(output, lambda on_frame: render_zoom(cfg, image, output, resume=resume,
+                                                        restart=restart, preview=preview,
+                                                        on_frame=on_frame))
+
+
+def _number_or_text(value: str | None, kind: type = float) -> float | int | str | None:
+    """A flag that takes a number or a keyframe schedule."""
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        return value
 
 
 @app.command()

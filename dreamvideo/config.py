@@ -23,12 +23,14 @@ class ConfigError(UserError):
 
 def _f(default: Any, *, min: float | None = None, max: float | None = None,  # noqa: A002
        choices: tuple[str, ...] | None = None, pattern: tuple[str, str] | None = None,
-       above: float | None = None) -> Any:
+       above: float | None = None, schedule: bool = False) -> Any:
     """A dataclass field with validation rules kept in its metadata.
 
-    ``pattern`` is ``(regex, what it accepts in words)``.
+    ``pattern`` is ``(regex, what it accepts in words)``; ``schedule`` lets a string hold
+    keyframes (``"0: 1.05, 120: 1.3"``) whose every value must obey the numeric rules.
     """
-    rules = {"min": min, "max": max, "choices": choices, "pattern": pattern, "above": above}
+    rules = {"min": min, "max": max, "choices": choices, "pattern": pattern, "above": above,
+             "schedule": schedule or None}
     return field(default=default, metadata={k: v for k, v in rules.items() if v is not None})
 
 
@@ -51,6 +53,24 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return isinstance(value, tp)
 
 
+def _parse_schedule(value: str, key: str, numbers: bool = True) -> Any:
+    from dreamvideo.schedule import ScheduleError, parse_schedule
+
+    try:
+        return parse_schedule(value, key, numbers)
+    except ScheduleError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _check_number(key: str, value: float, rules: Any) -> None:
+    if "min" in rules and value < rules["min"]:
+        raise ConfigError(f"{key}: must be >= {rules['min']}, got {value!r}")
+    if "max" in rules and value > rules["max"]:
+        raise ConfigError(f"{key}: must be <= {rules['max']}, got {value!r}")
+    if "above" in rules and value <= rules["above"]:
+        raise ConfigError(f"{key}: must be > {rules['above']}, got {value!r}")
+
+
 class _Section:
     """Validation and dict conversion shared by every config section."""
 
@@ -61,13 +81,11 @@ class _Section:
             key = f"{self.SECTION}.{f.name}"  # type: ignore[attr-defined]
             if not _type_ok(value, tp):
                 raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                if "min" in rules and value < rules["min"]:
-                    raise ConfigError(f"{key}: must be >= {rules['min']}, got {value!r}")
-                if "max" in rules and value > rules["max"]:
-                    raise ConfigError(f"{key}: must be <= {rules['max']}, got {value!r}")
-                if "above" in rules and value <= rules["above"]:
-                    raise ConfigError(f"{key}: must be > {rules['above']}, got {value!r}")
+            if isinstance(value, str) and "schedule" in rules:
+                for v in _parse_schedule(value, key).values():
+                    _check_number(key, v, rules)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                _check_number(key, value, rules)
                 if tp is float:
                     object.__setattr__(self, f.name, float(value))
             if isinstance(value, str):
@@ -182,8 +200,62 @@ class EncodeConfig(_Section):
     audio: bool = True
 
 
+@dataclass(frozen=True)
+class ZoomConfig(_Section):
+    """Zoom-feedback animations: each frame is the last dream moved a little, dreamed again.
+
+    Fields marked (keyframes) take a number or a schedule like "0: 1.05, 120: 1.3" (frames)
+    or "smooth: 0s: 1.05, 5s: 1.3" (seconds).
+    """
+
+    SECTION: typing.ClassVar[str] = "zoom"
+    # length of the animation in seconds
+    seconds: float = _f(10.0, above=0.0, max=36000.0)
+    # frames per second
+    fps: float = _f(24.0, above=0.0, max=240.0)
+    # frame width and height in pixels
+    width: int = _f(512, min=16, max=16384)
+    height: int = _f(512, min=16, max=16384)
+    # zoom factor per second, > 1 moves in (keyframes)
+    zoom: float | str = _f(1.15, above=0.0, max=100.0, schedule=True)
+    # rotation in degrees per second, counter-clockwise (keyframes)
+    rotate: float | str = _f(0.0, min=-3600.0, max=3600.0, schedule=True)
+    # camera pan in pixels per second, right / down (keyframes)
+    pan_x: float | str = _f(0.0, min=-100000.0, max=100000.0, schedule=True)
+    pan_y: float | str = _f(0.0, min=-100000.0, max=100000.0, schedule=True)
+    # zoom and rotation centre, relative to the frame (0..1)
+    center_x: float = _f(0.5, min=0.0, max=1.0)
+    center_y: float = _f(0.5, min=0.0, max=1.0)
+    # objective, or keyframed objectives that cross-fade ("0: blocks.8, 10s: blocks.10");
+    # null = dream.layers
+    layers: str | None = None
+    # ascent steps per frame after the first (keyframes)
+    iterations: int | str = _f(4, min=0, max=1000, schedule=True)
+    # octaves per frame after the first
+    octaves: int = _f(1, min=1, max=12)
+    # step size per frame after the first, 0..255 units (keyframes); null = dream.step
+    step: float | str | None = _f(None, above=0.0, max=100.0, schedule=True)
+    # how keyframes without their own "linear:"/"smooth:"/"step:" are interpolated
+    interpolation: str = _f("smooth", choices=("linear", "smooth", "step"))
+    # what to start from without a picture: "noise" or "color"
+    start: str = _f("noise", choices=("noise", "color"))
+    # the colour for start "color", as #RRGGBB
+    color: str = _f("#808080", pattern=(r"#[0-9a-fA-F]{6}", "a colour like #808080"))
+    # make the last frame flow into the first, so the file plays on repeat without a jump
+    loop: bool = False
+    # frames of the loop's cross-fade; null = one second's worth
+    loop_frames: int | None = _f(None, min=1)
+    # save a resumable checkpoint every this many frames
+    checkpoint_every: int = _f(48, min=1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.layers is not None:
+            _parse_schedule(self.layers, "zoom.layers", numbers=False)
+
+
 SECTIONS: dict[str, type[_Section]] = {"dream": DreamConfig, "video": VideoConfig,
-                                       "encode": EncodeConfig}
+                                       "encode": EncodeConfig, "zoom": ZoomConfig}
 
 
 @dataclass(frozen=True)
@@ -193,6 +265,7 @@ class Config:
     dream: DreamConfig = field(default_factory=DreamConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
+    zoom: ZoomConfig = field(default_factory=ZoomConfig)
 
     @classmethod
     def from_dict(cls, data: Any) -> Config:

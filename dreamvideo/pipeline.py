@@ -18,7 +18,7 @@ from dreamvideo import __version__
 from dreamvideo.ascent import AscentParams, dream, resize, steps_for
 from dreamvideo.checkpoint import SegmentedRender
 from dreamvideo.config import Config, DreamConfig, VideoConfig
-from dreamvideo.decode import VideoInfo, probe_video, read_frames, read_image
+from dreamvideo.decode import VideoInfo, exact_fps, probe_video, read_frames, read_image
 from dreamvideo.encode import check_image_output, check_video_output, codec_args, write_image
 from dreamvideo.errors import UserError
 from dreamvideo.flow import (
@@ -32,6 +32,8 @@ from dreamvideo.flow import (
 )
 from dreamvideo.models import Backbone, load_backbone, load_raft
 from dreamvideo.objectives import Objective, parse_objective
+from dreamvideo.schedule import Schedule, parse_schedule
+from dreamvideo.zoom import Motion, color_start, cover, feedback_step, loop_blend, noise_start
 
 Progress = Callable[[int], None]  # called with how many ascent steps just finished
 
@@ -323,7 +325,7 @@ def tracked_frames(source: Path, plan: ClipPlan, first: int, flow_fn: FlowFn, oc
 class FrameReport:
     """What the progress display shows after each frame."""
 
-    index: int  # source frame index
+    index: int  # source frame index (clips) or frame number (zooms)
     done: int  # frames finished in this render, resumed ones included
     expected: int  # frames expected in all (estimate)
     fresh: bool  # dreamed from scratch (first frame or scene cut)
@@ -331,22 +333,75 @@ class FrameReport:
 
 
 @dataclass(frozen=True)
-class VideoResult:
-    frames: int
-    resumed_from: int
+class RenderResult:
+    frames: int  # frames in the finished file
+    resumed_from: int  # frames that were already done when this run started
     seconds: float  # wall time of this run
+    seconds_per_frame: float  # for the frames dreamed in this run
     scene_cuts: int
     size: tuple[int, int]
     fps: Fraction
 
 
-def _write_preview(path: Path, frame: np.ndarray) -> None:
-    write_image(path, frame)
+@dataclass(frozen=True)
+class _Frame:
+    """One dreamed frame on its way to the encoder."""
+
+    image: np.ndarray | None  # (H,W,3) uint8 to write; None = kept for later (a loop's head)
+    state: dict[str, np.ndarray]  # what a resumed render needs to go on after this frame
+    report: FrameReport
+
+
+def _stream(render: SegmentedRender, frames: Iterator[_Frame], *, preview: Path | None,
+            on_frame: Callable[[FrameReport], None] | None,
+            audio_source: Path | None = None, audio_start: float = 0.0,
+            metadata: dict[str, Any] | None = None) -> tuple[int, float]:
+    """Encode ``frames`` on a writer thread while the caller's generator dreams the next.
+
+    The preview picture is refreshed at most once a second. On any error or Ctrl-C the open
+    segment is dropped and committed ones stay for ``--resume``. Returns (frames dreamed in
+    this run, their seconds).
+    """
+    sink, last_preview, state, count = Sink(), 0.0, {}, 0
+    t0 = time.perf_counter()
+    try:
+        for f in frames:
+            state, count = f.state, count + 1
+            if f.image is not None:
+                sink.submit(render.write, f.image, f.state)
+                if preview is not None and time.monotonic() - last_preview > 1.0:
+                    sink.submit(write_image, preview, f.image)
+                    last_preview = time.monotonic()
+            if on_frame is not None:
+                on_frame(f.report)
+        seconds = time.perf_counter() - t0
+        sink.submit(render.finish, state, audio_source, audio_start, metadata)
+        sink.drain()
+    except BaseException:
+        sink.stop()
+        render.abort()
+        raise
+    finally:
+        frames.close()  # type: ignore[attr-defined]
+    return count, seconds
+
+
+def _render(output: Path, fingerprint: dict[str, Any], size: tuple[int, int], fps: Fraction,
+            cfg: Config, every: int, resume: bool, restart: bool) -> SegmentedRender:
+    codec = codec_args(*size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)
+    return SegmentedRender(output, {"config": cfg.to_dict(), **fingerprint}, size, fps, codec,
+                           every, resume, restart)
+
+
+def _file_fingerprint(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    return {"source": str(path.resolve()), "source_bytes": stat.st_size,
+            "source_mtime": stat.st_mtime}
 
 
 def render_video(cfg: Config, source: str | Path, output: str | Path, *, resume: bool = False,
                  restart: bool = False, preview: str | Path | None = None,
-                 on_frame: Callable[[FrameReport], None] | None = None) -> VideoResult:
+                 on_frame: Callable[[FrameReport], None] | None = None) -> RenderResult:
     """Dream the clip ``source`` into ``output``, frame by frame, steadily.
 
     Frame 0 (and every scene cut) gets the full dream; each later frame starts from itself
@@ -357,63 +412,172 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *, resume:
     """
     source = Path(source)
     output = check_video_output(output)
-    if preview is not None:
-        preview = check_image_output(preview)
+    preview = check_image_output(preview) if preview is not None else None
     info = probe_video(source)
     plan = plan_clip(info, cfg.video)
     dreamer = Dreamer.from_config(cfg.dream)
     flow_fn = flow_function(cfg.video, dreamer.device)
     later = replace(dreamer.params, octaves=cfg.video.next_octaves,
                     iterations=cfg.video.next_iterations)
-    stat = source.stat()
-    fingerprint = {"config": cfg.to_dict(), "source": str(source.resolve()),
-                   "source_bytes": stat.st_size, "source_mtime": stat.st_mtime,
-                   "first": plan.first, "last": plan.last, "size": list(plan.size)}
-    render = SegmentedRender(output, fingerprint, plan.size, info.fps,
-                             codec_args(*plan.size, cfg.encode.crf, cfg.encode.lossless,
-                                        cfg.encode.preset),
-                             cfg.video.checkpoint_every, resume, restart)
+    render = _render(output, {**_file_fingerprint(source), "first": plan.first,
+                              "last": plan.last, "size": list(plan.size)},
+                     plan.size, info.fps, cfg, cfg.video.checkpoint_every, resume, restart)
+    resumed_from, cuts = render.done, 0
+
+    def dreamed() -> Iterator[_Frame]:
+        nonlocal cuts
+        state = render.state or {}
+        prev_source, prev_dream = state.get("prev_source"), state.get("prev_dream")
+        done = render.done
+        frames = prefetch(tracked_frames(source, plan, plan.first + done, flow_fn,
+                                         cfg.video.occlusion, prev_source))
+        try:
+            for index, frame, tr in frames:
+                cur = frame.astype(np.float32) / 255.0
+                fresh = tr is None or prev_dream is None or tr.coverage < cfg.video.scene_cut
+                if fresh:
+                    init, params = cur, dreamer.params
+                    cuts += tr is not None
+                else:
+                    assert prev_source is not None and tr is not None
+                    init = carry_residual(cur, prev_dream,
+                                          prev_source.astype(np.float32) / 255.0, tr,
+                                          cfg.video.blend)
+                    params = later
+                out = dreamer(to_tensor(init, dreamer.device), params)
+                prev_source, prev_dream = frame, to_float(out)
+                done += 1
+                yield _Frame(to_uint8(out), {"prev_source": prev_source,
+                                             "prev_dream": prev_dream},
+                             FrameReport(index, done, max(plan.expected, done), fresh,
+                                         1.0 if tr is None else tr.coverage))
+        finally:
+            frames.close()
+
+    count, seconds = _stream(
+        render, dreamed(), preview=preview, on_frame=on_frame,
+        audio_source=source if cfg.encode.audio and info.has_audio else None,
+        audio_start=plan.first / float(info.fps),
+        metadata=run_metadata(cfg, source, first_frame=plan.first, size=list(plan.size),
+                              fps=str(info.fps)))
+    return RenderResult(render.done, resumed_from, seconds, seconds / max(count, 1), cuts,
+                        plan.size, info.fps)
+
+
+# --------------------------------------------------------------------------- zoom loops
+
+@dataclass(frozen=True)
+class ZoomPlan:
+    """Frame counts and schedules of a zoom animation."""
+
+    fps: Fraction
+    frames: int  # frames in the file
+    loop_frames: int  # extra frames rendered to cross-fade the end into the start
+    motion: tuple[Schedule, Schedule, Schedule, Schedule]  # zoom, rotate, pan_x, pan_y
+    iterations: Schedule
+    step: Schedule | None
+    layers: Schedule  # objective texts
+
+    @property
+    def rendered(self) -> int:
+        return self.frames + self.loop_frames
+
+    def motion_at(self, t: int) -> Motion:
+        z, r, px, py = (s.value(t, float(self.fps)) for s in self.motion)
+        return Motion(z, r, px, py).per_frame(float(self.fps))
+
+
+def plan_zoom(cfg: Config) -> ZoomPlan:
+    z = cfg.zoom
+    fps = exact_fps(z.fps)
+    frames = max(1, round(z.seconds * fps))
+    loop = 0
+    if z.loop:
+        loop = min(z.loop_frames or max(1, round(fps)), frames - 1)
+        if loop < 1:
+            raise UserError("zoom.loop needs at least 2 frames (raise zoom.seconds)")
+
+    def sched(key: str, numbers: bool = True) -> Schedule:
+        value = getattr(z, key) if key != "layers" else (z.layers or cfg.dream.layers)
+        return parse_schedule(value, f"zoom.{key}", numbers, z.interpolation)
+
+    return ZoomPlan(fps, frames, loop, (sched("zoom"), sched("rotate"), sched("pan_x"),
+                                        sched("pan_y")),
+                    sched("iterations"), sched("step") if z.step is not None else None,
+                    sched("layers", numbers=False))
+
+
+def _hex_color(text: str) -> tuple[int, int, int]:
+    return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+
+
+def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
+                resume: bool = False, restart: bool = False, preview: str | Path | None = None,
+                on_frame: Callable[[FrameReport], None] | None = None) -> RenderResult:
+    """Render an infinite-dream animation: each frame is the last one moved, then dreamed.
+
+    Starts from ``image`` (scaled to cover the frame) or from noise / a flat colour. Frame 0
+    gets the full dream; later frames the ``zoom`` section's lighter, keyframed ascent and
+    motion. With ``zoom.loop`` the end cross-fades into the start (see
+    :func:`dreamvideo.zoom.loop_blend`). Resumable like clips.
+    """
+    output = check_video_output(output)
+    preview = check_image_output(preview) if preview is not None else None
+    z, plan = cfg.zoom, plan_zoom(cfg)
+    size = (z.width, z.height)
+    dreamer = Dreamer.from_config(cfg.dream)
+    objectives = {text: dreamer.parse(text) for text in plan.layers.values()}
+    layers = frozenset().union(*(o.layers for o in objectives.values()))
+    dreamer = replace(dreamer, net=dreamer.full.truncated(layers))
+    if image is not None:
+        start = cover(read_image(image), size)
+        fingerprint = _file_fingerprint(Path(image))
+    else:
+        start = (noise_start(size, cfg.dream.seed) if z.start == "noise"
+                 else color_start(size, _hex_color(z.color)))
+        fingerprint = {"source": None}
+    render = _render(output, {**fingerprint, "size": list(size)}, size, plan.fps, cfg,
+                     z.checkpoint_every, resume, restart)
     resumed_from = render.done
-    state = render.state or {}
-    prev_source, prev_dream = state.get("prev_source"), state.get("prev_dream")
-    frames = prefetch(tracked_frames(source, plan, plan.first + render.done, flow_fn,
-                                     cfg.video.occlusion, prev_source))
-    sink, t0, cuts, last_preview = Sink(), time.perf_counter(), 0, 0.0
-    done = render.done
-    try:
-        for index, frame, tr in frames:
-            cur = frame.astype(np.float32) / 255.0
-            fresh = tr is None or prev_dream is None or tr.coverage < cfg.video.scene_cut
-            if fresh:
-                init, params = cur, dreamer.params
-                cuts += tr is not None
+    center = (z.center_x, z.center_y)
+
+    def objective_at(t: int) -> Objective:
+        return Objective.sum(w * objectives[text] if w != 1.0 else objectives[text]
+                             for text, w in plan.layers.weights(t, float(plan.fps)))
+
+    def dreamed() -> Iterator[_Frame]:
+        state = render.state or {}
+        t = int(state["next"]) if "next" in state else 0
+        prev = state.get("prev")
+        head = state.get("head", np.zeros((plan.loop_frames, size[1], size[0], 3), np.uint8))
+        while t < plan.rendered:
+            if t == 0:
+                x, params = start, dreamer.params
             else:
-                assert prev_source is not None and tr is not None
-                init = carry_residual(cur, prev_dream, prev_source.astype(np.float32) / 255.0,
-                                      tr, cfg.video.blend)
-                params = later
-            out = dreamer(to_tensor(init, dreamer.device), params)
-            prev_source, prev_dream = frame, to_float(out)
-            result = to_uint8(out)
-            sink.submit(render.write, result, {"prev_source": prev_source,
-                                               "prev_dream": prev_dream})
-            if preview is not None and time.monotonic() - last_preview > 1.0:
-                sink.submit(_write_preview, preview, result)
-                last_preview = time.monotonic()
-            done += 1
-            if on_frame is not None:
-                on_frame(FrameReport(index, done, max(plan.expected, done), fresh,
-                                     1.0 if tr is None else tr.coverage))
-        sink.submit(render.finish, {"prev_source": prev_source, "prev_dream": prev_dream},
-                    source if cfg.encode.audio and info.has_audio else None,
-                    plan.first / float(info.fps),
-                    run_metadata(cfg, source, first_frame=plan.first, frames=done,
-                                 size=list(plan.size), fps=str(info.fps)))
-        sink.drain()
-    except BaseException:
-        sink.stop()
-        render.abort()
-        raise
-    finally:
-        frames.close()
-    return VideoResult(done, resumed_from, time.perf_counter() - t0, cuts, plan.size, info.fps)
+                assert prev is not None
+                x = feedback_step(prev, plan.motion_at(t), center)
+                params = replace(dreamer.params, octaves=z.octaves,
+                                 iterations=round(plan.iterations.value(t, float(plan.fps))))
+                if plan.step is not None:
+                    params = replace(params, step=plan.step.value(t, float(plan.fps)))
+            one = replace(dreamer, objective=objective_at(t))
+            out = one(to_tensor(x, dreamer.device), params)
+            prev, frame = to_float(out), to_uint8(out)
+            image_out: np.ndarray | None = frame
+            if t < plan.loop_frames:
+                head[t], image_out = frame, None  # written blended at the end
+            elif t >= plan.frames:
+                i = t - plan.frames
+                image_out = np.round(255 * loop_blend(prev, head[i] / 255.0, i,
+                                                      plan.loop_frames)).astype(np.uint8)
+            t += 1
+            state = {"next": np.int64(t), "prev": prev}
+            if plan.loop_frames:
+                state["head"] = head
+            yield _Frame(image_out, state, FrameReport(t - 1, t, plan.rendered, t == 1, 1.0))
+
+    count, seconds = _stream(render, dreamed(), preview=preview, on_frame=on_frame,
+                             metadata=run_metadata(cfg, image, size=list(size),
+                                                   fps=str(plan.fps)))
+    return RenderResult(render.done, resumed_from, seconds, seconds / max(count, 1), 0, size,
+                        plan.fps)

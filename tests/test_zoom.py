@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+from conftest import photo
+
+from dreamvideo.config import Config, ConfigError
+from dreamvideo.schedule import ScheduleError, parse_schedule
+from dreamvideo.zoom import (Motion, affine_matrix, color_start, cover, feedback_step,
+                             loop_blend, noise_start)
+
+
+def compose(step: Motion, frames: int, size=(64, 48)) -> np.ndarray:
+    m = np.eye(3)
+    for _ in range(frames):
+        m = np.vstack([affine_matrix(size, step), [0, 0, 1]]) @ m
+    return m
+
+
+@pytest.mark.parametrize("fps", [24, 30, 60, 29.97])
+def test_one_second_of_frames_gives_the_per_second_motion(fps):
+    per_second = Motion(zoom=1.3, rotate=20.0)
+    whole = compose(per_second, 1)
+    stepped = compose(per_second.per_frame(fps), round(fps) if fps == int(fps) else 1)
+    if fps == int(fps):
+        assert np.allclose(stepped, whole, atol=1e-9)
+    scale = np.sqrt(np.linalg.det(compose(per_second.per_frame(fps), 1)[:2, :2]))
+    assert scale ** fps == pytest.approx(1.3)
+
+
+def test_pan_moves_the_picture_against_the_camera():
+    img = np.zeros((32, 48, 3), np.float32)
+    img[10:20, 20:30] = 1.0
+    moved = feedback_step(img, Motion(pan_x=4.0, pan_y=2.0))
+    ys, xs = np.nonzero(moved[..., 0] > 0.5)
+    assert (xs.min(), ys.min()) == (16, 8)  # camera right/down: content left/up
+
+
+def test_feedback_step_keeps_detail_better_than_bilinear():
+    import cv2
+
+    img = photo("astronaut", 128)[:96].astype(np.float32) / 255
+    step = Motion(zoom=1.0, rotate=0.0, pan_x=0.37, pan_y=0.21)
+    lanczos, bilinear = img.copy(), img.copy()
+    for _ in range(20):
+        lanczos = feedback_step(lanczos, step)
+        m = affine_matrix((128, 96), step)
+        bilinear = cv2.warpAffine(bilinear, m, (128, 96), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT_101)
+
+    def sharpness(x):
+        return np.abs(np.diff(x[20:-20, 20:-20], axis=1)).mean()
+    assert sharpness(lanczos) > 1.3 * sharpness(bilinear)
+    assert 0 <= lanczos.min() and lanczos.max() <= 1
+
+
+def test_start_pictures():
+    c = cover(photo("coffee", 200), (64, 64))
+    assert c.shape == (64, 64, 3) and c.dtype == np.float32 and 0 <= c.min() <= c.max() <= 1
+    n1, n2 = noise_start((40, 30), 1), noise_start((40, 30), 1)
+    assert n1.shape == (30, 40, 3) and np.array_equal(n1, n2)
+    assert not np.array_equal(n1, noise_start((40, 30), 2))
+    assert np.allclose(color_start((4, 3), (255, 0, 128))[1, 2], [1.0, 0.0, 128 / 255])
+
+
+def test_loop_blend_fades_from_the_continuation_into_the_start():
+    tail, head = np.zeros((2, 2, 3)), np.ones((2, 2, 3))
+    weights = [loop_blend(tail, head, i, 4)[0, 0, 0] for i in range(4)]
+    assert weights == pytest.approx([0.25, 0.5, 0.75, 1.0])  # ends exactly on the start
+
+
+# ------------------------------------------------------------------ schedules
+
+def test_schedules_interpolate_linearly_smoothly_or_in_steps():
+    s = parse_schedule("0: 1.0, 10: 2.0, 20: 1.0", "zoom.zoom")
+    assert [s.value(t, 24) for t in (-5, 0, 5, 10, 15, 20, 99)] == \
+        pytest.approx([1.0, 1.0, 1.5, 2.0, 1.5, 1.0, 1.0])
+    smooth = parse_schedule("smooth: 0: 0, 10: 1", "k")
+    assert smooth.value(2.5, 24) == pytest.approx(0.15625)  # 3a^2 - 2a^3 at a = 0.25
+    assert smooth.value(5, 24) == pytest.approx(0.5)
+    step = parse_schedule("step: 0: 3, 10: 7", "k")
+    assert [step.value(t, 24) for t in (0, 9.9, 10)] == [3, 3, 7]
+
+
+def test_schedule_in_seconds_follows_the_frame_rate():
+    s = parse_schedule("0: 1, 2s: 3", "k")
+    assert s.value(24, 24) == pytest.approx(2.0)
+    assert s.value(60, 60) == pytest.approx(2.0)
+    assert parse_schedule(1.25, "k").value(100, 24) == 1.25
+
+
+def test_objective_schedules_cross_fade_by_weights():
+    s = parse_schedule("0: blocks.8, 10: blocks.10:1,5, 20: 0.5*blocks.3", "zoom.layers",
+                       numbers=False)
+    assert s.values() == ["blocks.8", "blocks.10:1,5", "0.5*blocks.3"]
+    assert s.weights(5, 24) == [("blocks.8", 0.5), ("blocks.10:1,5", 0.5)]
+    assert s.weights(10, 24) == [("blocks.10:1,5", 1.0)]
+    assert parse_schedule("blocks.10:42", "k", numbers=False).weights(3, 24) == \
+        [("blocks.10:42", 1.0)]
+
+
+@pytest.mark.parametrize("text, why", [
+    ("__import__('os').system('ls')", "is not a number"),
+    ("0: 1.0, 10: os.system", "is not a number"),
+    ("0: 1, 10: 2, 5: 3", "do not increase"),
+    ("0: 1, 10:", "has no value"),
+    ("1.0, 10: 2", "is not a number"),
+    ("smooth: 1.0, 10: 2", "does not start with a keyframe"),
+    ("0: 1, 2s: 2, 60: 3", "frames and seconds are mixed"),
+    ("0: 1e400000", None),
+])
+def test_malformed_or_malicious_schedules_are_rejected(text, why):
+    if why is None:  # parses to inf, which the config's range check then rejects
+        with pytest.raises(ConfigError, match="zoom.zoom: must be <= 100"):
+            Config.from_dict({"zoom": {"zoom": text}})
+        return
+    with pytest.raises(ScheduleError, match=why) as e:
+        parse_schedule(text, "zoom.zoom")
+    assert "zoom.zoom" in str(e.value) and "0: 1.05, 120: 1.3" in str(e.value)
+
+
+def test_config_checks_every_keyframe_value():
+    with pytest.raises(ConfigError, match="zoom.iterations: must be >= 0"):
+        Config.from_dict({"zoom": {"iterations": "0: 3, 10: -1"}})
+    with pytest.raises(ConfigError, match="zoom.layers: keyframe 5 has no value"):
+        Config.from_dict({"zoom": {"layers": "0: blocks.8, 5:"}})
+    cfg = Config.from_dict({"zoom": {"zoom": "smooth: 0: 1.05, 5s: 1.3"}})
+    assert cfg.zoom.zoom == "smooth: 0: 1.05, 5s: 1.3"
