@@ -4,8 +4,15 @@ from conftest import photo
 
 from dreamvideo.config import Config, ConfigError
 from dreamvideo.schedule import ScheduleError, parse_schedule
-from dreamvideo.zoom import (Motion, affine_matrix, color_start, cover, feedback_step,
-                             loop_blend, noise_start)
+from dreamvideo.zoom import (
+    Motion,
+    affine_matrix,
+    color_start,
+    cover,
+    feedback_step,
+    loop_blend,
+    noise_start,
+)
 
 
 def compose(step: Motion, frames: int, size=(64, 48)) -> np.ndarray:
@@ -49,7 +56,7 @@ def test_feedback_step_keeps_detail_better_than_bilinear():
     def sharpness(x):
         return np.abs(np.diff(x[20:-20, 20:-20], axis=1)).mean()
     assert sharpness(lanczos) > 1.3 * sharpness(bilinear)
-    assert 0 <= lanczos.min() and lanczos.max() <= 1
+    assert lanczos.min() >= 0 and lanczos.max() <= 1
 
 
 def test_start_pictures():
@@ -124,3 +131,102 @@ def test_config_checks_every_keyframe_value():
         Config.from_dict({"zoom": {"layers": "0: blocks.8, 5:"}})
     cfg = Config.from_dict({"zoom": {"zoom": "smooth: 0: 1.05, 5s: 1.3"}})
     assert cfg.zoom.zoom == "smooth: 0: 1.05, 5s: 1.3"
+
+
+# ------------------------------------------------------------------ renders
+
+def zoom_cfg(**zoom):
+    base = {"seconds": 1.0, "fps": 12, "width": 64, "height": 48, "iterations": 1,
+            "zoom": 1.5, "rotate": 10.0, "checkpoint_every": 4}
+    return Config.from_dict({"dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2,
+                                       "jitter": 4},
+                             "encode": {"preset": "ultrafast"}, "zoom": {**base, **zoom}})
+
+
+def frames_of(path):
+    from dreamvideo.decode import read_frames
+
+    return [f.astype(np.float32) for _, f in read_frames(path)]
+
+
+def test_zoom_from_a_picture_has_the_asked_length_size_and_rate(tmp_path, cat_png):
+    from fractions import Fraction
+
+    from dreamvideo.decode import probe_video
+    from dreamvideo.encode import read_video_metadata
+    from dreamvideo.pipeline import render_zoom
+
+    out = tmp_path / "z.mp4"
+    cfg = zoom_cfg(fps=29.97, seconds=0.5, zoom="0: 1.2, 10: 2.0", layers="0: blocks.2, 8: "
+                   "blocks.3:5")
+    r = render_zoom(cfg, cat_png, out)
+    info = probe_video(out)
+    assert r.frames == 15 == len(frames_of(out))
+    assert (info.width, info.height, info.fps) == (64, 48, Fraction(30000, 1001))
+    assert read_video_metadata(out)["config"]["zoom"]["layers"] == "0: blocks.2, 8: blocks.3:5"
+    f = frames_of(out)
+    assert np.abs(f[-1] - f[0]).mean() > 5  # it moved
+
+
+def test_zoom_starts_from_noise_or_colour(tmp_path):
+    from dreamvideo.pipeline import render_zoom
+
+    for start in ("noise", "color"):
+        out = tmp_path / f"{start}.mp4"
+        render_zoom(zoom_cfg(seconds=0.25, start=start, color="#204060"), None, out)
+        assert len(frames_of(out)) == 3
+
+
+def test_looped_zoom_has_no_jump_from_end_to_start(tmp_path, cat_png):
+    from dreamvideo.pipeline import render_zoom
+
+    out = tmp_path / "loop.mp4"
+    render_zoom(zoom_cfg(seconds=2.0, loop=True, loop_frames=6), cat_png, out)
+    f = frames_of(out)
+    assert len(f) == 24
+    steps = [np.abs(b - a).mean() for a, b in zip(f, f[1:], strict=False)]
+    seam = np.abs(f[0] - f[-1]).mean()
+    assert seam <= max(steps)
+    assert seam <= 1.5 * np.median(steps)
+
+
+def test_interrupted_loop_resumes_to_the_same_animation(tmp_path, cat_png):
+    from dreamvideo.errors import UserError
+    from dreamvideo.pipeline import render_zoom
+
+    cfg = zoom_cfg(seconds=1.5, loop=True, loop_frames=5)
+    ref = tmp_path / "ref.mp4"
+    render_zoom(cfg, cat_png, ref)
+    out = tmp_path / "out.mp4"
+
+    def stop(report):
+        if report.done == 14:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render_zoom(cfg, cat_png, out, on_frame=stop)
+    with pytest.raises(UserError, match="zoom.seconds: 1.5 -> 2.0"):
+        render_zoom(zoom_cfg(seconds=2.0, loop=True, loop_frames=5), cat_png, out, resume=True)
+    r = render_zoom(cfg, cat_png, out, resume=True)
+    assert r.resumed_from == 8  # two committed segments of 4
+    got, want = frames_of(out), frames_of(ref)
+    assert len(got) == len(want) == 18
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_zoom_cli_mistakes_are_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from dreamvideo.cli import app
+
+    for args, message in [
+        (["--zoom", "0: 1.1, 5: x"], "zoom.zoom: 'x' is not a number"),
+        (["--layers", "0: blocks.8, 5: blocks.99"], "unknown layer 'blocks.99'"),
+        (["--start", "photo"], "zoom.start: must be one of noise, color"),
+        (["--loop", "--seconds", "0.01"], "zoom.loop needs at least 2 frames"),
+    ]:
+        r = CliRunner().invoke(app, ["zoom", "-o", str(tmp_path / "z.mp4"), "--width", "32",
+                                     "--height", "32", *args])
+        assert r.exit_code == 2, r.output
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], r.output
