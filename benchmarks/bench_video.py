@@ -88,7 +88,8 @@ def main() -> None:
     print(f"| frames | {src.frame_count} | {out.frame_count} |")
     print(f"| frame rate | {src.fps} | {out.fps} |")
     print(f"| sound | {'yes' if src.has_audio else 'no'} | {'yes' if out.has_audio else 'no'} |")
-    print("\n| render | frames | warp err out | warp err src | ratio | strength | drift | s/frame |")
+    print("\n| render | frames | warp err out | warp err src | ratio | strength | drift "
+          "| s/frame |")
     print("|---|---|---|---|---|---|---|---|")
     print(row(f"{args.preset}, whole clip", m_whole, spf))
     print(row(f"{args.preset}, first {args.compare_frames}", m_ours, spf_ours))
