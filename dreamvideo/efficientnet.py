@@ -37,9 +37,12 @@ class SameConv2d(nn.Conv2d):
                               strict=True):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads += [total // 2, total - total // 2]
-        if any(pads):
-            x = F.pad(x, pads)
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        left, right, top, bottom = pads
+        if left == right and top == bottom:  # the convolution pads symmetric cases itself
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation,
+                            self.groups)
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:

@@ -113,14 +113,27 @@ def track(prev: np.ndarray, cur: np.ndarray, flow_fn: FlowFn, occlusion: bool = 
     return Track(backward, mask, float(mask.mean()))
 
 
-def carry_residual(cur: np.ndarray, prev_dream: np.ndarray, prev_source: np.ndarray,
-                   tr: Track, blend: float) -> np.ndarray:
+def carry_residual(cur: torch.Tensor, prev_dream: torch.Tensor, prev_source: torch.Tensor,
+                   flow: torch.Tensor, mask: torch.Tensor, blend: float) -> torch.Tensor:
     """The next frame's starting point: ``cur + blend * mask * warp(prev_dream - prev_source)``.
 
     Warping the RESIDUAL (what dreaming added), not the dream itself, keeps the dream's
-    strength steady instead of piling patterns up frame after frame. Arrays are ``(H,W,3)``
-    float32 in ``[0,1]``; so is the result.
+    strength steady instead of piling patterns up frame after frame. Runs wherever the
+    tensors are (the dream stays on the GPU between frames).
+
+    ``cur``, ``prev_dream``, ``prev_source``: ``(1,3,H,W)`` float in ``[0,1]``;
+    ``flow``: ``(H,W,2)`` backward flow in pixels; ``mask``: ``(H,W)`` in ``[0,1]``.
+    Bicubic sampling: the residual is warped once per frame and bilinear would blur it away.
     """
-    # cubic: the residual is warped once per frame, bilinear would blur it away in a few
-    residual = warp(prev_dream - prev_source, tr.flow, cv2.INTER_CUBIC)
-    return np.clip(cur + (blend * tr.mask)[..., None] * residual, 0.0, 1.0)
+    h, w = cur.shape[-2:]
+    if flow.shape != (h, w, 2) or mask.shape != (h, w):
+        raise ValueError(f"flow {tuple(flow.shape)} / mask {tuple(mask.shape)} do not fit "
+                         f"frames of {h}x{w}")
+    ys = torch.arange(h, device=flow.device, dtype=torch.float32)
+    xs = torch.arange(w, device=flow.device, dtype=torch.float32)
+    gx = (xs[None, :] + flow[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys[:, None] + flow[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)[None]
+    residual = torch.nn.functional.grid_sample(prev_dream - prev_source, grid, mode="bicubic",
+                                               padding_mode="border", align_corners=True)
+    return (cur + blend * mask[None, None] * residual).clamp_(0.0, 1.0)

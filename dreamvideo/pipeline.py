@@ -81,6 +81,74 @@ def to_float(img: torch.Tensor) -> np.ndarray:
     return img[0].permute(1, 2, 0).float().cpu().numpy()
 
 
+def to_uint8_device(img: torch.Tensor) -> torch.Tensor:
+    """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` uint8, still on its device."""
+    return img[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0) \
+        .contiguous()
+
+
+@dataclass
+class HostFrame:
+    """A frame on its way to the host; :meth:`numpy` waits for the copy (CUDA) if needed."""
+
+    data: torch.Tensor | np.ndarray
+    event: torch.cuda.Event | None = None
+
+    def numpy(self) -> np.ndarray:
+        if self.event is not None:
+            self.event.synchronize()
+        return self.data.numpy() if isinstance(self.data, torch.Tensor) else self.data
+
+
+@dataclass
+class Uploaded:
+    """Arrays copied to the device on a side stream; :meth:`DeviceIO.ready` waits for them."""
+
+    tensors: dict[str, torch.Tensor]
+    event: torch.cuda.Event | None = None
+
+
+class DeviceIO:
+    """Host <-> device copies that overlap with the ascent on CUDA, plain views on the CPU.
+
+    Uploads run on a side stream from pinned memory (the reader thread calls :meth:`upload`
+    for frame t+1 while frame t is dreamed); downloads go to pinned memory without blocking
+    and the writer thread waits for them. On the CPU every call is a no-op wrapper.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def upload(self, arrays: dict[str, np.ndarray]) -> Uploaded:
+        if self.stream is None:
+            return Uploaded({k: torch.from_numpy(np.ascontiguousarray(v))
+                             for k, v in arrays.items()})
+        with torch.cuda.stream(self.stream):
+            tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).pin_memory()
+                       .to(self.device, non_blocking=True) for k, v in arrays.items()}
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        return Uploaded(tensors, event)
+
+    def ready(self, up: Uploaded) -> dict[str, torch.Tensor]:
+        if up.event is not None:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(up.event)
+            for t in up.tensors.values():
+                t.record_stream(current)  # freed only after the ascent has used it
+        return up.tensors
+
+    def download(self, t: torch.Tensor) -> HostFrame:
+        if self.stream is None:
+            return HostFrame(t.numpy())
+        host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        host.copy_(t, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        return HostFrame(host, event)
+
+
 def resize_rgb(rgb: np.ndarray, width: int | None) -> np.ndarray:
     """Scale ``(H,W,3)`` uint8 to ``width`` pixels wide (aspect kept); ``None`` keeps it."""
     if not width or width == rgb.shape[1]:
@@ -110,6 +178,8 @@ class Dreamer:
     @classmethod
     def from_config(cls, cfg: DreamConfig, allow_download: bool = True) -> Dreamer:
         device = pick_device(cfg.device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # octave shapes repeat every frame
         full = load_backbone(cfg.model, cfg.weights, device, allow_download=allow_download)
         full.use_channels_last()
         channels = {info.name: info.channels for info in full.layer_table()}
@@ -347,9 +417,13 @@ class RenderResult:
 class _Frame:
     """One dreamed frame on its way to the encoder."""
 
-    image: np.ndarray | None  # (H,W,3) uint8 to write; None = kept for later (a loop's head)
-    state: dict[str, np.ndarray]  # what a resumed render needs to go on after this frame
+    image: HostFrame | None  # (H,W,3) uint8 to write; None = kept for later (a loop's head)
+    state: dict[str, np.ndarray | torch.Tensor]  # what a resume needs to go on after this
     report: FrameReport
+
+
+def _write(render: SegmentedRender, frame: HostFrame, state: dict[str, Any]) -> None:
+    render.write(frame.numpy(), state)
 
 
 def _stream(render: SegmentedRender, frames: Iterator[_Frame], *, preview: Path | None,
@@ -368,9 +442,9 @@ def _stream(render: SegmentedRender, frames: Iterator[_Frame], *, preview: Path 
         for f in frames:
             state, count = f.state, count + 1
             if f.image is not None:
-                sink.submit(render.write, f.image, f.state)
+                sink.submit(_write, render, f.image, f.state)
                 if preview is not None and time.monotonic() - last_preview > 1.0:
-                    sink.submit(write_image, preview, f.image)
+                    sink.submit(lambda p, im: write_image(p, im.numpy()), preview, f.image)
                     last_preview = time.monotonic()
             if on_frame is not None:
                 on_frame(f.report)
@@ -424,31 +498,43 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *, resume:
                      plan.size, info.fps, cfg, cfg.video.checkpoint_every, resume, restart)
     resumed_from, cuts = render.done, 0
 
+    io = DeviceIO(dreamer.device)
+
+    def uploaded(prev: np.ndarray | None, first: int
+                 ) -> Iterator[tuple[int, np.ndarray, Track | None, Uploaded]]:
+        """Reader thread: decode, flow, and the copy to the device for the next frames."""
+        for index, frame, tr in tracked_frames(source, plan, first, flow_fn,
+                                               cfg.video.occlusion, prev):
+            arrays = {"frame": frame} if tr is None else {"frame": frame, "flow": tr.flow,
+                                                          "mask": tr.mask}
+            yield index, frame, tr, io.upload(arrays)
+
     def dreamed() -> Iterator[_Frame]:
         nonlocal cuts
         state = render.state or {}
-        prev_source, prev_dream = state.get("prev_source"), state.get("prev_dream")
+        prev_frame = state.get("prev_source")  # (H,W,3) uint8
+        prev_dream = (torch.from_numpy(state["prev_dream"]).to(dreamer.device)
+                      if "prev_dream" in state else None)  # (1,3,H,W) float
+        prev_source = to_tensor(prev_frame, dreamer.device) if prev_frame is not None else None
         done = render.done
-        frames = prefetch(tracked_frames(source, plan, plan.first + done, flow_fn,
-                                         cfg.video.occlusion, prev_source))
+        frames = prefetch(uploaded(prev_frame, plan.first + done))
         try:
-            for index, frame, tr in frames:
-                cur = frame.astype(np.float32) / 255.0
+            for index, frame, tr, up in frames:
+                t = io.ready(up)
+                cur = t["frame"].permute(2, 0, 1)[None].float().div_(255.0)
                 fresh = tr is None or prev_dream is None or tr.coverage < cfg.video.scene_cut
                 if fresh:
                     init, params = cur, dreamer.params
                     cuts += tr is not None
                 else:
-                    assert prev_source is not None and tr is not None
-                    init = carry_residual(cur, prev_dream,
-                                          prev_source.astype(np.float32) / 255.0, tr,
+                    assert prev_source is not None and prev_dream is not None
+                    init = carry_residual(cur, prev_dream, prev_source, t["flow"], t["mask"],
                                           cfg.video.blend)
                     params = later
-                out = dreamer(to_tensor(init, dreamer.device), params)
-                prev_source, prev_dream = frame, to_float(out)
+                prev_dream, prev_source = dreamer(init, params), cur
                 done += 1
-                yield _Frame(to_uint8(out), {"prev_source": prev_source,
-                                             "prev_dream": prev_dream},
+                yield _Frame(io.download(to_uint8_device(prev_dream)),
+                             {"prev_source": frame, "prev_dream": prev_dream},
                              FrameReport(index, done, max(plan.expected, done), fresh,
                                          1.0 if tr is None else tr.coverage))
         finally:
@@ -574,7 +660,8 @@ def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
             state = {"next": np.int64(t), "prev": prev}
             if plan.loop_frames:
                 state["head"] = head
-            yield _Frame(image_out, state, FrameReport(t - 1, t, plan.rendered, t == 1, 1.0))
+            yield _Frame(None if image_out is None else HostFrame(image_out), state,
+                         FrameReport(t - 1, t, plan.rendered, t == 1, 1.0))
 
     count, seconds = _stream(render, dreamed(), preview=preview, on_frame=on_frame,
                              metadata=run_metadata(cfg, image, size=list(size),

@@ -3,7 +3,6 @@ import pytest
 from conftest import pan_frames, photo
 
 from dreamvideo.flow import (
-    Track,
     carry_residual,
     dis_flow,
     farneback_flow,
@@ -76,12 +75,38 @@ def test_unrelated_frames_look_like_a_scene_cut():
 
 
 def test_carry_residual_blends_the_warped_residual_where_tracked():
-    rng = np.random.default_rng(1)
-    cur = rng.random((8, 10, 3), dtype=np.float32) * 0.5
-    prev_source = rng.random((8, 10, 3), dtype=np.float32) * 0.5
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    cur = torch.rand(1, 3, 8, 10, generator=g) * 0.5
+    prev_source = torch.rand(1, 3, 8, 10, generator=g) * 0.5
     prev_dream = prev_source + 0.2
-    zero = np.zeros((8, 10, 2), np.float32)
-    full = Track(zero, np.ones((8, 10), np.float32), 1.0)
-    none = Track(zero, np.zeros((8, 10), np.float32), 0.0)
-    assert np.allclose(carry_residual(cur, prev_dream, prev_source, full, 0.5), cur + 0.1)
-    assert np.allclose(carry_residual(cur, prev_dream, prev_source, none, 0.5), cur)
+    zero = torch.zeros(8, 10, 2)
+    ones, none = torch.ones(8, 10), torch.zeros(8, 10)
+    torch.testing.assert_close(carry_residual(cur, prev_dream, prev_source, zero, ones, 0.5),
+                               cur + 0.1)
+    torch.testing.assert_close(carry_residual(cur, prev_dream, prev_source, zero, none, 0.5), cur)
+
+
+def test_carry_residual_warps_like_opencv_cubic():
+    import cv2
+    import torch
+
+    residual = photo("coffee", 96)[:48, :64].astype(np.float32) / 255 - 0.5
+    flow = np.zeros((48, 64, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 1.3, -0.6
+    want = warp(residual, flow, cv2.INTER_CUBIC)
+    t = torch.from_numpy(residual).permute(2, 0, 1)[None]
+    zeros = torch.zeros_like(t)
+    got = carry_residual(zeros + 0.5, t + 0.5, zeros + 0.5, torch.from_numpy(flow),
+                         torch.ones(48, 64), 1.0)[0].permute(1, 2, 0).numpy() - 0.5
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.abs(got[inner] - np.clip(want, -0.5, 0.5)[inner]).max() < 0.02
+
+
+def test_carry_residual_checks_shapes():
+    import torch
+
+    x = torch.zeros(1, 3, 8, 10)
+    with pytest.raises(ValueError, match="do not fit"):
+        carry_residual(x, x, x, torch.zeros(8, 11, 2), torch.zeros(8, 10), 1.0)

@@ -62,11 +62,13 @@ def test_torchvision_weights_from_a_local_file(tmp_path, name):
     path = tmp_path / f"{name}.pth"
     torch.save(ref.state_dict(), path)
     net = load_backbone(name, weights=path, allow_download=False)
-    assert torch.equal(next(net.parameters()), next(ref.parameters()))
     x = torch.rand(1, 3, 96, 96)
-    last = net.names[-1]
+    first = net.names[0]  # googlenet: conv1, resnet50: conv1 + bn1 + relu + maxpool
+    stem = ref.conv1 if name == "googlenet" else torch.nn.Sequential(ref.conv1, ref.bn1,
+                                                                       ref.relu, ref.maxpool)
     with torch.no_grad():
-        assert net(x, [last])[last].abs().sum() > 0
+        want = stem((x - net.mean) / net.std)
+        torch.testing.assert_close(net(x, [first])[first], want, rtol=1e-4, atol=1e-4)
 
 
 def test_missing_torchvision_weights_say_where_to_put_them(tmp_path, monkeypatch):
@@ -95,3 +97,29 @@ def test_every_model_lists_layers_without_weights():
         net = load_backbone(name, pretrained=False)
         info = net.layer_table(299 if name == "inception_v3" else 128)
         assert len(info) >= 10 and all(i.channels > 0 for i in info)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "googlenet", "resnet50",
+                                  "inception_v3"])
+def test_batchnorm_folding_keeps_every_layer_output(name):
+    """Fold BN into convs on a network with non-trivial BN statistics: same activations."""
+    from dreamvideo.models import _SPECS, Backbone
+
+    torch.manual_seed(0)
+    spec = _SPECS[name]
+    net = spec.build()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    plain = Backbone(name, spec.stages(net), spec.mean, spec.std)
+    x = torch.rand(1, 3, 97, 83 if name != "inception_v3" else 101)
+    with torch.no_grad():
+        before = {k: v.clone() for k, v in plain(x, plain.names).items()}
+        fused = plain.fuse_batchnorm()
+        after = fused(x, fused.names)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    for k in before:
+        torch.testing.assert_close(after[k], before[k], rtol=1e-3, atol=1e-3)
