@@ -191,13 +191,16 @@ def gradient(net: Backbone, objective: Objective, img: torch.Tensor, *, tile: in
 
 def dream(img: torch.Tensor, net: Backbone, objective: Objective, params: AscentParams,
           generator: torch.Generator, *, autocast: torch.dtype | None = None,
+          step_map: torch.Tensor | None = None,
           on_step: Callable[[], None] | None = None) -> torch.Tensor:
     """DeepDream ``img`` ``(1,3,H,W)`` float in ``[0,1]``; returns the same shape and range.
 
     Octaves run coarse to fine; what each octave added (its detail) is upscaled onto the
     next octave's base. Each step rolls the image by a random offset (jitter), adds
-    ``step/255 * normalized gradient`` and clips to ``[0,1]``. ``on_step`` is called after
-    every step (progress bars); nothing here forces a device sync.
+    ``step/255 * normalized gradient`` and clips to ``[0,1]``. ``step_map`` ``(1,1,H,W)``
+    (values in ``[0,1]``) scales the step per pixel, e.g. to touch up carried-over video
+    pixels gently while dreaming new ones fully. ``on_step`` is called after every step
+    (progress bars); nothing here forces a device sync.
     """
     _check_image(img)
     img = img.detach().float()
@@ -207,6 +210,7 @@ def dream(img: torch.Tensor, net: Backbone, objective: Objective, params: Ascent
     for size in sizes:
         base = resize(img, size)
         x = (base + resize(detail, size)).clamp(0, 1)
+        step = params.step / 255.0 * (resize(step_map, size) if step_map is not None else 1.0)
         for _ in range(params.iterations):
             dy, dx = (torch.randint(-params.jitter, params.jitter + 1, (2,),
                                     generator=generator).tolist() if params.jitter else (0, 0))
@@ -215,7 +219,7 @@ def dream(img: torch.Tensor, net: Backbone, objective: Objective, params: Ascent
                             autocast=autocast)
             g = torch.roll(normalize_gradient(g, params.normalize, params.lap_levels),
                            (-dy, -dx), dims=(2, 3))
-            x = (x + params.step / 255.0 * g).clamp(0, 1)
+            x = (x + step * g).clamp(0, 1)
             if on_step is not None:
                 on_step()
         detail = x - base

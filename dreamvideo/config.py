@@ -159,7 +159,9 @@ class VideoConfig(_Section):
     # ascent steps per octave for those frames
     next_iterations: int = _f(5, min=0, max=1000)
     # share of the previous frame's dream (its residual over the source) carried into the next
-    blend: float = _f(0.8, min=0.0, max=1.0)
+    blend: float = _f(0.98, min=0.0, max=1.0)
+    # step size on carried-over pixels, as a share of the step on newly revealed ones
+    tracked_step: float = _f(0.5, min=0.0, max=1.0)
     # optical flow between source frames: "dis" (fast), "farneback", or "raft" (needs weights)
     flow: str = _f("dis", choices=("dis", "farneback", "raft"))
     # DIS quality/speed: "ultrafast", "fast", "medium"

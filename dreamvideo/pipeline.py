@@ -212,12 +212,13 @@ class Dreamer:
         return steps_for(height, width, params or self.params)
 
     def __call__(self, img: torch.Tensor, params: AscentParams | None = None,
-                 progress: Progress | None = None) -> torch.Tensor:
+                 progress: Progress | None = None, step_map: torch.Tensor | None = None
+                 ) -> torch.Tensor:
         """Dream ``(1,3,H,W)`` float ``[0,1]``; the jitter sequence restarts from ``seed``."""
         gen = torch.Generator().manual_seed(self.seed)
         step = (lambda: progress(1)) if progress else None
         return dream(img, self.net, self.objective, params or self.params, gen,
-                     autocast=self.autocast, on_step=step)
+                     autocast=self.autocast, step_map=step_map, on_step=step)
 
     def score(self, img: torch.Tensor) -> float:
         """The objective's value on ``img`` (one forward, no gradient)."""
@@ -523,6 +524,7 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *, resume:
                 t = io.ready(up)
                 cur = t["frame"].permute(2, 0, 1)[None].float().div_(255.0)
                 fresh = tr is None or prev_dream is None or tr.coverage < cfg.video.scene_cut
+                step_map = None
                 if fresh:
                     init, params = cur, dreamer.params
                     cuts += tr is not None
@@ -531,7 +533,9 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *, resume:
                     init = carry_residual(cur, prev_dream, prev_source, t["flow"], t["mask"],
                                           cfg.video.blend)
                     params = later
-                prev_dream, prev_source = dreamer(init, params), cur
+                    # carried-over pixels get a gentler touch-up than newly revealed ones
+                    step_map = 1.0 - (1.0 - cfg.video.tracked_step) * t["mask"][None, None]
+                prev_dream, prev_source = dreamer(init, params, step_map=step_map), cur
                 done += 1
                 yield _Frame(io.download(to_uint8_device(prev_dream)),
                              {"prev_source": frame, "prev_dream": prev_dream},

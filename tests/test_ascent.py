@@ -109,3 +109,16 @@ def test_laplacian_normalization_boosts_weak_low_frequencies():
     low = torch.nn.functional.avg_pool2d(out, 16)
     low_in = torch.nn.functional.avg_pool2d(g, 16)
     assert low.std() / out.std() > 3 * (low_in.std() / g.std())
+
+
+def test_step_map_scales_the_step_per_pixel(lite0):
+    obj = layer("blocks.3")
+    net = lite0.truncated(obj.layers)
+    x = image(64)
+    step_map = torch.ones(1, 1, *x.shape[-2:])
+    step_map[..., :, :32] = 0.0  # leave the left half alone
+    one = AscentParams(octaves=1, octave_scale=1.4, iterations=3, step=3.0, jitter=4,
+                       normalize="mean", tile=0)
+    out = dream(x, net, obj, one, torch.Generator().manual_seed(0), step_map=step_map)
+    assert torch.equal(out[..., :32], x[..., :32])
+    assert (out[..., 32:] - x[..., 32:]).abs().mean() > 0.01
