@@ -237,22 +237,34 @@ def ablation(width: int, frames: int, device: torch.device, folder: Path,
 # --------------------------------------------------------------------------- memory
 
 _MEMORY_PROBE = """
-import json, resource, sys, torch
+import json, os, sys, threading, time, torch
 from dreamvideo.ascent import gradient
 from dreamvideo.pipeline import Dreamer
 from dreamvideo.presets import load_preset
 w, h, tile, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 d = Dreamer.from_config(load_preset('video').override('dream', tile=tile, device=device).dream)
 x = torch.rand(1, 3, h, w, device=d.device)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+page = os.sysconf('SC_PAGE_SIZE')
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * page
+peak, done = [rss()], []
+base = peak[0]
+def sample():  # resident memory every 2 ms while the step runs
+    while not done:
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.002)
 if d.device.type == 'cuda':
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
+watcher = threading.Thread(target=sample)
+watcher.start()
 gradient(d.net, d.objective, x, tile=tile, generator=torch.Generator().manual_seed(0),
          autocast=d.autocast)
-peak = (torch.cuda.max_memory_allocated() if d.device.type == 'cuda'
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-print(json.dumps({'extra': peak - base}))
+done.append(1)
+watcher.join()
+top = torch.cuda.max_memory_allocated() if d.device.type == 'cuda' else peak[0]
+print(json.dumps({'extra': top - base}))
 """
 
 

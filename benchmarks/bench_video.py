@@ -43,7 +43,7 @@ def timed_render(cfg: Config, source: Path, output: Path) -> float:
 
 def independent(cfg: Config) -> Config:
     """Every frame dreamed from scratch with the first frame's full settings."""
-    return cfg.override("video", blend=0.0, next_octaves=cfg.dream.octaves,
+    return cfg.override("video", blend=0.0, tracked_step=1.0, next_octaves=cfg.dream.octaves,
                         next_iterations=cfg.dream.iterations)
 
 

@@ -22,15 +22,19 @@ IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"
 METADATA_KEY = "dreamvideo"
 
 
-def check_image_output(path: str | Path) -> Path:
-    """Fail before any work if ``path`` has no picture extension or its folder is missing."""
+def _check_output(path: str | Path, formats: Sequence[str], kind: str) -> Path:
+    """Fail before any work if ``path`` has none of ``formats`` or its folder is missing."""
     path = Path(path)
-    if path.suffix.lower() not in IMAGE_FORMATS:
-        raise UserError(f"output {path}: unknown picture type {path.suffix or '(none)'!r}; "
-                        f"use one of {', '.join(IMAGE_FORMATS)}")
+    if path.suffix.lower() not in formats:
+        raise UserError(f"output {path}: unknown {kind} type {path.suffix or '(none)'!r}; "
+                        f"use one of {', '.join(formats)}")
     if not path.parent.is_dir():
         raise UserError(f"output folder {path.parent} does not exist")
     return path
+
+
+def check_image_output(path: str | Path) -> Path:
+    return _check_output(path, list(IMAGE_FORMATS), "picture")
 
 
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, Any] | None = None) -> None:
@@ -103,14 +107,7 @@ def ffmpeg_exe() -> str:
 
 
 def check_video_output(path: str | Path) -> Path:
-    """Fail before any work if ``path`` is not .mp4/.mkv/.mov or its folder is missing."""
-    path = Path(path)
-    if path.suffix.lower() not in VIDEO_FORMATS:
-        raise UserError(f"output {path}: unknown video type {path.suffix or '(none)'!r}; "
-                        f"use one of {', '.join(VIDEO_FORMATS)}")
-    if not path.parent.is_dir():
-        raise UserError(f"output folder {path.parent} does not exist")
-    return path
+    return _check_output(path, VIDEO_FORMATS, "video")
 
 
 def codec_args(width: int, height: int, crf: int, lossless: bool, preset: str) -> list[str]:

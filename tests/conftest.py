@@ -87,3 +87,11 @@ def ffmpeg_children() -> list[int]:
         if fields[3] == str(me) and "ffmpeg" in fields[1] and fields[2] != "Z":
             found.append(int(fields[0]))
     return found
+
+
+def interrupt_at(done: int):
+    """An ``on_frame`` callback that presses Ctrl-C once ``done`` frames are finished."""
+    def on_frame(report) -> None:
+        if report.done == done:
+            raise KeyboardInterrupt
+    return on_frame

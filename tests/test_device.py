@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import pan_frames, photo, write_clip
+from conftest import interrupt_at, pan_frames, photo, write_clip
 
 from dreamvideo.ascent import AscentParams, dream
 from dreamvideo.config import Config
@@ -80,12 +80,9 @@ def test_cuda_video_render_and_resume(tmp_path):
     render_video(cfg, clip, ref)
     out = tmp_path / "out.mp4"
 
-    def stop(report):
-        if report.done == 6:
-            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        render_video(cfg, clip, out, on_frame=stop)
+        render_video(cfg, clip, out, on_frame=interrupt_at(6))
     r = render_video(cfg, clip, out, resume=True)
     assert r.resumed_from == 4 and r.frames == 10
     got = [f.astype(int) for _, f in read_frames(out)]

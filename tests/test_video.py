@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import pan_frames, write_clip
+from conftest import interrupt_at, pan_frames, write_clip
 from typer.testing import CliRunner
 
 from dreamvideo.checkpoint import parts_dir
@@ -83,12 +83,9 @@ def test_interrupted_render_resumes_to_the_same_video(clip, tmp_path):
     render_video(fast(), clip, ref)
     out = tmp_path / "out.mp4"
 
-    def stop_at_frame_6(report):
-        if report.done == 6:
-            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        render_video(fast(), clip, out, on_frame=stop_at_frame_6)
+        render_video(fast(), clip, out, on_frame=interrupt_at(6))
     parts = parts_dir(out)
     assert [p.name for p in sorted(parts.glob("seg_*.mp4"))] == ["seg_00000.mp4"]
     assert not out.exists()

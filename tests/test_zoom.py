@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import photo
+from conftest import interrupt_at, photo
 
 from dreamvideo.config import Config, ConfigError
 from dreamvideo.schedule import ScheduleError, parse_schedule
@@ -199,12 +199,9 @@ def test_interrupted_loop_resumes_to_the_same_animation(tmp_path, cat_png):
     render_zoom(cfg, cat_png, ref)
     out = tmp_path / "out.mp4"
 
-    def stop(report):
-        if report.done == 14:
-            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        render_zoom(cfg, cat_png, out, on_frame=stop)
+        render_zoom(cfg, cat_png, out, on_frame=interrupt_at(14))
     with pytest.raises(UserError, match="zoom.seconds: 1.5 -> 2.0"):
         render_zoom(zoom_cfg(seconds=2.0, loop=True, loop_frames=5), cat_png, out, resume=True)
     r = render_zoom(cfg, cat_png, out, resume=True)
