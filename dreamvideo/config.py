@@ -162,6 +162,9 @@ class VideoConfig(_Section):
     blend: float = _f(0.98, min=0.0, max=1.0)
     # step size on carried-over pixels, as a share of the step on newly revealed ones
     tracked_step: float = _f(0.5, min=0.0, max=1.0)
+    # keep the dream as strong as the shot's first frame: the carried residual is scaled so
+    # that carried part plus touch-up stay at that strength, instead of drifting frame by frame
+    hold_strength: bool = True
     # optical flow between source frames: "dis" (fast), "farneback", or "raft" (needs weights)
     flow: str = _f("dis", choices=("dis", "farneback", "raft"))
     # DIS quality/speed: "ultrafast", "fast", "medium"

@@ -114,7 +114,8 @@ def track(prev: np.ndarray, cur: np.ndarray, flow_fn: FlowFn, occlusion: bool = 
 
 
 def carry_residual(cur: torch.Tensor, prev_dream: torch.Tensor, prev_source: torch.Tensor,
-                   flow: torch.Tensor, mask: torch.Tensor, blend: float) -> torch.Tensor:
+                   flow: torch.Tensor, mask: torch.Tensor, blend: float,
+                   cap: torch.Tensor | None = None) -> torch.Tensor:
     """The next frame's starting point: ``cur + blend * mask * warp(prev_dream - prev_source)``.
 
     Warping the RESIDUAL (what dreaming added), not the dream itself, keeps the dream's
@@ -124,6 +125,8 @@ def carry_residual(cur: torch.Tensor, prev_dream: torch.Tensor, prev_source: tor
     ``cur``, ``prev_dream``, ``prev_source``: ``(1,3,H,W)`` float in ``[0,1]``;
     ``flow``: ``(H,W,2)`` backward flow in pixels; ``mask``: ``(H,W)`` in ``[0,1]``.
     Bicubic sampling: the residual is warped once per frame and bilinear would blur it away.
+    ``cap`` (0-dim, 0..1 units): the carried residual is scaled down when its mean magnitude
+    exceeds it, so touch-ups cannot pile up into a dream that grows frame after frame.
     """
     h, w = cur.shape[-2:]
     if flow.shape != (h, w, 2) or mask.shape != (h, w):
@@ -136,4 +139,7 @@ def carry_residual(cur: torch.Tensor, prev_dream: torch.Tensor, prev_source: tor
     grid = torch.stack([gx, gy], dim=-1)[None]
     residual = torch.nn.functional.grid_sample(prev_dream - prev_source, grid, mode="bicubic",
                                                padding_mode="border", align_corners=True)
-    return (cur + blend * mask[None, None] * residual).clamp_(0.0, 1.0)
+    residual = blend * mask[None, None] * residual
+    if cap is not None:  # a tensor op, so no device sync
+        residual = residual * (cap / (residual.abs().mean() + 1e-8)).clamp(max=1.0)
+    return (cur + residual).clamp_(0.0, 1.0)

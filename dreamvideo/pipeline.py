@@ -517,6 +517,9 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *, resume:
         prev_dream = (torch.from_numpy(state["prev_dream"]).to(dreamer.device)
                       if "prev_dream" in state else None)  # (1,3,H,W) float
         prev_source = to_tensor(prev_frame, dreamer.device) if prev_frame is not None else None
+        # mean |dream - source| of the shot's full dream, and the carried share allowed now
+        target, cap = (torch.as_tensor(state.get(k, 0.0), device=dreamer.device)
+                       for k in ("target", "cap"))
         done = render.done
         frames = prefetch(uploaded(prev_frame, plan.first + done))
         try:
@@ -531,14 +534,21 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *, resume:
                 else:
                     assert prev_source is not None and prev_dream is not None
                     init = carry_residual(cur, prev_dream, prev_source, t["flow"], t["mask"],
-                                          cfg.video.blend)
+                                          cfg.video.blend,
+                                          cap if cfg.video.hold_strength else None)
                     params = later
                     # carried-over pixels get a gentler touch-up than newly revealed ones
                     step_map = 1.0 - (1.0 - cfg.video.tracked_step) * t["mask"][None, None]
                 prev_dream, prev_source = dreamer(init, params, step_map=step_map), cur
+                now = (prev_dream - cur).abs().mean()
+                if fresh:  # the full dream sets the strength the shot keeps
+                    target, cap = now, now
+                else:  # steer the carried share so touch-up and all end at that strength
+                    cap = cap * target / (now + 1e-8)
                 done += 1
                 yield _Frame(io.download(to_uint8_device(prev_dream)),
-                             {"prev_source": frame, "prev_dream": prev_dream},
+                             {"prev_source": frame, "prev_dream": prev_dream,
+                              "target": target, "cap": cap},
                              FrameReport(index, done, max(plan.expected, done), fresh,
                                          1.0 if tr is None else tr.coverage))
         finally:

@@ -110,3 +110,16 @@ def test_carry_residual_checks_shapes():
     x = torch.zeros(1, 3, 8, 10)
     with pytest.raises(ValueError, match="do not fit"):
         carry_residual(x, x, x, torch.zeros(8, 11, 2), torch.zeros(8, 10), 1.0)
+
+
+def test_carry_residual_cap_limits_the_carried_strength():
+    import torch
+
+    cur = torch.full((1, 3, 8, 10), 0.5)
+    prev_source = torch.full((1, 3, 8, 10), 0.4)
+    prev_dream = prev_source + 0.2
+    zero, ones = torch.zeros(8, 10, 2), torch.ones(8, 10)
+    capped = carry_residual(cur, prev_dream, prev_source, zero, ones, 1.0, torch.tensor(0.05))
+    torch.testing.assert_close(capped, cur + 0.05)
+    loose = carry_residual(cur, prev_dream, prev_source, zero, ones, 1.0, torch.tensor(0.5))
+    torch.testing.assert_close(loose, cur + 0.2)

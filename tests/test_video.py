@@ -182,3 +182,19 @@ def test_video_mistakes_are_one_line(tmp_path, clip, args, message):
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.output
+
+
+def test_hold_strength_stops_a_static_shot_from_drifting(tmp_path):
+    still = [pan_frames(1, (96, 64))[0]] * 14
+    clip = write_clip(tmp_path / "still.mp4", still)
+    video = {"blend": 1.0, "next_iterations": 2, "tracked_step": 1.0}
+    strengths = {}
+    for hold in (True, False):
+        out = tmp_path / f"{hold}.mp4"
+        render_video(fast(dream={"step": 3.0, "iterations": 8},
+                          video={**video, "hold_strength": hold}),
+                     clip, out, restart=True)
+        m = measure_clip(clip, out)
+        strengths[hold] = m.drift
+    assert strengths[True] < 1.15
+    assert strengths[False] > strengths[True] + 0.15
