@@ -234,6 +234,25 @@ def ablation(width: int, frames: int, device: torch.device, folder: Path,
              f"{spf:.3f}", f"{spf / base:.2f}x"] for what, spf in best.items()]
 
 
+def step_ablation(device: torch.device, variants: list[str], rounds: int = 5
+                  ) -> list[list[str]]:
+    """Seconds per ascent step (512x288, `video` preset) with each network change switched off;
+    steps are short, so many interleaved rounds average the machine's noise out."""
+    x = torch.rand(1, 3, 288, 512, device=device)
+    cfg = load_preset("video").override("dream", device=str(device))
+    dreamers = {}
+    for what in variants:
+        with switched_off(what) if what != "everything on" else contextlib.nullcontext():
+            dreamers[what] = Dreamer.from_config(cfg.dream)
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(rounds):
+        for what, d in dreamers.items():
+            best[what] = min(best[what], step_seconds(d, x, repeat=5))
+    base = best["everything on"]
+    return [[what if what == "everything on" else f"without {what}", f"{1000 * t:.0f} ms",
+             f"{t / base:.2f}x"] for what, t in best.items()]
+
+
 # --------------------------------------------------------------------------- memory
 
 _MEMORY_PROBE = """
@@ -318,9 +337,13 @@ def main() -> None:
                           f"{ours_m.strength:.1f}", f"{ours_m.drift:.2f}"],
                          ["reference per-frame dream", f"{ref_m.warp_ratio:.2f}",
                           f"{ref_m.strength:.1f}", f"{ref_m.drift:.2f}"]]))
-        variants = ["everything on", "BatchNorm folding", "channels_last",
-                    "reader/writer threads"] + (["torch.compile (on)"] if args.compile else [])
-        print(f"\n## What each optimization is worth (`video`, {args.widths[0]} px, "
+        print("\n## What each network change is worth (one ascent step, 512x288, best of 5)\n")
+        print(table(["variant", "step", "vs everything on"],
+                    step_ablation(device, ["everything on", "BatchNorm folding",
+                                           "channels_last"])))
+        variants = ["everything on", "reader/writer threads"] + (
+            ["torch.compile (on)"] if args.compile else [])
+        print(f"\n## What the pipeline threads are worth (`video`, {args.widths[0]} px, "
               f"{args.frames} frames, best of 3)\n")
         print(table(["variant", "s/frame", "vs everything on"],
                     ablation(args.widths[0], args.frames, device, folder, variants)))
