@@ -1,3 +1,3 @@
-from dreamvideo.cli import main
+from dreamvideo.cli import run
 
-main()
+run()

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -21,12 +21,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from dreamvideo import names
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
 from dreamvideo.presets import apply_sets, describe, load_preset, preset_names, read_preset
 
 if TYPE_CHECKING:
-    from dreamvideo.pipeline import FrameReport, RenderResult
+    from dreamvideo.render import FrameReport, RenderResult
+
+try:  # typer >= 0.22 carries its own click; older ones use click's exceptions
+    from typer.exceptions import TyperException as _UsageError
+except ImportError:  # pragma: no cover
+    from click import ClickException as _UsageError  # type: ignore[assignment]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -40,8 +46,8 @@ Preset = Annotated[str, typer.Option("--preset", "-p", help="preset name (see `d
 Layers = Annotated[str | None, typer.Option(
     "--layers", "-l", help='objective, e.g. "blocks.10", "blocks.10:42", '
     '"0.5*blocks.8 + blocks.10:7", "guide(blocks.10)"')]
-Model = Annotated[str | None, typer.Option("--model", "-m", help="backbone network "
-                                           "(see `dreamvideo layers`)")]
+Model = Annotated[Literal[names.MODELS] | None, typer.Option(
+    "--model", "-m", help="backbone network (see `dreamvideo layers`)")]
 Weights = Annotated[Path | None, typer.Option("--weights", help="local state-dict file for "
                                               "the model (torchvision models offline)")]
 Guide = Annotated[Path | None, typer.Option("--guide", help="guide picture for guide(LAYER) "
@@ -61,6 +67,8 @@ Restart = Annotated[bool, typer.Option("--restart", help="discard an interrupted
                                        "OUTPUT")]
 Preview = Annotated[Path | None, typer.Option(
     "--preview", help="PNG refreshed with the latest frame while rendering")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="replace OUTPUT if it "
+                                         "exists")]
 
 
 def build_config(preset: str, sets: list[str] | None = None, **dream: object) -> Config:
@@ -71,19 +79,6 @@ def build_config(preset: str, sets: list[str] | None = None, **dream: object) ->
     if dream.get("guide") is not None:
         dream["guide"] = str(dream["guide"])
     return cfg.override("dream", **dream)
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn user mistakes into one line on stderr and exit code 2; Ctrl-C into exit 130."""
-    try:
-        yield
-    except UserError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        raise typer.Exit(130) from None
 
 
 @contextlib.contextmanager
@@ -145,26 +140,23 @@ def image(input: Annotated[Path, typer.Argument(help="picture to dream")],  # no
           seed: Seed = None, device: Device = None, sets: Sets = None,
           width: Annotated[int | None, typer.Option(
               "--width", help="resize to this width first (pixels, aspect kept)")] = None,
-          ) -> None:
+          overwrite: Overwrite = False) -> None:
     """Dream a picture.
 
     Example: dreamvideo image samples/chelsea.jpg -o cat.png --preset eyes
     """
-    with user_errors():
-        _check_input(input)
-        if width is not None and width < 16:
-            raise UserError(f"--width {width}: must be at least 16 pixels")
-        cfg = build_config(preset, sets, layers=layers, model=model, weights=weights,
-                           guide=guide, octaves=octaves, iterations=iterations, step=step,
-                           seed=seed, device=device)
-        from dreamvideo.pipeline import render_image
+    _check_input(input)
+    cfg = build_config(preset, sets, layers=layers, model=model, weights=weights,
+                       guide=guide, octaves=octaves, iterations=iterations, step=step,
+                       seed=seed, device=device)
+    from dreamvideo.render_image import render_image
 
-        with progress_bar("dreaming") as start:
-            r = render_image(cfg, input, output, width=width, start=start)
-        gain = r.objective_after / r.objective_before if r.objective_before else float("inf")
-        out.print(f"wrote {output} ({r.size[0]}x{r.size[1]}) in {r.seconds:.1f} s; objective "
-                  f"{cfg.dream.layers}: {r.objective_before:.3g} -> {r.objective_after:.3g} "
-                  f"({gain:.1f}x)", markup=False, highlight=False)
+    with progress_bar("dreaming") as start:
+        r = render_image(cfg, input, output, width=width, overwrite=overwrite, start=start)
+    gain = r.objective_after / r.objective_before if r.objective_before else float("inf")
+    out.print(f"wrote {output} ({r.size[0]}x{r.size[1]}) in {r.seconds:.1f} s; objective "
+              f"{cfg.dream.layers}: {r.objective_before:.3g} -> {r.objective_after:.3g} "
+              f"({gain:.1f}x)", markup=False, highlight=False)
 
 
 @app.command()
@@ -179,22 +171,23 @@ def gallery(input: Annotated[Path, typer.Argument(help="picture to dream")],  # 
             columns: Annotated[int, typer.Option("--columns", help="grid columns (0: auto)",
                                                  min=0)] = 0,
             octaves: Octaves = None, iterations: Iterations = None, step: Step = None,
-            seed: Seed = None, device: Device = None, sets: Sets = None) -> None:
+            seed: Seed = None, device: Device = None, sets: Sets = None,
+            overwrite: Overwrite = False) -> None:
     """Dream one picture at each layer into a labelled contact sheet, to choose layers by eye.
 
     Example: dreamvideo gallery samples/chelsea.jpg -o sheet.png --model efficientnet_lite0
     """
-    with user_errors():
-        _check_input(input)
-        cfg = build_config(preset, sets, model=model, weights=weights, octaves=octaves,
-                           iterations=iterations, step=step, seed=seed, device=device)
-        from dreamvideo.pipeline import render_gallery
+    _check_input(input)
+    cfg = build_config(preset, sets, model=model, weights=weights, octaves=octaves,
+                       iterations=iterations, step=step, seed=seed, device=device)
+    from dreamvideo.render_image import render_gallery
 
-        names = layers.replace(",", " ").split() if layers else None
-        with progress_bar("gallery") as start:
-            shown = render_gallery(cfg, input, output, names, size, columns, start)
-        out.print(f"wrote {output}: {len(shown)} layers of {cfg.dream.model}", markup=False,
-                  highlight=False)
+    chosen = layers.replace(",", " ").split() if layers else None
+    with progress_bar("gallery") as start:
+        shown = render_gallery(cfg, input, output, chosen, size, columns, overwrite=overwrite,
+                               start=start)
+    out.print(f"wrote {output}: {len(shown)} layers of {cfg.dream.model}", markup=False,
+              highlight=False)
 
 
 @app.command()
@@ -215,8 +208,8 @@ def video(input: Annotated[Path, typer.Argument(help="clip to dream")],  # noqa:
           blend: Annotated[float | None, typer.Option(
               "--blend", help="how much of the previous frame's dream carries over (0..1)")
           ] = None,
-          flow: Annotated[str | None, typer.Option(
-              "--flow", help="optical flow: dis, farneback or raft")] = None,
+          flow: Annotated[Literal[names.FLOWS] | None, typer.Option(
+              "--flow", help="optical flow")] = None,
           flow_weights: Annotated[Path | None, typer.Option(
               "--flow-weights", help="RAFT weights file (with --flow raft)")] = None,
           crf: Annotated[int | None, typer.Option(
@@ -228,28 +221,27 @@ def video(input: Annotated[Path, typer.Argument(help="clip to dream")],  # noqa:
           checkpoint_every: Annotated[int | None, typer.Option(
               "--checkpoint-every", help="frames between resumable checkpoints")] = None,
           resume: Resume = False, restart: Restart = False, preview: Preview = None,
-          ) -> None:
+          overwrite: Overwrite = False) -> None:
     """Dream a clip into a steady DeepDream clip with its sound.
 
     Example: dreamvideo video samples/harbour.mp4 -o dream.mp4 --width 320
     """
-    with user_errors():
-        _check_input(input)
-        if resume and restart:
-            raise UserError("--resume and --restart exclude each other")
-        cfg = build_config(preset, sets, layers=layers, model=model, weights=weights,
-                           guide=guide, octaves=octaves, iterations=iterations, step=step,
-                           seed=seed, device=device)
-        cfg = cfg.override("video", start=start, end=end, max_frames=max_frames, width=width,
-                           scale=scale, blend=blend, flow=flow, checkpoint_every=checkpoint_every,
-                           flow_weights=str(flow_weights) if flow_weights else None)
-        cfg = cfg.override("encode", crf=crf, lossless=lossless or None,
-                           audio=False if no_audio else None)
-        from dreamvideo.pipeline import render_video
+    _check_input(input)
+    if resume and restart:
+        raise UserError("--resume and --restart exclude each other")
+    cfg = build_config(preset, sets, layers=layers, model=model, weights=weights,
+                       guide=guide, octaves=octaves, iterations=iterations, step=step,
+                       seed=seed, device=device)
+    cfg = cfg.override("video", start=start, end=end, max_frames=max_frames, width=width,
+                       scale=scale, blend=blend, flow=flow, checkpoint_every=checkpoint_every,
+                       flow_weights=str(flow_weights) if flow_weights else None)
+    cfg = cfg.override("encode", crf=crf, lossless=lossless or None,
+                       audio=False if no_audio else None)
+    from dreamvideo.render_video import render_video
 
-        _rendering(output, lambda on_frame: render_video(cfg, input, output, resume=resume,
-                                                         restart=restart, preview=preview,
-                                                         on_frame=on_frame))
+    _rendering(output, lambda on_frame: render_video(cfg, input, output, resume=resume,
+                                                     restart=restart, overwrite=overwrite,
+                                                     preview=preview, on_frame=on_frame))
 
 
 def _rendering(output: Path, render: Callable[[Callable[[FrameReport], None]], RenderResult]
@@ -292,8 +284,8 @@ def zoom(image: Annotated[Path | None, typer.Argument(
              "--iterations", "-i", help="ascent steps per frame (or keyframes)")] = None,
          step: Annotated[str | None, typer.Option(
              "--step", help="step size per frame (or keyframes)")] = None,
-         start: Annotated[str | None, typer.Option(
-             "--start", help="without a picture: noise or color")] = None,
+         start: Annotated[Literal[names.ZOOM_STARTS] | None, typer.Option(
+             "--start", help="what to start from without a picture")] = None,
          color: Annotated[str | None, typer.Option("--color", help="#RRGGBB for --start "
                                                    "color")] = None,
          loop: Annotated[bool, typer.Option("--loop", help="end flows into the start, for "
@@ -302,32 +294,30 @@ def zoom(image: Annotated[Path | None, typer.Argument(
              "--loop-frames", help="frames of the loop cross-fade (default: 1 s)")] = None,
          seed: Seed = None, device: Device = None, sets: Sets = None,
          crf: Annotated[int | None, typer.Option("--crf", help="H.264 quality")] = None,
-         resume: Resume = False, restart: Restart = False, preview: Preview = None) -> None:
+         resume: Resume = False, restart: Restart = False, preview: Preview = None,
+         overwrite: Overwrite = False) -> None:
     """Render an infinite zoom-dream animation from a picture or from noise.
 
     Example: dreamvideo zoom samples/coffee.jpg -o coffee-zoom.mp4 --seconds 10 --loop
     """
-    with user_errors():
-        if image is not None:
-            _check_input(image)
-        if resume and restart:
-            raise UserError("--resume and --restart exclude each other")
-        cfg = build_config(preset, sets, model=model, weights=weights, guide=guide, seed=seed,
-                           device=device)
-        cfg = cfg.override("zoom", seconds=seconds, fps=fps, width=width, height=height,
-                           zoom=_number_or_text(zoom_rate), rotate=_number_or_text(rotate),
-                           pan_x=_number_or_text(pan_x), pan_y=_number_or_text(pan_y),
-                           iterations=_number_or_text(iterations, int), layers=layers,
-                           step=_number_or_text(step), start=start, color=color,
-                           loop=loop or None, loop_frames=loop_frames)
-        cfg = cfg.override("encode", crf=crf)
-        from dreamvideo.encode import check_video_output
-        from dreamvideo.pipeline import render_zoom
+    if image is not None:
+        _check_input(image)
+    if resume and restart:
+        raise UserError("--resume and --restart exclude each other")
+    cfg = build_config(preset, sets, model=model, weights=weights, guide=guide, seed=seed,
+                       device=device)
+    cfg = cfg.override("zoom", seconds=seconds, fps=fps, width=width, height=height,
+                       zoom=_number_or_text(zoom_rate), rotate=_number_or_text(rotate),
+                       pan_x=_number_or_text(pan_x), pan_y=_number_or_text(pan_y),
+                       iterations=_number_or_text(iterations, int), layers=layers,
+                       step=_number_or_text(step), start=start, color=color,
+                       loop=loop or None, loop_frames=loop_frames)
+    cfg = cfg.override("encode", crf=crf)
+    from dreamvideo.render_zoom import render_zoom
 
-        check_video_output(output)
-        _rendering(output, lambda on_frame: render_zoom(cfg, image, output, resume=resume,
-                                                        restart=restart, preview=preview,
-                                                        on_frame=on_frame))
+    _rendering(output, lambda on_frame: render_zoom(cfg, image, output, resume=resume,
+                                                    restart=restart, overwrite=overwrite,
+                                                    preview=preview, on_frame=on_frame))
 
 
 def _number_or_text(value: str | None, kind: type = float) -> float | int | str | None:
@@ -348,66 +338,79 @@ def metrics(source: Annotated[Path, typer.Argument(help="the original clip")],
                 "output's metadata)")] = None,
             max_frames: Annotated[int | None, typer.Option(
                 "--max-frames", help="measure at most this many frames")] = None,
-            flow: Annotated[str, typer.Option(
-                "--flow", help="flow for the warping error: farneback or dis")] = "farneback",
+            flow: Annotated[Literal[names.METRIC_FLOWS], typer.Option(
+                "--flow", help="flow for the warping error")] = "farneback",
             ) -> None:
     """Temporal stability (warping error vs the source's) and dream strength with its drift."""
-    with user_errors():
-        _check_input(source)
-        _check_input(output)
-        if flow not in ("farneback", "dis"):
-            raise UserError(f"--flow {flow!r}: use farneback or dis")
-        from dreamvideo.metrics import measure_clip
+    _check_input(source)
+    _check_input(output)
+    from dreamvideo.metrics import measure_clip
 
-        m = measure_clip(source, output, first_frame, max_frames, flow)
-        table = Table("measure", "value", title=f"{output} vs {source} ({m.frames} frames)")
-        table.add_row("warping error, output (0..255)", f"{m.warp_error_output:.2f}")
-        table.add_row("warping error, source (0..255)", f"{m.warp_error_source:.2f}")
-        table.add_row("ratio output / source (lower is steadier)", f"{m.warp_ratio:.2f}")
-        table.add_row("dream strength, mean |output - source|", f"{m.strength:.1f}")
-        table.add_row("strength, first / last tenth", f"{m.strength_first:.1f} / "
-                      f"{m.strength_last:.1f}")
-        table.add_row("drift (last / first)", f"{m.drift:.2f}")
-        out.print(table)
+    m = measure_clip(source, output, first_frame, max_frames, flow)
+    table = Table("measure", "value", title=f"{output} vs {source} ({m.frames} frames)")
+    table.add_row("warping error, output (0..255)", f"{m.warp_error_output:.2f}")
+    table.add_row("warping error, source (0..255)", f"{m.warp_error_source:.2f}")
+    table.add_row("ratio output / source (lower is steadier)", f"{m.warp_ratio:.2f}")
+    table.add_row("dream strength, mean |output - source|", f"{m.strength:.1f}")
+    table.add_row("strength, first / last tenth", f"{m.strength_first:.1f} / "
+                  f"{m.strength_last:.1f}")
+    table.add_row("drift (last / first)", f"{m.drift:.2f}")
+    out.print(table)
 
 
 @app.command("layers")
-def layers_cmd(model: Annotated[str, typer.Argument(help="backbone network")] =
-               "efficientnet_lite0") -> None:
+def layers_cmd(model: Annotated[Literal[names.MODELS], typer.Argument(
+        help="backbone network")] = names.DEFAULT_MODEL) -> None:
     """List a model's layer names with their channels and stride (no weights needed)."""
-    with user_errors():
-        from dreamvideo.models import load_backbone
+    from dreamvideo.models import load_backbone
 
-        net = load_backbone(model, pretrained=False)
-        table = Table("layer", "channels", "stride", title=f"{model} layers")
-        for info in net.layer_table(299 if model == "inception_v3" else 224):
-            table.add_row(info.name, str(info.channels), str(info.stride))
-        out.print(table)
+    net = load_backbone(model, pretrained=False)
+    table = Table("layer", "channels", "stride", title=f"{model} layers")
+    for info in net.layer_table(299 if model == "inception_v3" else 224):
+        table.add_row(info.name, str(info.channels), str(info.stride))
+    out.print(table)
 
 
 @app.command()
 def presets(name: Annotated[str | None, typer.Argument(
         help="show this preset's full settings")] = None) -> None:
     """List the presets, or print one preset's full settings as YAML."""
-    with user_errors():
-        if name is not None:
-            import yaml
+    if name is not None:
+        import yaml
 
-            path, _ = read_preset(name)
-            out.print(f"# {path}\n# {describe(name)}", markup=False, highlight=False)
-            out.print(yaml.safe_dump(load_preset(name).to_dict(), sort_keys=False).rstrip(),
-                      markup=False, highlight=False)
-            return
-        table = Table("preset", "model", "layers", "description")
-        for preset in preset_names():
-            cfg = load_preset(preset)
-            table.add_row(preset, cfg.dream.model, cfg.dream.layers, describe(preset))
-        out.print(table)
+        path, _ = read_preset(name)
+        out.print(f"# {path}\n# {describe(name)}", markup=False, highlight=False)
+        out.print(yaml.safe_dump(load_preset(name).to_dict(), sort_keys=False).rstrip(),
+                  markup=False, highlight=False)
+        return
+    table = Table("preset", "model", "layers", "description")
+    for preset in preset_names():
+        cfg = load_preset(preset)
+        table.add_row(preset, cfg.dream.model, cfg.dream.layers, describe(preset))
+    out.print(table)
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; every user mistake becomes one line on stderr and exit code 2,
+    Ctrl-C exit code 130. Returns the exit code (the console script exits with it)."""
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="dreamvideo")
+        return code if isinstance(code, int) else 0
+    except UserError as e:
+        message = f"error: {e}"
+    except _UsageError as e:
+        message = f"error: {e.format_message()}"
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return 130
+    err.print(" ".join(message.split()), markup=False, highlight=False, soft_wrap=True)
+    return 2
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -8,6 +8,7 @@ Every field is checked in ``__post_init__`` (type, range, accepted values), so a
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dreamvideo.errors import UserError
+from dreamvideo.text import excerpt
 
 
 class ConfigError(UserError):
@@ -23,14 +25,15 @@ class ConfigError(UserError):
 
 def _f(default: Any, *, min: float | None = None, max: float | None = None,  # noqa: A002
        choices: tuple[str, ...] | None = None, pattern: tuple[str, str] | None = None,
-       above: float | None = None, schedule: bool = False) -> Any:
+       above: float | None = None, schedule: bool = False, words: str | None = None) -> Any:
     """A dataclass field with validation rules kept in its metadata.
 
     ``pattern`` is ``(regex, what it accepts in words)``; ``schedule`` lets a string hold
-    keyframes (``"0: 1.05, 120: 1.3"``) whose every value must obey the numeric rules.
+    keyframes (``"0: 1.05, 120: 1.3"``) whose every value must obey the numeric rules;
+    ``words`` names the accepted range in errors when the bare bound would be unreadable.
     """
     rules = {"min": min, "max": max, "choices": choices, "pattern": pattern, "above": above,
-             "schedule": schedule or None}
+             "schedule": schedule or None, "words": words}
     return field(default=default, metadata={k: v for k, v in rules.items() if v is not None})
 
 
@@ -63,12 +66,22 @@ def _parse_schedule(value: str, key: str, numbers: bool = True) -> Any:
 
 
 def _check_number(key: str, value: float, rules: Any) -> None:
+    """Range rules, then finiteness: NaN fails no comparison and inf passes one-sided bounds."""
+    def fail(bound: str) -> ConfigError:
+        return ConfigError(f"{key}: must be {rules.get('words') or bound}, got {excerpt(value)}")
+
     if "min" in rules and value < rules["min"]:
-        raise ConfigError(f"{key}: must be >= {rules['min']}, got {value!r}")
+        raise fail(f">= {rules['min']}")
     if "max" in rules and value > rules["max"]:
-        raise ConfigError(f"{key}: must be <= {rules['max']}, got {value!r}")
+        raise fail(f"<= {rules['max']}")
     if "above" in rules and value <= rules["above"]:
-        raise ConfigError(f"{key}: must be > {rules['above']}, got {value!r}")
+        raise fail(f"> {rules['above']}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int of over 308 digits: no float (nor tensor) can hold it
+        finite = False
+    if not finite:
+        raise ConfigError(f"{key}: must be a finite number, got {excerpt(value)}")
 
 
 class _Section:
@@ -80,7 +93,7 @@ class _Section:
             value, tp, rules = getattr(self, f.name), hints[f.name], f.metadata
             key = f"{self.SECTION}.{f.name}"  # type: ignore[attr-defined]
             if not _type_ok(value, tp):
-                raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+                raise ConfigError(f"{key}: expected {_describe(tp)}, got {excerpt(value)}")
             if isinstance(value, str) and "schedule" in rules:
                 for v in _parse_schedule(value, key).values():
                     _check_number(key, v, rules)
@@ -91,18 +104,21 @@ class _Section:
             if isinstance(value, str):
                 if "choices" in rules and value not in rules["choices"]:
                     raise ConfigError(f"{key}: must be one of {', '.join(rules['choices'])}; "
-                                      f"got {value!r}")
+                                      f"got {excerpt(value)}")
                 if "pattern" in rules and not re.fullmatch(rules["pattern"][0], value):
-                    raise ConfigError(f"{key}: must be {rules['pattern'][1]}; got {value!r}")
+                    raise ConfigError(f"{key}: must be {rules['pattern'][1]}; "
+                                      f"got {excerpt(value)}")
 
     @classmethod
     def from_dict(cls, data: Any) -> Any:
         if not isinstance(data, dict):
-            raise ConfigError(f"{cls.SECTION}: expected a mapping of keys, got {data!r}")  # type: ignore[attr-defined]
+            raise ConfigError(f"{cls.SECTION}: expected a mapping of keys, "  # type: ignore[attr-defined]
+                              f"got {excerpt(data)}")
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         unknown = [k for k in data if k not in names]
         if unknown:
-            raise ConfigError(f"{cls.SECTION}.{unknown[0]}: unknown key; valid keys: "  # type: ignore[attr-defined]
+            raise ConfigError(f"{cls.SECTION}.{excerpt(unknown[0], quote=False)}: "  # type: ignore[attr-defined]
+                              "unknown key; valid keys: "
                               f"{', '.join(names)}")
         return cls(**data)
 
@@ -136,7 +152,8 @@ class DreamConfig(_Section):
     # tile side in pixels for the gradient; bounds memory on big frames; 0 never tiles
     tile: int = _f(1024, min=0, max=8192)
     # random seed: same seed, input and device give the same output
-    seed: int = _f(0, min=0)
+    # (torch seeds are 64-bit; a bigger one would crash the run, not the config check)
+    seed: int = _f(0, min=0, max=2**63 - 1, words="an integer in 0..2**63-1")
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"
     device: str = _f("auto", pattern=(r"auto|cpu|cuda(:\d+)?",
                                              "auto, cpu, cuda or cuda:N"))
@@ -282,7 +299,8 @@ class Config:
                               f"got {type(data).__name__}")
         unknown = [k for k in data if k not in SECTIONS]
         if unknown:
-            raise ConfigError(f"{unknown[0]}: unknown section; valid sections: "
+            raise ConfigError(f"{excerpt(unknown[0], quote=False)}: unknown section; "
+                              "valid sections: "
                               f"{', '.join(SECTIONS)}")
         return cls(**{k: SECTIONS[k].from_dict(v) for k, v in data.items()})
 

@@ -14,9 +14,12 @@ import cv2
 import numpy as np
 import torch
 
+# dreamvideo.names.DIS_PRESETS -> OpenCV's constants
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+# the smallest frame side DIS accepts (it fails below 12 pixels); clips are checked against it
+MIN_FLOW_SIDE = 16
 
 # A flow method: (from_rgb, to_rgb) uint8 -> (H,W,2) flow with from(x) ~ to(x + flow(x)).
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -53,6 +56,23 @@ def raft_flow(model: torch.nn.Module, device: torch.device) -> FlowFn:
             out = model(prep(a), prep(b))[-1]
         return out[0, :, :h, :w].permute(1, 2, 0).float().cpu().numpy()
     return flow
+
+
+# dreamvideo.names.FLOWS -> builder(dis_preset, raft_model, device); RAFT's weights are
+# loaded by the caller (file I/O stays out of this module)
+FLOW_METHODS: dict[str, Callable[[str, torch.nn.Module | None, torch.device], FlowFn]] = {
+    "dis": lambda preset, raft, device: dis_flow(preset),
+    "farneback": lambda preset, raft, device: farneback_flow(),
+    "raft": lambda preset, raft, device: raft_flow(raft, device),  # type: ignore[arg-type]
+}
+
+
+def make_flow(name: str, preset: str = "medium", raft: torch.nn.Module | None = None,
+              device: torch.device | None = None) -> FlowFn:
+    """The flow method ``name`` (one of :data:`dreamvideo.names.FLOWS`)."""
+    if name == "raft" and raft is None:
+        raise ValueError("the raft flow needs its loaded model")
+    return FLOW_METHODS[name](preset, raft, device or torch.device("cpu"))
 
 
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamvideo.decode import probe_video, read_frames
-from dreamvideo.encode import read_video_metadata
 from dreamvideo.errors import UserError
-from dreamvideo.flow import FlowFn, dis_flow, farneback_flow, occlusion_mask, warp
+from dreamvideo.ffmpeg import read_video_metadata
+from dreamvideo.flow import make_flow, occlusion_mask, warp
+from dreamvideo.frames import probe_video, read_frames
 
 
 def warping_error(prev: np.ndarray, cur: np.ndarray, backward: np.ndarray,
@@ -72,10 +72,12 @@ def measure_clip(source: str | Path, output: str | Path, first_frame: int | None
     output's metadata (renders made with ``--start``), else 0.
     """
     source, output = Path(source), Path(output)
+    probe_video(source)  # a clear error for a file that is not a clip, before anything else
+    probe_video(output)
     if first_frame is None:
         meta = read_video_metadata(output) or {}
         first_frame = int(meta.get("first_frame", 0))
-    flow_fn: FlowFn = farneback_flow() if flow == "farneback" else dis_flow("medium")
+    flow_fn = make_flow(flow)
     err_out, err_src, strength = [], [], []
     prev: tuple[np.ndarray, np.ndarray] | None = None
     for src, out in _pairs(source, output, first_frame, max_frames):

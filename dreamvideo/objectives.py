@@ -17,13 +17,15 @@ Text syntax, shared by the CLI and YAML (see :func:`parse_objective`)::
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from dreamvideo.errors import UserError
+from dreamvideo.text import excerpt
 
 Features = Mapping[str, torch.Tensor]  # layer -> (B,C,h,w) activation (possibly a crop)
 
@@ -46,6 +48,13 @@ class ObjectiveError(UserError):
     """The objective text or its layers/channels are wrong; one line for the user."""
 
 
+# Limits on objective text, checked before parsing. Real objectives mix a handful of layers
+# and channels; every term adds work to every ascent step of every frame, so more than 64 is
+# a mistake or an attack, and 2,000 characters hold 64 long terms.
+MAX_OBJECTIVE_CHARS = 2_000
+MAX_TERMS = 64
+
+
 def _window(feats: Features, windows: Windows | None, layer: str) -> Window:
     if windows is not None and layer in windows:
         return windows[layer]
@@ -57,21 +66,20 @@ def _window(feats: Features, windows: Windows | None, layer: str) -> Window:
 class Objective:
     """A quantity to maximize: ``objective(feats, windows) -> (B,)`` tensor.
 
-    ``layers`` are the activations it reads; ``name`` is a readable formula.
+    ``layers`` are the activations it reads; ``name`` is a readable formula. A sum keeps its
+    ``terms`` so that adding to it stays one flat sum instead of nesting closures.
     """
 
     fn: TermFn
     name: str
     layers: frozenset[str]
+    terms: tuple[Objective, ...] = field(default=(), repr=False, compare=False)
 
     def __call__(self, feats: Features, windows: Windows | None = None) -> torch.Tensor:
         return self.fn(feats, windows or {})
 
     def __add__(self, other: Objective) -> Objective:
-        joined = (f"{self.name} - {other.name[1:]}" if other.name.startswith("-")
-                  else f"{self.name} + {other.name}")
-        return Objective(lambda f, w: self.fn(f, w) + other.fn(f, w), joined,
-                         self.layers | other.layers)
+        return Objective.sum([self, other])
 
     def __neg__(self) -> Objective:
         return -1.0 * self
@@ -89,13 +97,26 @@ class Objective:
 
     @staticmethod
     def sum(objectives: Iterable[Objective]) -> Objective:
+        """One flat sum: a single function over all terms, so 1,000 terms never recurse."""
         objectives = list(objectives)
-        if not objectives:
+        if len(objectives) == 1:
+            return objectives[0]
+        terms = tuple(t for o in objectives for t in (o.terms or (o,)))
+        if not terms:
             raise ObjectiveError("an objective needs at least one term")
-        out = objectives[0]
-        for o in objectives[1:]:
-            out = out + o
-        return out
+        fns = tuple(t.fn for t in terms)
+
+        def fn(feats: Features, windows: Windows) -> torch.Tensor:
+            total = fns[0](feats, windows)
+            for term_fn in fns[1:]:
+                total = total + term_fn(feats, windows)
+            return total
+
+        name = terms[0].name
+        for t in terms[1:]:
+            name = (f"{name} - {t.name[1:]}" if t.name.startswith("-")
+                    else f"{name} + {t.name}")
+        return Objective(fn, name, frozenset().union(*(t.layers for t in terms)), terms)
 
 
 # --------------------------------------------------------------------------- terms
@@ -159,8 +180,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise ObjectiveError(f"objective {text!r}: unexpected {text[pos:].strip()[:12]!r} "
-                                 f"at character {pos + 1}")
+            raise ObjectiveError(f"objective {excerpt(text)}: unexpected "
+                                 f"{excerpt(text[pos:].strip(), 12)} at character {pos + 1}")
         kind = m.lastgroup
         assert kind is not None
         out.append((kind, m.group(kind)))
@@ -178,7 +199,8 @@ class _Parser:
 
     def fail(self, what: str) -> ObjectiveError:
         got = self.toks[self.i][1] if self.i < len(self.toks) else "the end"
-        return ObjectiveError(f"objective {self.text!r}: expected {what}, got {got!r}; "
+        return ObjectiveError(f"objective {excerpt(self.text)}: expected {what}, "
+                              f"got {excerpt(got)}; "
                               "examples: blocks.10, blocks.10:42, 0.5*blocks.8 + blocks.10:7")
 
     def peek(self, value: str | None = None, kind: str | None = None) -> bool:
@@ -199,6 +221,9 @@ class _Parser:
             negative = self.peek("-")
             if negative or self.peek("+") or terms:
                 self.take("op", "+ or -")
+            if len(terms) == MAX_TERMS:
+                raise ObjectiveError(f"objective {excerpt(self.text)}: more than {MAX_TERMS} "
+                                     f"terms; at most {MAX_TERMS} are accepted")
             terms.append(-self.term() if negative else self.term())
             if not (self.peek("+") or self.peek("-")):
                 break
@@ -209,14 +234,20 @@ class _Parser:
     def term(self) -> Objective:
         weight = 1.0
         if self.peek(kind="num"):
-            weight = float(self.take("num", "a number"))
+            raw = self.take("num", "a number")
+            weight = float(raw)
+            if not math.isfinite(weight):  # 1e999 is inf: the loss and every gradient blow up
+                raise ObjectiveError(f"objective {excerpt(self.text)}: weight "
+                                     f"{excerpt(raw, quote=False)} is not a finite number; "
+                                     "use a number like 0.5")
             self.take("op", "*", "*")
         return weight * self.atom() if weight != 1.0 else self.atom()
 
     def layer_name(self) -> str:
         name = self.take("name", "a layer name")
         if self.channels is not None and name not in self.channels:
-            raise ObjectiveError(f"objective {self.text!r}: unknown layer {name!r}; valid layers: "
+            raise ObjectiveError(f"objective {excerpt(self.text)}: unknown layer "
+                                 f"{excerpt(name)}; valid layers: "
                                  f"{', '.join(self.channels)}")
         return name
 
@@ -226,7 +257,8 @@ class _Parser:
             raise self.fail("a whole channel number")
         n = self.channels[name] if self.channels is not None else None
         if n is not None and int(ch) >= n:
-            raise ObjectiveError(f"objective {self.text!r}: channel {ch} out of range for "
+            raise ObjectiveError(f"objective {excerpt(self.text)}: channel "
+                                 f"{excerpt(ch, quote=False)} out of range for "
                                  f"{name} (0..{n - 1})")
         return int(ch)
 
@@ -237,7 +269,8 @@ class _Parser:
             name = self.layer_name()
             self.take("op", ")", ")")
             if self.guide_features is None:
-                raise ObjectiveError(f"objective {self.text!r} uses guide({name}) but no guide "
+                raise ObjectiveError(f"objective {excerpt(self.text)} uses "
+                                     f"guide({excerpt(name, quote=False)}) but no guide "
                                      "picture was given (--guide FILE or dream.guide)")
             return guide(name, self.guide_features(name))
         name = self.layer_name()
@@ -257,7 +290,8 @@ class _Parser:
         self.take("op", ",", ",")
         y = float(self.take("num", "a y position in 0..1"))
         if not (0 <= x <= 1 and 0 <= y <= 1):
-            raise ObjectiveError(f"objective {self.text!r}: neuron position must be in 0..1")
+            raise ObjectiveError(f"objective {excerpt(self.text)}: neuron position must be "
+                                 f"in 0..1, got {x:g},{y:g}")
         return neuron(name, chs[0], x, y)
 
 
@@ -270,4 +304,7 @@ def parse_objective(text: str, channels: Mapping[str, int] | None = None,
     """
     if not text or not text.strip():
         raise ObjectiveError("objective is empty; examples: blocks.10, blocks.10:42")
+    if len(text) > MAX_OBJECTIVE_CHARS:
+        raise ObjectiveError(f"objective {excerpt(text)} is {len(text):,} characters; at most "
+                             f"{MAX_OBJECTIVE_CHARS:,} are accepted")
     return _Parser(text, channels, guide_features).expr()

@@ -1,4 +1,9 @@
-"""Named YAML presets from ``configs/``: plain overrides of the config defaults."""
+"""Named YAML presets from ``configs/``: plain overrides of the config defaults.
+
+Preset files and ``--set`` values are read with :class:`PresetLoader`: safe YAML without
+anchors and aliases (``&a``/``*a``; a few hundred bytes of them expand to gigabytes once the
+config is copied into plain dicts) and without deep nesting, from files of at most 1 MB.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,55 @@ import yaml
 
 from dreamvideo.config import Config, ConfigError
 from dreamvideo.errors import UserError
+from dreamvideo.schedule import MAX_SCHEDULE_CHARS
+from dreamvideo.text import excerpt
+
+# A preset is a few dozen lines; 1 MB is far above any real one and still parses in a moment.
+MAX_PRESET_BYTES = 1 << 20
+# Presets are section -> key -> value; a schedule or list adds a level or two at most. The
+# YAML composer recurses once per level, so thousands of "[" would end in a RecursionError.
+MAX_YAML_DEPTH = 20
+# A --set value is one scalar or schedule: the longest schedule text, with room for quotes.
+MAX_SET_CHARS = MAX_SCHEDULE_CHARS + 100
+
+
+class YamlRefused(yaml.YAMLError):
+    """YAML that :class:`PresetLoader` will not build; ``problem`` and ``line`` say why."""
+
+    def __init__(self, problem: str, line: int) -> None:
+        super().__init__(f"{problem} (line {line})")
+        self.problem, self.line = problem, line
+
+
+class PresetLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses anchors, aliases and nesting deeper than 20 levels.
+
+    Checked as each node is composed, before anything is built, so a billion-laughs file
+    fails at its first anchor in microseconds.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise YamlRefused("YAML anchors and aliases (&, *) are not allowed in presets",
+                              event.start_mark.line + 1)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise YamlRefused(f"YAML nested deeper than {MAX_YAML_DEPTH} levels",
+                                  event.start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _load_yaml(text: str) -> Any:
+    """``text`` parsed by :class:`PresetLoader`."""
+    return yaml.load(text, Loader=PresetLoader)  # a SafeLoader: plain data only
 
 
 def presets_dir() -> Path:
@@ -24,36 +78,64 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in presets_dir().glob("*.yaml"))
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system raises instead of saying False
+        return False
+
+
+def _file(path: Path) -> str:
+    """A file name for the start of a message: whole, unless absurdly long or multi-line."""
+    return excerpt(str(path), 300, quote=False)
+
+
 def _preset_path(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text:
         path = Path(text)
-        if not path.is_file():
-            raise UserError(f"preset file {path} does not exist")
+        if not _is_file(path):
+            raise UserError(f"preset file {_file(path)} does not exist")
         return path
     path = presets_dir() / f"{text}.yaml"
-    if not path.is_file():
-        raise UserError(f"unknown preset {text!r}; available: {', '.join(preset_names())} "
-                        "(or a path to a .yaml file)")
+    if not _is_file(path):
+        raise UserError(f"unknown preset {excerpt(text)}; available: "
+                        f"{', '.join(preset_names())} (or a path to a .yaml file)")
     return path
 
 
 def read_preset(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
     """The preset's file and its parsed mapping (``description`` included)."""
     path = _preset_path(name_or_path)
+    name = _file(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_PRESET_BYTES:
+            raise UserError(f"{name}: preset is {size:,} bytes; at most 1 MB")
+        with path.open("rb") as f:  # one byte past the cap: a file may grow or lie (/proc)
+            raw = f.read(MAX_PRESET_BYTES + 1)
+        if len(raw) > MAX_PRESET_BYTES:
+            raise UserError(f"{name}: preset is over {MAX_PRESET_BYTES:,} bytes; at most 1 MB")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read preset ({e})") from None
+        raise UserError(f"{name}: cannot read preset ({excerpt(str(e), 200, quote=False)})"
+                        ) from None
+    try:
+        data = _load_yaml(text)
+    except YamlRefused as e:
+        raise UserError(f"{name}: {e.problem} (line {e.line})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise UserError(f"{name}: invalid YAML{where}: {excerpt(problem, 120, quote=False)}"
+                        ) from None
+    except ValueError as e:  # e.g. an integer of over 4,300 digits, which Python refuses
+        raise UserError(f"{name}: invalid YAML: {excerpt(str(e), 120, quote=False)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise UserError(f"{path}: a preset must be a mapping of sections, got "
+        raise UserError(f"{name}: a preset must be a mapping of sections, got "
                         f"{type(data).__name__}")
     return path, data
 
@@ -65,7 +147,7 @@ def load_preset(name_or_path: str | Path = "default") -> Config:
     try:
         return Config.from_dict(data)
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+        raise ConfigError(f"{_file(path)}: {e}") from None
 
 
 def describe(name_or_path: str | Path) -> str:
@@ -79,15 +161,31 @@ def apply_sets(cfg: Config, assignments: list[str]) -> Config:
         key, sep, raw = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not sep or not dot or not name:
-            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. dream.step=3")
+            raise ConfigError(f"--set {excerpt(item)}: expected section.key=value, "
+                              "e.g. dream.step=3")
+        if len(raw) > MAX_SET_CHARS:
+            raise ConfigError(f"--set {excerpt(item)}: the value is {len(raw):,} characters; "
+                              f"at most {MAX_SET_CHARS:,}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+            value = _load_yaml(raw) if raw.strip() else None
+        except (yaml.YAMLError, ValueError):  # not YAML (or refused, e.g. "*x"): keep the text
             value = raw
         data = cfg.to_dict()
         if section not in data:
-            raise ConfigError(f"--set {item!r}: unknown section {section!r}; valid sections: "
-                              f"{', '.join(data)}")
+            raise ConfigError(f"--set {excerpt(item)}: unknown section {excerpt(section)}; "
+                              f"valid sections: {', '.join(data)}")
         data[section][name] = value
         cfg = Config.from_dict(data)
     return cfg
+
+
+def set_values(cfg: Config, values: dict[str, Any]) -> Config:
+    """``{"section.key": value}`` overrides (the Python API's form of ``--set``), validated."""
+    data = cfg.to_dict()
+    for key, value in values.items():
+        section, dot, name = str(key).partition(".")
+        if not dot or section not in data:
+            raise ConfigError(f"override {excerpt(str(key))}: expected section.key with a "
+                              f"section of {', '.join(data)}")
+        data[section][name] = value
+    return Config.from_dict(data)

@@ -13,14 +13,22 @@ nearest key holds. A plain number (or objective) is a constant schedule.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from dreamvideo.errors import UserError
+from dreamvideo.text import excerpt
 
 T = TypeVar("T", float, str)
 INTERPOLATIONS = ("linear", "smooth", "step")
+# Limits on what a schedule may hold, checked before any parsing so hostile text costs nothing.
+# Hand-written schedules hold tens of keyframes; 2,000 still allows one per frame for over a
+# minute at 24 fps, and every frame's interpolation looks over all of them. The text limit is
+# the size of 2,000 short keyframes.
+MAX_SCHEDULE_CHARS = 20_000
+MAX_KEYFRAMES = 2_000
 
 _MODE = re.compile(r"\s*(linear|smooth|step)\s*:\s*(?=\d|\.\d)")
 # a keyframe starts where a TIME ':' follows the start or a comma
@@ -72,8 +80,13 @@ class Schedule(Generic[T]):
 
 
 def _fail(text: str, key: str, why: str) -> ScheduleError:
-    return ScheduleError(f"{key}: {why} in schedule {text!r}; expected 'FRAME: VALUE, ...' "
-                         "such as '0: 1.05, 120: 1.3' or '0s: 1.05, 5s: 1.3'")
+    return ScheduleError(f"{key}: {why} in schedule {excerpt(text)}; expected 'FRAME: VALUE, "
+                         "...' such as '0: 1.05, 120: 1.3' or '0s: 1.05, 5s: 1.3'")
+
+
+def _too_big(key: str, what: str) -> ScheduleError:
+    return ScheduleError(f"{key}: schedule has {what}; at most {MAX_SCHEDULE_CHARS:,} characters "
+                         f"and {MAX_KEYFRAMES:,} keyframes are accepted")
 
 
 def parse_schedule(value: float | int | str, key: str, numbers: bool = True,
@@ -85,18 +98,22 @@ def parse_schedule(value: float | int | str, key: str, numbers: bool = True,
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Schedule(((0.0, float(value)),))
     text = str(value)
+    if len(text) > MAX_SCHEDULE_CHARS:
+        raise _too_big(key, f"{len(text):,} characters")
     if not is_schedule(text):
         if not numbers:
             return Schedule(((0.0, text.strip()),))
         try:
             return Schedule(((0.0, float(text)),))
         except ValueError:
-            raise _fail(text, key, f"{text.strip()[:20]!r} is not a number") from None
+            raise _fail(text, key, f"{excerpt(text.strip(), 20)} is not a number") from None
     mode, body = default_mode, text
     m = _MODE.match(text)
     if m:
         mode, body = m.group(1), text[m.end():]
     starts = list(_KEY_START.finditer(body))
+    if len(starts) > MAX_KEYFRAMES:
+        raise _too_big(key, f"{len(starts):,} keyframes")
     if not starts or starts[0].start() != 0 or body[:starts[0].start()].strip():
         raise _fail(text, key, "it does not start with a keyframe")
     keys: list[tuple[float, str | float]] = []
@@ -104,17 +121,21 @@ def parse_schedule(value: float | int | str, key: str, numbers: bool = True,
     for m, nxt in zip(starts, [*starts[1:], None], strict=True):
         raw = body[m.end():nxt.start() if nxt else len(body)].strip()
         if not raw:
-            raise _fail(text, key, f"keyframe {m.group(1)} has no value")
+            raise _fail(text, key, f"keyframe {excerpt(m.group(1), quote=False)} has no value")
         if numbers:
             try:
                 val: str | float = float(raw)
             except ValueError:
-                raise _fail(text, key, f"{raw[:20]!r} is not a number") from None
+                raise _fail(text, key, f"{excerpt(raw, 20)} is not a number") from None
         else:
             val = raw
-        if float(m.group(1)) != 0:  # "0" needs no unit: "0: 1.05, 5s: 1.3"
+        time = float(m.group(1))
+        if not math.isfinite(time):  # 400 digits make inf, which no frame ever reaches
+            raise _fail(text, key, f"keyframe time {excerpt(m.group(1), quote=False)} is not "
+                        "a finite number")
+        if time != 0:  # "0" needs no unit: "0: 1.05, 5s: 1.3"
             units.add(m.group(2))
-        keys.append((float(m.group(1)), val))
+        keys.append((time, val))
     if len(units) > 1:
         raise _fail(text, key, "frames and seconds are mixed")
     times = [t for t, _ in keys]

@@ -1,5 +1,5 @@
-"""Zoom-feedback motion (pure): per-frame affine steps from per-second rates, start pictures,
-and the cross-fade that closes a loop.
+"""Zoom-feedback loops (no I/O): per-frame affine steps from per-second rates, start
+pictures, the cross-fade that closes a loop, and the stepper that dreams frame after frame.
 
 Arrays are ``(H,W,3)`` float32 in ``[0,1]``. Rates are per second, so 30 and 60 fps give the
 same motion per second: the per-frame zoom is ``zoom_per_second ** (1/fps)``, the per-frame
@@ -8,10 +8,17 @@ angle ``degrees_per_second / fps`` and the per-frame pan ``pixels_per_second / f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import cv2
 import numpy as np
+import torch
+
+from dreamvideo.ascent import AscentParams
+from dreamvideo.device import to_float, to_uint8
+from dreamvideo.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -94,3 +101,88 @@ def loop_blend(tail: np.ndarray, head: np.ndarray, i: int, frames: int) -> np.nd
     """
     w = (i + 1) / frames
     return (1.0 - w) * tail + w * head
+
+
+# --------------------------------------------------------------------------- the zoom stepper
+
+@dataclass(frozen=True)
+class ZoomPlan:
+    """Frame counts and schedules of a zoom animation."""
+
+    fps: Fraction
+    frames: int  # frames in the file
+    loop_frames: int  # extra frames rendered to cross-fade the end into the start
+    motion: tuple[Schedule, Schedule, Schedule, Schedule]  # zoom, rotate, pan_x, pan_y
+    iterations: Schedule
+    step: Schedule | None
+    layers: Schedule  # objective texts
+    octaves: int  # octaves of frames after the first
+    center: tuple[float, float]  # zoom and rotation centre, relative (x, y)
+
+    @property
+    def rendered(self) -> int:
+        return self.frames + self.loop_frames
+
+    def motion_at(self, t: int) -> Motion:
+        z, r, px, py = (s.value(t, float(self.fps)) for s in self.motion)
+        return Motion(z, r, px, py).per_frame(float(self.fps))
+
+    def params_at(self, t: int, full: AscentParams) -> AscentParams:
+        """The ascent of frame ``t``: ``full`` for the first, the keyframed light one after."""
+        if t == 0:
+            return full
+        params = replace(full, octaves=self.octaves,
+                         iterations=round(self.iterations.value(t, float(self.fps))))
+        if self.step is not None:
+            params = replace(params, step=self.step.value(t, float(self.fps)))
+        return params
+
+
+@dataclass(frozen=True)
+class ZoomState:
+    """Where a zoom render stands: the next frame, the last dream and the loop's head."""
+
+    next: int  # frame number to dream next
+    prev: np.ndarray | None  # (H,W,3) float32 [0,1], the last dream
+    head: np.ndarray  # (K,H,W,3) uint8: the first K frames, written blended at the end
+
+    @classmethod
+    def start(cls, plan: ZoomPlan, size: tuple[int, int]) -> ZoomState:
+        return cls(0, None, np.zeros((plan.loop_frames, size[1], size[0], 3), np.uint8))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"next": np.int64(self.next), "prev": self.prev}
+        return {**arrays, "head": self.head} if len(self.head) else arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], plan: ZoomPlan,
+                    size: tuple[int, int]) -> ZoomState:
+        head = arrays.get("head", cls.start(plan, size).head)
+        return cls(int(arrays["next"]), arrays["prev"], head)
+
+
+# dream(x, params, t): (H,W,3) float32 [0,1] -> (1,3,H,W) float [0,1] tensor, dreamed towards
+# frame t's objective
+ZoomDream = Callable[[np.ndarray, AscentParams, int], torch.Tensor]
+
+
+def step_zoom(dream: ZoomDream, plan: ZoomPlan, full: AscentParams, start: np.ndarray,
+              state: ZoomState) -> tuple[np.ndarray | None, ZoomState]:
+    """Dream frame ``state.next``: the start picture, or the last dream moved one step.
+
+    Returns the ``(H,W,3)`` uint8 frame to write (``None`` while the loop's head is held
+    back) and the new state. The head's frames are written last, cross-faded from the
+    continuation (see :func:`loop_blend`).
+    """
+    t = state.next
+    x = start if t == 0 else feedback_step(state.prev, plan.motion_at(t), plan.center)
+    out = dream(x, plan.params_at(t, full), t)
+    prev, frame = to_float(out), to_uint8(out)
+    image: np.ndarray | None = frame
+    if t < plan.loop_frames:
+        state.head[t], image = frame, None
+    elif t >= plan.frames:
+        i = t - plan.frames
+        image = np.round(255 * loop_blend(prev, state.head[i] / 255.0, i, plan.loop_frames)
+                         ).astype(np.uint8)
+    return image, ZoomState(t + 1, prev, state.head)

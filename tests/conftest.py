@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -59,7 +62,7 @@ def pan_frames(frames: int = 12, size: tuple[int, int] = (96, 64), step=(2.0, 1.
 def write_clip(path, frames: list[np.ndarray], fps=Fraction(30000, 1001), audio: bool = False,
                lossless: bool = False) -> str:
     """Encode ``frames`` to ``path`` (H.264), with a 440 Hz sine soundtrack if ``audio``."""
-    from dreamvideo.encode import VideoWriter, codec_args, run_ffmpeg
+    from dreamvideo.ffmpeg import VideoWriter, codec_args, run_ffmpeg
 
     h, w = frames[0].shape[:2]
     path = Path(path)
@@ -71,7 +74,7 @@ def write_clip(path, frames: list[np.ndarray], fps=Fraction(30000, 1001), audio:
         seconds = len(frames) / float(fps)
         run_ffmpeg(["-i", str(target), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
                     "-t", f"{seconds:.4f}", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
-                    "-c:a", "aac", str(path)], "adding a test soundtrack")
+                    "-c:a", "aac", str(path)], "adding a test soundtrack", 60)
         target.unlink()
     return str(path)
 
@@ -95,3 +98,40 @@ def interrupt_at(done: int):
         if report.done == done:
             raise KeyboardInterrupt
     return on_frame
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+
+def cli(*args: object) -> CliResult:
+    """Run ``dreamvideo ARGS`` in this process, as the console script does (errors included)."""
+    from dreamvideo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def assert_one_line_error(result: CliResult, message: str) -> None:
+    """Exit code 2 and exactly one ``error: ...`` line containing ``message``, nothing else."""
+    assert result.code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert message in lines[0], result.output
+
+
+def interrupted_then_resumed(render, done: int, **kwargs):
+    """Run ``render(on_frame=...)`` until ``done`` frames are finished (a Ctrl-C there), then
+    ``render(resume=True)``; returns the resumed run's result."""
+    with pytest.raises(KeyboardInterrupt):
+        render(on_frame=interrupt_at(done), **kwargs)
+    return render(resume=True, **kwargs)

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from conftest import interrupt_at, pan_frames, photo, write_clip
+from conftest import interrupted_then_resumed, pan_frames, photo, write_clip
 
 from dreamvideo.ascent import AscentParams, dream
 from dreamvideo.config import Config
+from dreamvideo.device import DeviceIO, autocast_dtype, pick_device, to_tensor, to_uint8_device
 from dreamvideo.flow import carry_residual
 from dreamvideo.objectives import layer
-from dreamvideo.pipeline import DeviceIO, autocast_dtype, pick_device, to_tensor, to_uint8_device
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -68,8 +68,8 @@ def test_cuda_residual_carry_matches_cpu():
 @cuda
 @pytest.mark.gpu
 def test_cuda_video_render_and_resume(tmp_path):
-    from dreamvideo.decode import read_frames
-    from dreamvideo.pipeline import render_video
+    from dreamvideo.frames import read_frames
+    from dreamvideo.render_video import render_video
 
     clip = write_clip(tmp_path / "c.mp4", pan_frames(10, (96, 64)), audio=True)
     cfg = Config.from_dict({"dream": {"layers": "blocks.4", "octaves": 1, "iterations": 3,
@@ -79,11 +79,7 @@ def test_cuda_video_render_and_resume(tmp_path):
     ref = tmp_path / "ref.mp4"
     render_video(cfg, clip, ref)
     out = tmp_path / "out.mp4"
-
-
-    with pytest.raises(KeyboardInterrupt):
-        render_video(cfg, clip, out, on_frame=interrupt_at(6))
-    r = render_video(cfg, clip, out, resume=True)
+    r = interrupted_then_resumed(lambda **k: render_video(cfg, clip, out, **k), 6)
     assert r.resumed_from == 4 and r.frames == 10
     got = [f.astype(int) for _, f in read_frames(out)]
     want = [f.astype(int) for _, f in read_frames(ref)]

@@ -1,23 +1,25 @@
-import os
-import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import interrupt_at, pan_frames, write_clip
-from typer.testing import CliRunner
+from conftest import (
+    assert_one_line_error,
+    cli,
+    interrupt_at,
+    pan_frames,
+    write_clip,
+)
+from PIL import Image
 
 from dreamvideo.checkpoint import parts_dir
-from dreamvideo.cli import app
 from dreamvideo.config import Config
-from dreamvideo.decode import probe_video, read_frames
-from dreamvideo.encode import read_video_metadata
 from dreamvideo.errors import UserError
+from dreamvideo.ffmpeg import read_video_metadata
+from dreamvideo.frames import probe_video, read_frames
 from dreamvideo.metrics import measure_clip
-from dreamvideo.pipeline import render_video
+from dreamvideo.render_video import render_video
 
 FAST = {"dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2, "jitter": 4},
         "video": {"next_octaves": 1, "next_iterations": 1, "checkpoint_every": 4},
@@ -82,8 +84,6 @@ def test_interrupted_render_resumes_to_the_same_video(clip, tmp_path):
     ref = tmp_path / "ref.mp4"
     render_video(fast(), clip, ref)
     out = tmp_path / "out.mp4"
-
-
     with pytest.raises(KeyboardInterrupt):
         render_video(fast(), clip, out, on_frame=interrupt_at(6))
     parts = parts_dir(out)
@@ -100,29 +100,47 @@ def test_interrupted_render_resumes_to_the_same_video(clip, tmp_path):
     assert probe_video(out).has_audio
 
 
+# The child renders and kills itself (SIGKILL: no cleanup code runs) once frame 7 is done and
+# the checkpoint at frame 6 is on disk, before the one at frame 9.
+_KILLED_CHILD = """
+import json, os, signal, sys, time
+import dreamvideo.render_video as rv
+from dreamvideo.cli import main
+
+real, out = rv.render_video, sys.argv[-1]
+
+def on_frame(report):
+    if report.done == 7:
+        manifest = out + ".parts/manifest.json"
+        for _ in range(3000):  # the writer thread commits frame 6 on its own time
+            if len(json.load(open(manifest))["segments"]) == 2:
+                break
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+rv.render_video = lambda *a, **k: real(*a, **{**k, "on_frame": on_frame})
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_killed_render_resumes_from_its_last_checkpoint(tmp_path):
-    clip = write_clip(tmp_path / "long.mp4", pan_frames(30, (48, 32)), audio=True)
+    clip = write_clip(tmp_path / "long.mp4", pan_frames(12, (48, 32)), audio=True)
     args = ["video", clip, "--set", "dream.layers=blocks.3", "--octaves", "1",
             "--iterations", "2", "--set", "video.next_octaves=1", "--set",
             "video.next_iterations=1", "--checkpoint-every", "3", "--set",
             "encode.preset=ultrafast"]
     ref = tmp_path / "ref.mp4"
-    assert CliRunner().invoke(app, [*args, "-o", str(ref)]).exit_code == 0
+    assert cli(*args, "-o", ref).code == 0
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "dreamvideo", *args, "-o", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = parts_dir(out) / "state.npz"
-    deadline = time.monotonic() + 120
-    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)  # a crash: no cleanup code runs
-    proc.wait()
-    assert not out.exists(), "the render finished before it could be killed"
-    r = CliRunner().invoke(app, [*args, "-o", str(out), "--resume"])
-    assert r.exit_code == 0, r.output
-    assert "resumed at frame" in r.output
+    proc = subprocess.run([sys.executable, "-c", _KILLED_CHILD, *args, "-o", str(out)],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    assert not out.exists()
+    r = cli(*args, "-o", out, "--resume")
+    assert r.code == 0, r.output
+    assert "resumed at frame 6" in r.output
     got, want = frames_of(out), frames_of(ref)
-    assert len(got) == len(want) == 30
+    assert len(got) == len(want) == 12
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
 
 
@@ -160,28 +178,30 @@ def test_metrics_of_a_clip_against_itself(tmp_path):
     assert m.warp_error_source < 5  # the flow follows a clean pan
 
 
-def test_preview_is_written(clip, tmp_path):
-    preview = tmp_path / "now.png"
-    render_video(fast(video={"max_frames": 2}), clip, tmp_path / "o.mp4", preview=preview)
-    assert preview.exists()
+def test_preview_shows_the_last_frame(clip, tmp_path):
+    preview, out = tmp_path / "now.png", tmp_path / "o.mp4"
+    render_video(fast(video={"max_frames": 1}, encode={"lossless": True}), clip, out,
+                 preview=preview)
+    shown = np.asarray(Image.open(preview))
+    assert np.array_equal(shown, frames_of(out)[0])
 
 
 @pytest.mark.parametrize("args, message", [
     (["video", "{txt}", "-o", "{out}"], "is not a video"),
     (["video", "{clip}", "-o", "{tmp}/o.avi"], "unknown video type '.avi'"),
     (["video", "{clip}", "-o", "{out}", "--resume"], "nothing to resume"),
-    (["video", "{clip}", "-o", "{out}", "--flow", "optical"], "video.flow: must be one of"),
+    (["video", "{clip}", "-o", "{out}", "--flow", "optical"], "'optical' is not one of 'dis'"),
     (["video", "{clip}", "-o", "{out}", "--start", "5", "--end", "1"], "must come after"),
+    (["video", "{clip}", "-o", "{out}", "--width", "8"], "video.width: must be >= 16"),
+    (["video", "{clip}", "-o", "{out}", "--scale", "0.1"], "too small to follow"),
     (["metrics", "{clip}", "{txt}"], "is not a video"),
 ])
 def test_video_mistakes_are_one_line(tmp_path, clip, args, message):
     txt = tmp_path / "notes.mp4"
     txt.write_text("hello")
     fmt = {"txt": txt, "clip": clip, "out": tmp_path / "o.mp4", "tmp": tmp_path}
-    r = CliRunner().invoke(app, [a.format(**fmt) for a in args])
-    assert r.exit_code == 2, r.output
-    lines = r.output.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], r.output
+    assert_one_line_error(cli(*[a.format(**fmt) for a in args]), message)
+    assert not (tmp_path / "o.mp4").exists() and not parts_dir(tmp_path / "o.mp4").exists()
 
 
 def test_hold_strength_stops_a_static_shot_from_drifting(tmp_path):

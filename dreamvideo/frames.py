@@ -1,9 +1,8 @@
-"""Reading inputs: pictures (Pillow) and, for clips, frames streamed with OpenCV."""
+"""Clips in: probing and frames streamed in order with OpenCV (nothing written to disk)."""
 
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -11,26 +10,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dreamvideo.errors import UserError
+from dreamvideo.ffmpeg import describe
 
-
-def read_image(path: str | Path) -> np.ndarray:
-    """A picture as ``(H,W,3)`` uint8 RGB, turned upright by its EXIF orientation."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"input file {path} does not exist")
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB")).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise UserError(f"{path} is not a readable image ({type(e).__name__}); "
-                        "use PNG, JPEG, WebP, BMP or TIFF") from None
-
-
-# --------------------------------------------------------------------------- video
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -44,15 +27,6 @@ class VideoInfo:
     rotation: int  # degrees the stored frames are turned to be upright
     has_audio: bool
     duration: float | None  # seconds, from the container
-
-
-def _ffmpeg_header(path: Path) -> str:
-    """ffmpeg's own description of the file (its stderr for ``-i path``)."""
-    import imageio_ffmpeg
-
-    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                       capture_output=True, text=True, errors="replace", timeout=60)
-    return r.stderr
 
 
 def exact_fps(fps: float) -> Fraction:
@@ -81,7 +55,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
     finally:
         cap.release()
-    header = _ffmpeg_header(path)
+    header = describe(path)
     m = re.search(r"Duration: (\d+):(\d+):([\d.]+)", header)
     duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
     if not fps or fps > 1000:

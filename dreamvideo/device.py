@@ -1,0 +1,122 @@
+"""The device: which one, the forward's precision, and frames moved to and from it (copies
+that overlap the ascent on CUDA, plain views on the CPU)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dreamvideo.errors import UserError
+
+
+def pick_device(spec: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; an unusable device is a :class:`UserError`."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"device {spec!r}: CUDA is not available on this machine; "
+                            "use --device cpu or --device auto")
+        index = int(spec.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise UserError(f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s); "
+                            f"use cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    return torch.device(spec)
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The forward's autocast dtype: bf16 on CUDA by default (fp16 where bf16 is missing)."""
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``(H,W,3)`` uint8 (0..255) or float32 (0..1) RGB -> ``(1,3,H,W)`` float32 in ``[0,1]``."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).to(device, non_blocking=True)
+    t = t.permute(2, 0, 1)[None].float()
+    return t.div_(255.0) if rgb.dtype == np.uint8 else t
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` uint8 RGB on the host."""
+    return img[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def to_float(img: torch.Tensor) -> np.ndarray:
+    """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` float32 on the host."""
+    return img[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+def to_uint8_device(img: torch.Tensor) -> torch.Tensor:
+    """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` uint8, still on its device."""
+    return img[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0) \
+        .contiguous()
+
+
+@dataclass
+class HostFrame:
+    """A frame on its way to the host; :meth:`numpy` waits for the copy (CUDA) if needed."""
+
+    data: torch.Tensor | np.ndarray
+    event: torch.cuda.Event | None = None
+
+    def numpy(self) -> np.ndarray:
+        if self.event is not None:
+            self.event.synchronize()
+        return self.data.numpy() if isinstance(self.data, torch.Tensor) else self.data
+
+
+@dataclass
+class Uploaded:
+    """Arrays copied to the device on a side stream; :meth:`DeviceIO.ready` waits for them."""
+
+    tensors: dict[str, torch.Tensor]
+    event: torch.cuda.Event | None = None
+
+
+class DeviceIO:
+    """Host <-> device copies that overlap with the ascent on CUDA, plain views on the CPU.
+
+    Uploads run on a side stream from pinned memory (the reader thread calls :meth:`upload`
+    for frame t+1 while frame t is dreamed); downloads go to pinned memory without blocking
+    and the writer thread waits for them. On the CPU every call is a no-op wrapper.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def upload(self, arrays: dict[str, np.ndarray]) -> Uploaded:
+        if self.stream is None:
+            return Uploaded({k: torch.from_numpy(np.ascontiguousarray(v))
+                             for k, v in arrays.items()})
+        with torch.cuda.stream(self.stream):
+            tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).pin_memory()
+                       .to(self.device, non_blocking=True) for k, v in arrays.items()}
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        return Uploaded(tensors, event)
+
+    def ready(self, up: Uploaded) -> dict[str, torch.Tensor]:
+        if up.event is not None:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(up.event)
+            for t in up.tensors.values():
+                t.record_stream(current)  # freed only after the ascent has used it
+        return up.tensors
+
+    def download(self, t: torch.Tensor) -> HostFrame:
+        if self.stream is None:
+            return HostFrame(t.numpy())
+        host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        host.copy_(t, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        return HostFrame(host, event)

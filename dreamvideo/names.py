@@ -1,0 +1,35 @@
+"""Every named choice, in one place and importing nothing: the config validates against these,
+the CLI offers them, and each implementing module maps the same names to code (a test checks
+that names and implementations agree)."""
+
+# backbone networks (dreamvideo.models builds each)
+DEFAULT_MODEL = "efficientnet_lite0"
+TORCHVISION_MODELS = ("googlenet", "vgg16", "vgg19", "resnet50", "inception_v3")
+MODELS = (DEFAULT_MODEL, *TORCHVISION_MODELS)
+
+# optical flow methods (dreamvideo.flow.FLOW_METHODS) and DIS quality presets
+FLOWS = ("dis", "farneback", "raft")
+DIS_PRESETS = ("ultrafast", "fast", "medium")
+# flows the metrics may measure with (RAFT needs weights; metrics stay offline)
+METRIC_FLOWS = ("farneback", "dis")
+
+# gradient normalizations (dreamvideo.ascent.NORMALIZATIONS)
+NORMALIZATIONS = ("mean", "laplacian")
+
+# keyframe interpolations (dreamvideo.schedule)
+INTERPOLATIONS = ("linear", "smooth", "step")
+
+# forward precision on the device
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# what a zoom starts from when no picture is given
+ZOOM_STARTS = ("noise", "color")
+
+# x264 speed/size presets
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                "slower", "veryslow")
+
+# output containers and picture formats (suffix -> Pillow format)
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                 ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}

@@ -1,0 +1,160 @@
+"""Clip renders: plan the frames, decode and track them ahead on a reader thread, step the
+dream frame by frame (:mod:`dreamvideo.video`), encode behind (:mod:`dreamvideo.render`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dreamvideo.checkpoint import SegmentedRender
+from dreamvideo.config import Config, VideoConfig
+from dreamvideo.device import DeviceIO, Uploaded, to_uint8_device
+from dreamvideo.dreamer import Dreamer
+from dreamvideo.errors import UserError
+from dreamvideo.ffmpeg import check_video_output
+from dreamvideo.flow import MIN_FLOW_SIDE, FlowFn, Track, make_flow, track
+from dreamvideo.frames import VideoInfo, probe_video, read_frames
+from dreamvideo.images import check_image_output
+from dreamvideo.models import load_raft
+from dreamvideo.render import (
+    Frame,
+    FrameReport,
+    Job,
+    OnFrame,
+    RenderResult,
+    file_fingerprint,
+    run_metadata,
+)
+from dreamvideo.render import run as run_render
+from dreamvideo.threads import prefetch
+from dreamvideo.video import Carry, ClipSteps, Tracked, step_clip
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """Which source frames are rendered, and at what size."""
+
+    info: VideoInfo
+    first: int  # first source frame
+    last: int | None  # one past the last source frame; None = until the clip ends
+    size: tuple[int, int]  # render (width, height)
+
+    @property
+    def expected(self) -> int:
+        """Frames expected (the header's count may be off: progress only)."""
+        count = self.info.frame_count
+        end = count if self.last is None else min(self.last, count or self.last)
+        return max(0, end - self.first)
+
+
+def _even(x: float) -> int:
+    return max(2, 2 * round(x / 2))
+
+
+def plan_clip(info: VideoInfo, video: VideoConfig) -> ClipPlan:
+    """Frame range from ``start``/``end``/``max_frames``; size from ``width`` or ``scale``.
+
+    A chosen width gets an even height (yuv420p needs even sizes); the source's own size is
+    kept as it is, odd or not.
+    """
+    w, h = info.width, info.height
+    if video.width:
+        size = (video.width, _even(h * video.width / w))
+    elif video.scale != 1.0:
+        size = (_even(w * video.scale), _even(h * video.scale))
+    else:
+        size = (w, h)
+    if min(size) < MIN_FLOW_SIDE:
+        raise UserError(f"{info.path}: frames of {size[0]}x{size[1]} are too small to follow "
+                        f"with optical flow; render at least {MIN_FLOW_SIDE} pixels on each "
+                        "side (video.width / video.scale)")
+    first = round(video.start * info.fps)
+    last = round(video.end * info.fps) if video.end is not None else None
+    if last is not None and last <= first:
+        raise UserError(f"video.end ({video.end} s) must come after video.start "
+                        f"({video.start} s)")
+    if video.max_frames is not None:
+        last = first + video.max_frames if last is None else min(last, first + video.max_frames)
+    return ClipPlan(info, first, last, size)
+
+
+def flow_function(video: VideoConfig, device: torch.device) -> FlowFn:
+    raft = load_raft(video.flow_weights, device) if video.flow == "raft" else None
+    return make_flow(video.flow, video.flow_preset, raft, device)
+
+
+def tracked_frames(source: Path, plan: ClipPlan, first: int, flow_fn: FlowFn, occlusion: bool,
+                   prev: np.ndarray | None) -> Iterator[tuple[int, np.ndarray, Track | None]]:
+    """``(index, frame, how it follows the previous frame)``; ``prev`` is frame ``first - 1``."""
+    for index, frame in read_frames(source, first, plan.last, plan.size):
+        yield index, frame, (track(prev, frame, flow_fn, occlusion) if prev is not None else None)
+        prev = frame
+
+
+def _dreamed(render: SegmentedRender, dreamer: Dreamer, steps: ClipSteps, source: Path,
+             plan: ClipPlan, flow_fn: FlowFn, occlusion: bool) -> Iterator[Frame]:
+    """The clip's frames from where ``render`` stands, dreamed one by one."""
+    io = DeviceIO(dreamer.device)
+    carry = Carry.from_arrays(render.state, dreamer.device) if render.state else None
+
+    def uploaded() -> Iterator[tuple[int, np.ndarray, Track | None, Uploaded]]:
+        """Reader thread: decode, flow, and the copy to the device for the next frames."""
+        prev = carry.prev_frame if carry is not None else None
+        for index, frame, tr in tracked_frames(source, plan, plan.first + render.done, flow_fn,
+                                               occlusion, prev):
+            arrays = {"frame": frame} if tr is None else {"frame": frame, "flow": tr.flow,
+                                                          "mask": tr.mask}
+            yield index, frame, tr, io.upload(arrays)
+
+    done = render.done
+    frames = prefetch(uploaded())
+    try:
+        for index, frame, tr, up in frames:
+            t = io.ready(up)
+            cur = t["frame"].permute(2, 0, 1)[None].float().div_(255.0)
+            tracked = None if tr is None else Tracked(t["flow"], t["mask"], tr.coverage)
+            out, carry, fresh = step_clip(dreamer, steps, frame, cur, tracked, carry)
+            done += 1
+            yield Frame(io.download(to_uint8_device(out)), carry.to_arrays(),
+                        FrameReport(index, done, max(plan.expected, done), fresh,
+                                    1.0 if tr is None else tr.coverage,
+                                    cut=fresh and tr is not None))
+    finally:
+        frames.close()
+
+
+def render_video(cfg: Config, source: str | Path, output: str | Path, *,
+                 dreamer: Dreamer | None = None, resume: bool = False, restart: bool = False,
+                 overwrite: bool = False, preview: str | Path | None = None,
+                 on_frame: OnFrame | None = None) -> RenderResult:
+    """Dream the clip ``source`` into ``output``, frame by frame, steadily.
+
+    Frame 0 (and every scene cut) gets the full dream; later frames follow the motion (see
+    :mod:`dreamvideo.video`). Decoding and flow run a few frames ahead on a reader thread,
+    encoding on a writer thread. Frames are committed to ``output.parts/`` every
+    ``video.checkpoint_every`` frames; ``resume`` continues there. ``dreamer``: an already
+    loaded network to reuse (see :meth:`Dreamer.reuse`).
+    """
+    source = Path(source)
+    output = check_video_output(output, (source,), overwrite or resume)
+    if preview is not None:
+        preview = check_image_output(preview, (source, output), overwrite=True, what="preview")
+    info = probe_video(source)
+    plan = plan_clip(info, cfg.video)
+    dreamer = Dreamer.reuse(dreamer, cfg.dream)
+    flow_fn = flow_function(cfg.video, dreamer.device)
+    steps = ClipSteps.from_config(cfg.video, dreamer.params)
+    job = Job(output, {**file_fingerprint(source), "first": plan.first, "last": plan.last,
+                       "size": list(plan.size)},
+              plan.size, info.fps, cfg.video.checkpoint_every,
+              run_metadata(cfg, source, first_frame=plan.first, size=list(plan.size),
+                           fps=str(info.fps)),
+              source if cfg.encode.audio and info.has_audio else None,
+              plan.first / float(info.fps))
+    return run_render(cfg, job, lambda render: _dreamed(render, dreamer, steps, source, plan,
+                                                        flow_fn, cfg.video.occlusion),
+                      resume=resume, restart=restart, preview=preview, on_frame=on_frame)

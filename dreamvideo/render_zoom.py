@@ -1,0 +1,116 @@
+"""Zoom renders: plan the keyframed animation, step it frame by frame
+(:func:`dreamvideo.zoom.step_zoom`) and encode it resumably (:mod:`dreamvideo.render`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from dreamvideo.ascent import AscentParams
+from dreamvideo.checkpoint import SegmentedRender
+from dreamvideo.config import Config
+from dreamvideo.device import HostFrame, to_tensor
+from dreamvideo.dreamer import Dreamer
+from dreamvideo.errors import UserError
+from dreamvideo.ffmpeg import check_video_output
+from dreamvideo.frames import exact_fps
+from dreamvideo.images import check_image_output, read_image
+from dreamvideo.objectives import Objective
+from dreamvideo.render import (
+    Frame,
+    FrameReport,
+    Job,
+    OnFrame,
+    RenderResult,
+    file_fingerprint,
+    run_metadata,
+)
+from dreamvideo.render import run as run_render
+from dreamvideo.schedule import Schedule, parse_schedule
+from dreamvideo.zoom import ZoomPlan, ZoomState, color_start, cover, noise_start, step_zoom
+
+
+def plan_zoom(cfg: Config) -> ZoomPlan:
+    z = cfg.zoom
+    fps = exact_fps(z.fps)
+    frames = max(1, round(z.seconds * fps))
+    loop = 0
+    if z.loop:
+        loop = min(z.loop_frames or max(1, round(fps)), frames - 1)
+        if loop < 1:
+            raise UserError("zoom.loop needs at least 2 frames (raise zoom.seconds)")
+
+    def sched(key: str, numbers: bool = True) -> Schedule:
+        value = getattr(z, key) if key != "layers" else (z.layers or cfg.dream.layers)
+        return parse_schedule(value, f"zoom.{key}", numbers, z.interpolation)
+
+    return ZoomPlan(fps, frames, loop, (sched("zoom"), sched("rotate"), sched("pan_x"),
+                                        sched("pan_y")),
+                    sched("iterations"), sched("step") if z.step is not None else None,
+                    sched("layers", numbers=False), z.octaves, (z.center_x, z.center_y))
+
+
+def _hex_color(text: str) -> tuple[int, int, int]:
+    return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+
+
+def start_picture(cfg: Config, image: Path | None) -> np.ndarray:
+    """Frame 0 before dreaming: ``(H,W,3)`` float32 [0,1] from the picture, noise or colour."""
+    size = (cfg.zoom.width, cfg.zoom.height)
+    if image is not None:
+        return cover(read_image(image), size)
+    if cfg.zoom.start == "noise":
+        return noise_start(size, cfg.dream.seed)
+    return color_start(size, _hex_color(cfg.zoom.color))
+
+
+def _dreamed(render: SegmentedRender, dreamer: Dreamer, objectives: dict[str, Objective],
+             plan: ZoomPlan, start: np.ndarray, size: tuple[int, int]) -> Iterator[Frame]:
+    """The animation's frames from where ``render`` stands; ``objectives``: each keyframed
+    objective text, parsed."""
+    fps = float(plan.fps)
+
+    def dream(x: np.ndarray, params: AscentParams, t: int):
+        objective = Objective.sum(w * objectives[text] if w != 1.0 else objectives[text]
+                                  for text, w in plan.layers.weights(t, fps))
+        return replace(dreamer, objective=objective)(to_tensor(x, dreamer.device), params)
+
+    state = (ZoomState.from_arrays(render.state, plan, size) if render.state
+             else ZoomState.start(plan, size))
+    while state.next < plan.rendered:
+        image, state = step_zoom(dream, plan, dreamer.params, start, state)
+        yield Frame(None if image is None else HostFrame(image), state.to_arrays(),
+                    FrameReport(state.next - 1, state.next, plan.rendered, state.next == 1, 1.0))
+
+
+def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
+                dreamer: Dreamer | None = None, resume: bool = False, restart: bool = False,
+                overwrite: bool = False, preview: str | Path | None = None,
+                on_frame: OnFrame | None = None) -> RenderResult:
+    """Render an infinite-dream animation: each frame is the last one moved, then dreamed.
+
+    Starts from ``image`` (scaled to cover the frame) or from noise / a flat colour. Frame 0
+    gets the full dream; later frames the ``zoom`` section's lighter, keyframed ascent and
+    motion. With ``zoom.loop`` the end cross-fades into the start (see
+    :func:`dreamvideo.zoom.loop_blend`). Resumable like clips.
+    """
+    image = Path(image) if image is not None else None
+    output = check_video_output(output, (image,), overwrite or resume)
+    if preview is not None:
+        preview = check_image_output(preview, (image, output), overwrite=True, what="preview")
+    plan = plan_zoom(cfg)
+    size = (cfg.zoom.width, cfg.zoom.height)
+    dreamer = Dreamer.reuse(dreamer, cfg.dream)
+    objectives = {text: dreamer.parse(text) for text in plan.layers.values()}
+    layers = frozenset().union(*(o.layers for o in objectives.values()))
+    dreamer = replace(dreamer, net=dreamer.full.truncated(layers))  # every keyframe's layers
+    start = start_picture(cfg, image)
+    job = Job(output, {**file_fingerprint(image), "size": list(size)}, size, plan.fps,
+              cfg.zoom.checkpoint_every,
+              run_metadata(cfg, image, size=list(size), fps=str(plan.fps)))
+    return run_render(cfg, job, lambda render: _dreamed(render, dreamer, objectives, plan,
+                                                        start, size),
+                      resume=resume, restart=restart, preview=preview, on_frame=on_frame)

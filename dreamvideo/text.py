@@ -1,0 +1,54 @@
+"""Short, one-line renderings of user-supplied text for error messages.
+
+Errors are printed by the CLI as ONE line, so anything the user typed or wrote in a file is
+shown through :func:`excerpt`: cut to a few dozen characters (``...`` marks the cut) and with
+newlines and other control characters escaped as in ``repr``. This module imports nothing of
+the package, so every other module may use it without an import cycle.
+"""
+
+from __future__ import annotations
+
+import reprlib
+
+# reprlib bounds containers, long ints and nested values, so an excerpt of a huge YAML value
+# (say a list that aliases expand to millions of items) costs no more than a short one.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+
+
+def _escaped(ch: str, quote: bool) -> str:
+    """``ch`` as it may appear inside a one-line message."""
+    if not ch.isprintable() or (quote and ch == "\\"):
+        return repr(ch)[1:-1]  # "\n" -> \n, "\x00" -> \x00, "\u2028" -> \u2028
+    if quote and ch == "'":
+        return "\\'"
+    return ch
+
+
+def excerpt(value: object, limit: int = 40, *, quote: bool = True) -> str:
+    """At most about ``limit`` characters of ``value``, on one line, ending in ``...`` if cut.
+
+    Strings are shown in single quotes, escaped like ``repr`` (``'a\\nb'``); ``quote=False``
+    shows them bare (keys, numbers, file names), still with control characters escaped. Other
+    values are shown through a size-bounded ``repr``. The cost does not grow with ``value``.
+    """
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = _REPR.repr(value)
+        except ValueError:  # an int of over 4,300 digits has no decimal repr in Python 3.11+
+            text = f"<an integer of {value.bit_length():,} bits>"  # type: ignore[attr-defined]
+        quote = False  # a repr already quotes and escapes the strings inside it
+    out: list[str] = []
+    used, cut = 0, False
+    for ch in text[:limit]:  # never look further than ``limit`` characters
+        piece = _escaped(ch, quote)
+        if used + len(piece) > limit:
+            cut = True
+            break
+        out.append(piece)
+        used += len(piece)
+    cut = cut or len(text) > limit
+    shown = "".join(out)
+    return (f"'{shown}'" if quote else shown) + ("..." if cut else "")

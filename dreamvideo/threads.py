@@ -1,0 +1,57 @@
+"""Background work beside the ascent: a reader thread that decodes and computes flow ahead,
+and a writer thread that encodes behind."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_END = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 3) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead (decode, flow).
+
+    Errors raised by ``items`` come out here, in the caller's thread.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="dreamvideo-read") as pool:
+        pending = deque(pool.submit(next, items, _END) for _ in range(depth))
+        try:
+            while True:
+                item = pending.popleft().result()
+                if item is _END:
+                    return
+                pending.append(pool.submit(next, items, _END))
+                yield item  # type: ignore[misc]
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+class Sink:
+    """Runs calls in order on one background thread (encoding), at most ``depth`` queued.
+
+    An error in the thread is raised by the next :meth:`submit` or by :meth:`drain`.
+    """
+
+    def __init__(self, depth: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dreamvideo-write")
+        self._pending: deque[Future[Any]] = deque()
+        self._depth = depth
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._pending.append(self._pool.submit(fn, *args))
+        while self._pending and (len(self._pending) > self._depth or self._pending[0].done()):
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def stop(self) -> None:
+        """Drop queued calls and wait for the running one (after an error or Ctrl-C)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()

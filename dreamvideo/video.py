@@ -1,0 +1,104 @@
+"""The clip stepper (no I/O): how each frame of a clip is dreamed from the one before.
+
+Frame 0 and every scene cut get the full dream. Each later frame starts from itself plus the
+previous dream's residual (dream - source) warped along the source's optical flow where the
+occlusion mask trusts it, and gets a lighter ascent: gently on carried pixels, fully on newly
+revealed ones. A small controller scales the carried residual so the shot keeps the strength
+of its first frame. Everything stays on the dreamer's device between frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from dreamvideo.ascent import AscentParams
+from dreamvideo.config import VideoConfig
+from dreamvideo.flow import carry_residual
+
+
+class DreamFn(Protocol):
+    """What the stepper needs of a :class:`dreamvideo.dreamer.Dreamer` (tests pass fakes)."""
+
+    params: AscentParams
+
+    def __call__(self, img: torch.Tensor, params: AscentParams | None = None, *,
+                 step_map: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class ClipSteps:
+    """The clip settings the stepper uses (from :class:`dreamvideo.config.VideoConfig`)."""
+
+    later: AscentParams  # the touch-up ascent of frames after the first
+    blend: float  # share of the residual carried over, 0..1
+    tracked_step: float  # step on carried pixels as a share of the full step, 0..1
+    hold_strength: bool  # steer the carried residual to keep the shot's strength
+    scene_cut: float  # restart below this coverage, 0..1
+
+    @classmethod
+    def from_config(cls, video: VideoConfig, full: AscentParams) -> ClipSteps:
+        return cls(replace(full, octaves=video.next_octaves, iterations=video.next_iterations),
+                   video.blend, video.tracked_step, video.hold_strength, video.scene_cut)
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What frame t needs from frame t-1."""
+
+    prev_frame: np.ndarray  # (H,W,3) uint8 source frame t-1 (host: the flow runs there)
+    prev_source: torch.Tensor  # (1,3,H,W) float [0,1], the same frame on the device
+    prev_dream: torch.Tensor  # (1,3,H,W) float [0,1], its dream
+    target: torch.Tensor  # 0-dim: mean |dream - source| of the shot's full dream (0..1)
+    cap: torch.Tensor  # 0-dim: mean carried residual allowed now (0..1)
+
+    def to_arrays(self) -> dict[str, np.ndarray | torch.Tensor]:
+        """For a checkpoint (tensors are copied to the host when saved)."""
+        return {"prev_source": self.prev_frame, "prev_dream": self.prev_dream,
+                "target": self.target, "cap": self.cap}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], device: torch.device) -> Carry:
+        frame = arrays["prev_source"]
+        source = torch.from_numpy(np.ascontiguousarray(frame)).to(device)
+        return cls(frame, source.permute(2, 0, 1)[None].float().div_(255.0),
+                   torch.from_numpy(arrays["prev_dream"]).to(device),
+                   *(torch.as_tensor(arrays[k], device=device) for k in ("target", "cap")))
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """How the current frame follows the previous one, on the dreamer's device."""
+
+    flow: torch.Tensor  # (H,W,2) backward flow in pixels
+    mask: torch.Tensor  # (H,W) 1 = carried over, 0 = occluded
+    coverage: float  # mean of mask
+
+
+def step_clip(dream: DreamFn, steps: ClipSteps, frame: np.ndarray, cur: torch.Tensor,
+              tracked: Tracked | None, carry: Carry | None
+              ) -> tuple[torch.Tensor, Carry, bool]:
+    """Dream one frame. ``frame``: ``(H,W,3)`` uint8; ``cur``: the same as ``(1,3,H,W)``
+    float [0,1] on the device; ``tracked``: ``None`` for the first frame.
+
+    Returns the dream ``(1,3,H,W)``, the carry for the next frame and whether the frame was
+    dreamed afresh (first frame or scene cut).
+    """
+    fresh = tracked is None or carry is None or tracked.coverage < steps.scene_cut
+    if fresh:
+        out = dream(cur, dream.params)
+        now = (out - cur).abs().mean()
+        return out, Carry(frame, cur, out, now, now), True
+    assert tracked is not None and carry is not None
+    init = carry_residual(cur, carry.prev_dream, carry.prev_source, tracked.flow, tracked.mask,
+                          steps.blend, carry.cap if steps.hold_strength else None)
+    # carried-over pixels get a gentler touch-up than newly revealed ones
+    step_map = 1.0 - (1.0 - steps.tracked_step) * tracked.mask[None, None]
+    out = dream(init, steps.later, step_map=step_map)
+    now = (out - cur).abs().mean()
+    # steer the carried share so touch-up and all end at the shot's strength
+    cap = carry.cap * carry.target / (now + 1e-8)
+    return out, Carry(frame, cur, out, carry.target, cap), False
