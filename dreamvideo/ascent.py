@@ -105,12 +105,15 @@ def laplacian_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-8) -> 
     return out
 
 
+# dreamvideo.names.NORMALIZATIONS -> how the gradient's bands are balanced before scaling
+NORMALIZATIONS = {"mean": lambda g, levels: g, "laplacian": laplacian_normalize}
+
+
 def normalize_gradient(g: torch.Tensor, method: str, levels: int = 4) -> torch.Tensor:
     """``g`` scaled so one step moves pixels by about one unit on average."""
-    if method == "laplacian":
-        g = laplacian_normalize(g, levels)
-    elif method != "mean":
+    if method not in NORMALIZATIONS:
         raise ValueError(f"unknown gradient normalization {method!r}")
+    g = NORMALIZATIONS[method](g, levels)
     return g / (g.abs().mean() + 1e-8)
 
 

@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from dreamvideo import names
 from dreamvideo.errors import UserError
 from dreamvideo.text import excerpt
 
@@ -129,8 +130,7 @@ class DreamConfig(_Section):
 
     SECTION: typing.ClassVar[str] = "dream"
     # backbone network; `dreamvideo layers MODEL` lists its layers
-    model: str = _f("efficientnet_lite0", choices=(
-        "efficientnet_lite0", "googlenet", "vgg16", "vgg19", "resnet50", "inception_v3"))
+    model: str = _f(names.DEFAULT_MODEL, choices=names.MODELS)
     # local state-dict file for the backbone (needed offline for torchvision models)
     weights: str | None = None
     # objective to maximize: "blocks.10", "blocks.10:42", "0.5*blocks.8 + blocks.10:7", ...
@@ -148,7 +148,7 @@ class DreamConfig(_Section):
     # largest random roll (pixels) applied before each step, hides the network's grid
     jitter: int = _f(32, min=0, max=512)
     # gradient normalization: "mean" (g / mean|g|, classic) or "laplacian" (per-band unit std)
-    normalize: str = _f("laplacian", choices=("mean", "laplacian"))
+    normalize: str = _f("laplacian", choices=names.NORMALIZATIONS)
     # tile side in pixels for the gradient; bounds memory on big frames; 0 never tiles
     tile: int = _f(1024, min=0, max=8192)
     # random seed: same seed, input and device give the same output
@@ -158,7 +158,7 @@ class DreamConfig(_Section):
     device: str = _f("auto", pattern=(r"auto|cpu|cuda(:\d+)?",
                                              "auto, cpu, cuda or cuda:N"))
     # forward precision: "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16"
-    precision: str = _f("auto", choices=("auto", "fp32", "bf16", "fp16"))
+    precision: str = _f("auto", choices=names.PRECISIONS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -183,9 +183,9 @@ class VideoConfig(_Section):
     # that carried part plus touch-up stay at that strength, instead of drifting frame by frame
     hold_strength: bool = True
     # optical flow between source frames: "dis" (fast), "farneback", or "raft" (needs weights)
-    flow: str = _f("dis", choices=("dis", "farneback", "raft"))
+    flow: str = _f("dis", choices=names.FLOWS)
     # DIS quality/speed: "ultrafast", "fast", "medium"
-    flow_preset: str = _f("medium", choices=("ultrafast", "fast", "medium"))
+    flow_preset: str = _f("medium", choices=names.DIS_PRESETS)
     # RAFT weights file (raft_small_C_T_V2-01064c6d.pth) when flow is "raft"; null = hub cache
     flow_weights: str | None = None
     # forward-backward check: pixels that appear from behind others are dreamed fresh
@@ -216,8 +216,7 @@ class EncodeConfig(_Section):
     # lossless RGB H.264 (libx264rgb, qp 0): exact pixels, big files, fewer players
     lossless: bool = False
     # x264 speed/size trade-off
-    preset: str = _f("medium", choices=("ultrafast", "superfast", "veryfast", "faster", "fast",
-                                        "medium", "slow", "slower", "veryslow"))
+    preset: str = _f("medium", choices=names.X264_PRESETS)
     # copy the source's sound into the output
     audio: bool = True
 
@@ -258,9 +257,9 @@ class ZoomConfig(_Section):
     # step size per frame after the first, 0..255 units (keyframes); null = dream.step
     step: float | str | None = _f(None, above=0.0, max=100.0, schedule=True)
     # how keyframes without their own "linear:"/"smooth:"/"step:" are interpolated
-    interpolation: str = _f("smooth", choices=("linear", "smooth", "step"))
+    interpolation: str = _f("smooth", choices=names.INTERPOLATIONS)
     # what to start from without a picture: "noise" or "color"
-    start: str = _f("noise", choices=("noise", "color"))
+    start: str = _f("noise", choices=names.ZOOM_STARTS)
     # the colour for start "color", as #RRGGBB
     color: str = _f("#808080", pattern=(r"#[0-9a-fA-F]{6}", "a colour like #808080"))
     # make the last frame flow into the first, so the file plays on repeat without a jump

@@ -20,9 +20,30 @@ METADATA_KEY = "dreamvideo"
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
+PREVIEW_KEY = "preview"  # marks a PNG as a render's preview, which later renders may replace
+
+
 def check_image_output(path: str | Path, inputs: tuple[str | Path | None, ...] = (),
                        overwrite: bool = False, what: str = "output") -> Path:
     return check_output(path, list(IMAGE_FORMATS), "picture", inputs, overwrite, what)
+
+
+def check_preview(path: str | Path, inputs: tuple[str | Path | None, ...],
+                  overwrite: bool = False) -> Path:
+    """A ``--preview`` PNG: never an input or the output; an existing file is replaced only
+    with ``overwrite`` or when it is itself an earlier preview."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise UserError(f"preview {path}: must be a .png file")
+    earlier = path.is_file() and _is_preview(path)
+    return check_output(path, [".png"], "picture", inputs, overwrite or earlier, "preview")
+
+
+def _is_preview(path: Path) -> bool:
+    try:
+        return bool((read_image_metadata(path) or {}).get(PREVIEW_KEY))
+    except (OSError, ValueError, SyntaxError):
+        return False
 
 
 def _to_rgb8(im: Image.Image) -> np.ndarray:

@@ -19,10 +19,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from dreamvideo.efficientnet import EfficientNetLite0, bundled_weights_path
 from dreamvideo.errors import UserError
-
-DEFAULT_MODEL = "efficientnet_lite0"
-TORCHVISION_MODELS = ("googlenet", "vgg16", "vgg19", "resnet50", "inception_v3")
-MODELS = (DEFAULT_MODEL, *TORCHVISION_MODELS)
+from dreamvideo.names import DEFAULT_MODEL, MODELS
 
 
 class ModelError(UserError):

@@ -8,12 +8,13 @@ config is copied into plain dicts) and without deep nesting, from files of at mo
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dreamvideo.config import Config, ConfigError
+from dreamvideo.config import SECTIONS, Config, ConfigError
 from dreamvideo.errors import UserError
 from dreamvideo.schedule import MAX_SCHEDULE_CHARS
 from dreamvideo.text import excerpt
@@ -170,16 +171,14 @@ def apply_sets(cfg: Config, assignments: list[str]) -> Config:
             value = _load_yaml(raw) if raw.strip() else None
         except (yaml.YAMLError, ValueError):  # not YAML (or refused, e.g. "*x"): keep the text
             value = raw
-        data = cfg.to_dict()
-        if section not in data:
+        if section not in SECTIONS:
             raise ConfigError(f"--set {excerpt(item)}: unknown section {excerpt(section)}; "
-                              f"valid sections: {', '.join(data)}")
-        data[section][name] = value
-        cfg = Config.from_dict(data)
+                              f"valid sections: {', '.join(SECTIONS)}")
+        cfg = set_values(cfg, {key.strip(): value})
     return cfg
 
 
-def set_values(cfg: Config, values: dict[str, Any]) -> Config:
+def set_values(cfg: Config, values: Mapping[str, Any]) -> Config:
     """``{"section.key": value}`` overrides (the Python API's form of ``--set``), validated."""
     data = cfg.to_dict()
     for key, value in values.items():

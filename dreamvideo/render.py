@@ -15,7 +15,7 @@ from dreamvideo.checkpoint import SegmentedRender, State
 from dreamvideo.config import Config
 from dreamvideo.device import HostFrame
 from dreamvideo.ffmpeg import codec_args
-from dreamvideo.images import write_image
+from dreamvideo.images import PREVIEW_KEY, write_image
 from dreamvideo.threads import Sink
 
 
@@ -89,7 +89,7 @@ def _write(render: SegmentedRender, frame: HostFrame, state: State) -> None:
 
 
 def _preview(path: Path, frame: HostFrame) -> None:
-    write_image(path, frame.numpy())
+    write_image(path, frame.numpy(), {PREVIEW_KEY: True})
 
 
 def run(cfg: Config, job: Job, frames: Callable[[SegmentedRender], Iterator[Frame]], *,
@@ -121,6 +121,12 @@ def run(cfg: Config, job: Job, frames: Callable[[SegmentedRender], Iterator[Fram
             seconds = time.perf_counter() - t0
             sink.submit(render.finish, state, job.audio_source, job.audio_start, job.metadata)
             sink.drain()
+        except KeyboardInterrupt:  # frames already dreamed are written before stopping
+            try:
+                sink.drain()
+            finally:
+                sink.stop()
+            raise
         except BaseException:
             sink.stop()
             raise

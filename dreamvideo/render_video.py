@@ -18,7 +18,7 @@ from dreamvideo.errors import UserError
 from dreamvideo.ffmpeg import check_video_output
 from dreamvideo.flow import MIN_FLOW_SIDE, FlowFn, Track, make_flow, track
 from dreamvideo.frames import VideoInfo, probe_video, read_frames
-from dreamvideo.images import check_image_output
+from dreamvideo.images import check_preview
 from dreamvideo.models import load_raft
 from dreamvideo.render import (
     Frame,
@@ -142,7 +142,7 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *,
     source = Path(source)
     output = check_video_output(output, (source,), overwrite or resume)
     if preview is not None:
-        preview = check_image_output(preview, (source, output), overwrite=True, what="preview")
+        preview = check_preview(preview, (source, output), overwrite)
     info = probe_video(source)
     plan = plan_clip(info, cfg.video)
     dreamer = Dreamer.reuse(dreamer, cfg.dream)

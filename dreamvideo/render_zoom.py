@@ -17,7 +17,7 @@ from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import UserError
 from dreamvideo.ffmpeg import check_video_output
 from dreamvideo.frames import exact_fps
-from dreamvideo.images import check_image_output, read_image
+from dreamvideo.images import check_preview, read_image
 from dreamvideo.objectives import Objective
 from dreamvideo.render import (
     Frame,
@@ -100,7 +100,7 @@ def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
     image = Path(image) if image is not None else None
     output = check_video_output(output, (image,), overwrite or resume)
     if preview is not None:
-        preview = check_image_output(preview, (image, output), overwrite=True, what="preview")
+        preview = check_preview(preview, (image, output), overwrite)
     plan = plan_zoom(cfg)
     size = (cfg.zoom.width, cfg.zoom.height)
     dreamer = Dreamer.reuse(dreamer, cfg.dream)

@@ -22,7 +22,6 @@ from dreamvideo.errors import UserError
 from dreamvideo.text import excerpt
 
 T = TypeVar("T", float, str)
-INTERPOLATIONS = ("linear", "smooth", "step")
 # Limits on what a schedule may hold, checked before any parsing so hostile text costs nothing.
 # Hand-written schedules hold tens of keyframes; 2,000 still allows one per frame for over a
 # minute at 24 fps, and every frame's interpolation looks over all of them. The text limit is
@@ -30,7 +29,10 @@ INTERPOLATIONS = ("linear", "smooth", "step")
 MAX_SCHEDULE_CHARS = 20_000
 MAX_KEYFRAMES = 2_000
 
-_MODE = re.compile(r"\s*(linear|smooth|step)\s*:\s*(?=\d|\.\d)")
+# dreamvideo.names.INTERPOLATIONS -> easing of the share a (0..1) between two keyframes
+EASINGS = {"linear": lambda a: a, "smooth": lambda a: a * a * (3 - 2 * a),
+           "step": lambda a: 0.0}
+_MODE = re.compile(rf"\s*({'|'.join(EASINGS)})\s*:\s*(?=\d|\.\d)")
 # a keyframe starts where a TIME ':' follows the start or a comma
 _KEY_START = re.compile(r"(?:^|,)\s*(\d+(?:\.\d+)?|\.\d+)(s?)\s*:")
 
@@ -63,11 +65,7 @@ class Schedule(Generic[T]):
         if frame >= times[-1]:
             return [(self.keys[-1][1], 1.0)]
         i = max(k for k, t in enumerate(times) if t <= frame)
-        a = (frame - times[i]) / (times[i + 1] - times[i])
-        if self.mode == "step":
-            a = 0.0
-        elif self.mode == "smooth":
-            a = a * a * (3 - 2 * a)
+        a = EASINGS[self.mode]((frame - times[i]) / (times[i + 1] - times[i]))
         pairs = [(self.keys[i][1], 1.0 - a), (self.keys[i + 1][1], a)]
         return [(v, w) for v, w in pairs if w > 0]
 

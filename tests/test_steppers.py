@@ -1,0 +1,163 @@
+"""The per-frame steppers with a fake dreamer (milliseconds), and the registry of names."""
+
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from dreamvideo import names
+from dreamvideo.ascent import NORMALIZATIONS, AscentParams
+from dreamvideo.config import DreamConfig, VideoConfig, ZoomConfig
+from dreamvideo.flow import DIS_PRESETS, FLOW_METHODS
+from dreamvideo.models import _SPECS
+from dreamvideo.schedule import EASINGS, parse_schedule
+from dreamvideo.video import Carry, ClipSteps, Tracked, step_clip
+from dreamvideo.zoom import ZoomPlan, ZoomState, step_zoom
+
+FULL = AscentParams(octaves=3, octave_scale=1.4, iterations=10, step=2.0, jitter=0,
+                    normalize="mean", tile=0)
+H, W = 12, 16
+
+
+class FakeDreamer:
+    """Adds a fixed pattern, more of it for more iterations; remembers what it was asked."""
+
+    params = FULL
+
+    def __init__(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.pattern = torch.rand(1, 3, H, W, generator=g) * 2 - 1
+        self.calls: list[tuple[AscentParams, torch.Tensor | None]] = []
+
+    def __call__(self, img, params=None, *, step_map=None):
+        params = params or self.params
+        self.calls.append((params, step_map))
+        gain = 0.01 * params.iterations * (1.0 if step_map is None else step_map)
+        return (img + gain * self.pattern).clamp(0, 1)
+
+
+def still(value=0.5):
+    frame = np.full((H, W, 3), round(value * 255), np.uint8)
+    return frame, torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+
+
+def still_track(coverage=1.0):
+    return Tracked(torch.zeros(H, W, 2), torch.full((H, W), coverage), coverage)
+
+
+def strengths(steps: ClipSteps, frames: int = 30) -> list[float]:
+    dreamer, carry, out = FakeDreamer(), None, []
+    frame, cur = still()
+    for t in range(frames):
+        dream, carry, _ = step_clip(dreamer, steps, frame, cur, None if t == 0 else
+                                    still_track(), carry)
+        out.append(float((dream - cur).abs().mean()))
+    return out
+
+
+def test_clip_stepper_holds_the_shots_strength_in_milliseconds():
+    t0 = time.perf_counter()
+    steps = ClipSteps.from_config(VideoConfig(blend=1.0, tracked_step=1.0), FULL)
+    held = strengths(steps)
+    piled = strengths(ClipSteps.from_config(VideoConfig(blend=1.0, tracked_step=1.0,
+                                                        hold_strength=False), FULL))
+    assert time.perf_counter() - t0 < 1.0
+    # the controller steers back to the first frame's strength within a few frames
+    assert all(abs(h / held[0] - 1) < 0.05 for h in held[8:])
+    assert piled[-1] > 2 * piled[0]  # without it the touch-ups pile up
+
+
+def test_clip_stepper_touches_up_lightly_and_restarts_at_cuts():
+    dreamer = FakeDreamer()
+    steps = ClipSteps.from_config(VideoConfig(next_octaves=1, next_iterations=2,
+                                              tracked_step=0.25, scene_cut=0.3), FULL)
+    frame, cur = still()
+    _, carry, fresh = step_clip(dreamer, steps, frame, cur, None, None)
+    assert fresh and dreamer.calls[-1] == (FULL, None)
+    _, carry, fresh = step_clip(dreamer, steps, frame, cur, still_track(0.9), carry)
+    params, step_map = dreamer.calls[-1]
+    assert not fresh and (params.octaves, params.iterations) == (1, 2)
+    assert torch.allclose(step_map, torch.full((1, 1, H, W), 1 - 0.75 * 0.9))
+    _, carry, fresh = step_clip(dreamer, steps, frame, cur, still_track(0.1), carry)
+    assert fresh and dreamer.calls[-1][0] == FULL  # a scene cut: the full dream again
+
+
+def test_carry_round_trips_through_a_checkpoint():
+    steps = ClipSteps.from_config(VideoConfig(), FULL)
+    frame, cur = still(0.3)
+    _, carry, _ = step_clip(FakeDreamer(), steps, frame, cur, None, None)
+    saved = {k: v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+             for k, v in carry.to_arrays().items()}
+    again = Carry.from_arrays(saved, torch.device("cpu"))
+    a, _, _ = step_clip(FakeDreamer(), steps, frame, cur, still_track(), carry)
+    b, _, _ = step_clip(FakeDreamer(), steps, frame, cur, still_track(), again)
+    assert torch.equal(a, b)
+
+
+def zoom_plan(frames=6, loop=2) -> ZoomPlan:
+    def n(v):
+        return parse_schedule(v, "k")
+    return ZoomPlan(Fraction(12), frames, loop, (n(1.2), n(0.0), n(0.0), n(0.0)),
+                    n("0: 4, 4: 8"), None, parse_schedule("blocks.3", "k", numbers=False), 1,
+                    (0.5, 0.5))
+
+
+def test_zoom_stepper_holds_the_loop_head_and_blends_it_in_at_the_end():
+    plan, asked = zoom_plan(), []
+
+    def dream(x, params, t):
+        asked.append((t, params.iterations, params.octaves))
+        return torch.from_numpy(x).permute(2, 0, 1)[None] * 0 + t / 10  # frame t is flat t/10
+
+    state = ZoomState.start(plan, (W, H))
+    start = np.zeros((H, W, 3), np.float32)
+    written = []
+    while state.next < plan.rendered:
+        image, state = step_zoom(dream, plan, FULL, start, state)
+        written.append(None if image is None else int(image[0, 0, 0]))
+    # frames 0, 1 held back; 2..5 as they come; then 6, 7 fade into 0, 1
+    assert written[:2] == [None, None]
+    assert np.allclose(written[2:], [51, 76.5, 102, 127.5, 255 * 0.6 * 0.5, 255 * 0.1], atol=1)
+    assert asked[0] == (0, FULL.iterations, FULL.octaves)
+    assert asked[1] == (1, 5, 1) and asked[4] == (4, 8, 1)  # keyframed iterations
+
+
+def test_zoom_state_round_trips_through_a_checkpoint():
+    plan = zoom_plan()
+    state = ZoomState(3, np.random.default_rng(0).random((H, W, 3), dtype=np.float32),
+                      np.arange(2 * H * W * 3, dtype=np.uint8).reshape(2, H, W, 3))
+    again = ZoomState.from_arrays(state.to_arrays(), plan, (W, H))
+    assert again.next == 3 and np.array_equal(again.prev, state.prev)
+    assert np.array_equal(again.head, state.head)
+
+
+def test_every_name_has_an_implementation_and_the_config_offers_exactly_those():
+    assert set(_SPECS) == set(names.MODELS)
+    assert set(FLOW_METHODS) == set(names.FLOWS) >= set(names.METRIC_FLOWS)
+    assert set(DIS_PRESETS) == set(names.DIS_PRESETS)
+    assert set(NORMALIZATIONS) == set(names.NORMALIZATIONS)
+    assert set(EASINGS) == set(names.INTERPOLATIONS)
+
+    def choices(section, key):
+        return next(f.metadata["choices"] for f in section.__dataclass_fields__.values()
+                    if f.name == key)
+    assert choices(DreamConfig, "model") == names.MODELS
+    assert choices(DreamConfig, "normalize") == names.NORMALIZATIONS
+    assert choices(VideoConfig, "flow") == names.FLOWS
+    assert choices(VideoConfig, "flow_preset") == names.DIS_PRESETS
+    assert choices(ZoomConfig, "interpolation") == names.INTERPOLATIONS
+    assert choices(ZoomConfig, "start") == names.ZOOM_STARTS
+
+
+@pytest.mark.parametrize("flow", names.METRIC_FLOWS)
+def test_every_offline_flow_follows_a_known_shift(flow):
+    from conftest import pan_frames
+
+    from dreamvideo.flow import make_flow
+
+    a, b = pan_frames(2, (64, 48), step=(2.0, 1.0))
+    backward = make_flow(flow)(b, a)  # b(x) ~ a(x + flow): the content moved by +(2, 1)
+    assert np.allclose(np.median(backward[8:-8, 8:-8].reshape(-1, 2), axis=0), (-2, -1),
+                       atol=0.3)
