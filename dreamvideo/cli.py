@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from dreamvideo import names
@@ -27,7 +17,8 @@ from dreamvideo.errors import UserError
 from dreamvideo.presets import apply_sets, describe, load_preset, preset_names, read_preset
 
 if TYPE_CHECKING:
-    from dreamvideo.render import FrameReport, RenderResult
+    from dreamvideo.progress import Display
+    from dreamvideo.render import RenderResult
 
 try:  # typer >= 0.22 carries its own click; older ones use click's exceptions
     from typer.exceptions import TyperException as _UsageError
@@ -81,40 +72,6 @@ def build_config(preset: str, sets: list[str] | None = None, **dream: object) ->
     return cfg.override("dream", **dream)
 
 
-@contextlib.contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
-    """Yields ``start(total) -> advance(n)``; draws a bar with rate and ETA on stderr."""
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                   console=err, transient=False, disable=not sys.stderr.isatty())
-    with bar:
-        def start(total: int) -> Callable[[int], None]:
-            task = bar.add_task(label, total=total)
-            return lambda n: bar.advance(task, n)
-        yield start
-
-
-@contextlib.contextmanager
-def frame_bar(label: str) -> Iterator[Callable[[FrameReport], None]]:
-    """Yields an ``on_frame`` callback drawing frames done, frames/s and ETA on stderr."""
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
-                   TimeRemainingColumn(), console=err, disable=not sys.stderr.isatty())
-    with bar:
-        task = None
-        t0, first = time.perf_counter(), 0
-
-        def on_frame(r: FrameReport) -> None:
-            nonlocal task, first, t0
-            if task is None:
-                task = bar.add_task(label, total=r.expected, completed=r.done - 1, rate="")
-                first, t0 = r.done - 1, time.perf_counter()
-            rate = (r.done - first) / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, completed=r.done, total=max(r.expected, r.done),
-                       rate=f"{rate:.2f} fps")
-        yield on_frame
-
-
 def report(output: Path, r: RenderResult) -> None:
     out.print(f"wrote {output}: {r.frames} frames {r.size[0]}x{r.size[1]} at {r.fps} fps "
               f"({float(r.fps):.3f}); {r.seconds_per_frame:.2f} s per frame"
@@ -151,8 +108,9 @@ def image(input: Annotated[Path, typer.Argument(help="picture to dream")],  # no
                        seed=seed, device=device)
     from dreamvideo.render_image import render_image
 
-    with progress_bar("dreaming") as start:
-        r = render_image(cfg, input, output, width=width, overwrite=overwrite, start=start)
+    with _display("dreaming") as shown:
+        r = render_image(cfg, input, output, width=width, overwrite=overwrite,
+                         start=shown.steps, on_stage=shown.stage)
     gain = r.objective_after / r.objective_before if r.objective_before else float("inf")
     out.print(f"wrote {output} ({r.size[0]}x{r.size[1]}) in {r.seconds:.1f} s; objective "
               f"{cfg.dream.layers}: {r.objective_before:.3g} -> {r.objective_after:.3g} "
@@ -183,10 +141,10 @@ def gallery(input: Annotated[Path, typer.Argument(help="picture to dream")],  # 
     from dreamvideo.render_image import render_gallery
 
     chosen = layers.replace(",", " ").split() if layers else None
-    with progress_bar("gallery") as start:
-        shown = render_gallery(cfg, input, output, chosen, size, columns, overwrite=overwrite,
-                               start=start)
-    out.print(f"wrote {output}: {len(shown)} layers of {cfg.dream.model}", markup=False,
+    with _display("gallery") as shown:
+        drawn = render_gallery(cfg, input, output, chosen, size, columns, overwrite=overwrite,
+                               start=shown.steps, on_stage=shown.stage)
+    out.print(f"wrote {output}: {len(drawn)} layers of {cfg.dream.model}", markup=False,
               highlight=False)
 
 
@@ -239,23 +197,36 @@ def video(input: Annotated[Path, typer.Argument(help="clip to dream")],  # noqa:
                        audio=False if no_audio else None)
     from dreamvideo.render_video import render_video
 
-    _rendering(output, lambda on_frame: render_video(cfg, input, output, resume=resume,
-                                                     restart=restart, overwrite=overwrite,
-                                                     preview=preview, on_frame=on_frame))
+    _rendering(output, lambda **shown: render_video(cfg, input, output, resume=resume,
+                                                    restart=restart, overwrite=overwrite,
+                                                    preview=preview, **shown),
+               f"reading {input}")
 
 
-def _rendering(output: Path, render: Callable[[Callable[[FrameReport], None]], RenderResult]
-               ) -> None:
-    """Run ``render(on_frame)`` under a progress bar; Ctrl-C says how to resume."""
-    from dreamvideo.checkpoint import parts_dir
+def _display(label: str) -> Display:
+    from dreamvideo.progress import Display
 
-    with frame_bar("dreaming") as on_frame:
+    return Display(label)
+
+
+def _rendering(output: Path, render: Callable[..., RenderResult], first: str) -> None:
+    """Run ``render(on_frame=..., on_stage=...)`` with progress; Ctrl-C says what is kept.
+
+    ``first`` is shown at once, before torch is even imported."""
+    with _display("dreaming") as shown:
+        shown.stage(first)
+        from dreamvideo.checkpoint import parts_dir
+
         try:
-            r = render(on_frame)
+            r = render(on_frame=shown.frame, on_stage=shown.stage)
         except KeyboardInterrupt:
-            err.print(f"interrupted; finished frames are kept in {parts_dir(output)}: run the "
-                      "same command with --resume to continue", markup=False)
+            kept = parts_dir(output)
+            err.print(f"interrupted; finished frames are kept in {kept}: run the same command "
+                      "with --resume to continue" if kept.is_dir() else
+                      "interrupted before the first checkpoint; nothing was kept", markup=False)
             raise typer.Exit(130) from None
+    for note in r.notes:
+        err.print(note, markup=False, highlight=False)
     report(output, r)
 
 
@@ -315,9 +286,10 @@ def zoom(image: Annotated[Path | None, typer.Argument(
     cfg = cfg.override("encode", crf=crf)
     from dreamvideo.render_zoom import render_zoom
 
-    _rendering(output, lambda on_frame: render_zoom(cfg, image, output, resume=resume,
-                                                    restart=restart, overwrite=overwrite,
-                                                    preview=preview, on_frame=on_frame))
+    _rendering(output, lambda **shown: render_zoom(cfg, image, output, resume=resume,
+                                                   restart=restart, overwrite=overwrite,
+                                                   preview=preview, **shown),
+               f"preparing {output}")
 
 
 def _number_or_text(value: str | None, kind: type = float) -> float | int | str | None:

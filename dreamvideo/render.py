@@ -53,6 +53,7 @@ class Frame:
 
 
 OnFrame = Callable[[FrameReport], None]
+OnStage = Callable[[str], None]  # told what is happening before the frames come
 
 
 def run_metadata(cfg: Config, source: str | Path | None, **extra: Any) -> dict[str, Any]:
@@ -82,6 +83,9 @@ class Job:
     metadata: dict[str, Any]  # written into the file's comment tag
     audio_source: Path | None = None
     audio_start: float = 0.0  # seconds into the audio source
+    first_note: str = ""  # said before the first frame of this run (what it will take)
+    # frames dreamed before a resume, from the saved state (default: frames in the file)
+    resume_point: Callable[[State], int] | None = None
 
 
 def _write(render: SegmentedRender, frame: HostFrame, state: State) -> None:
@@ -94,7 +98,7 @@ def _preview(path: Path, frame: HostFrame) -> None:
 
 def run(cfg: Config, job: Job, frames: Callable[[SegmentedRender], Iterator[Frame]], *,
         resume: bool = False, restart: bool = False, preview: Path | None = None,
-        on_frame: OnFrame | None = None) -> RenderResult:
+        on_frame: OnFrame | None = None, on_stage: OnStage | None = None) -> RenderResult:
     """Encode ``frames(render)`` on a writer thread while the stepper dreams the next.
 
     ``frames`` gets the open render (its ``state`` and ``done`` say where to go on from). The
@@ -105,6 +109,11 @@ def run(cfg: Config, job: Job, frames: Callable[[SegmentedRender], Iterator[Fram
     with SegmentedRender(job.output, {"config": cfg.to_dict(), **job.fingerprint}, job.size,
                          job.fps, codec, job.every, resume, restart) as render:
         resumed_from, sink = render.done, Sink()
+        if job.resume_point is not None and render.state:
+            resumed_from = job.resume_point(render.state)
+        if on_stage is not None:
+            on_stage((f"resuming at frame {resumed_from}; " if resumed_from else "")
+                     + job.first_note)
         last_preview, state, count, cuts = 0.0, {}, 0, 0
         t0 = time.perf_counter()
         stepper = frames(render)

@@ -21,7 +21,7 @@ from dreamvideo.images import (
     resize_rgb,
     write_image,
 )
-from dreamvideo.render import run_metadata
+from dreamvideo.render import OnStage, run_metadata
 
 MAX_WIDTH = 16384  # pixels; the same bound as video.width
 
@@ -59,15 +59,18 @@ def _path(source: str | Path | np.ndarray) -> str | Path | None:
 
 def render_image(cfg: Config, source: str | Path | np.ndarray, output: str | Path | None = None,
                  *, width: int | None = None, dreamer: Dreamer | None = None,
-                 overwrite: bool = False,
-                 start: Callable[[int], Progress] | None = None) -> ImageResult:
+                 overwrite: bool = False, start: Callable[[int], Progress] | None = None,
+                 on_stage: OnStage | None = None) -> ImageResult:
     """Dream the picture ``source`` (file or array); write it to ``output`` when given.
 
-    ``start(total_steps)`` is called once the work is known and returns the progress callback.
+    ``start(total_steps)`` is called once the work is known and returns the progress callback;
+    ``on_stage`` hears what is happening before that.
     """
     if output is not None:
         output = check_image_output(output, (_path(source),), overwrite)
     rgb = picture(source, width)
+    if on_stage is not None:
+        on_stage(f"{rgb.shape[1]}x{rgb.shape[0]} picture; loading {cfg.dream.model}")
     dreamer = Dreamer.reuse(dreamer, cfg.dream)
     t0 = time.perf_counter()
     x = to_tensor(rgb, dreamer.device)
@@ -83,11 +86,14 @@ def render_image(cfg: Config, source: str | Path | np.ndarray, output: str | Pat
 def render_gallery(cfg: Config, source: str | Path, output: str | Path,
                    layers: Sequence[str] | None = None, size: int = 256, columns: int = 0, *,
                    dreamer: Dreamer | None = None, overwrite: bool = False,
-                   start: Callable[[int], Progress] | None = None) -> list[str]:
+                   start: Callable[[int], Progress] | None = None,
+                   on_stage: OnStage | None = None) -> list[str]:
     """Dream ``source`` once per layer (default: every layer) into a labelled contact sheet."""
     output = check_image_output(output, (source,), overwrite)
     rgb = read_image(source)
     rgb = resize_rgb(rgb, round(rgb.shape[1] * min(1.0, size / max(rgb.shape[:2]))))
+    if on_stage is not None:
+        on_stage(f"loading {cfg.dream.model}")
     dreamer = Dreamer.reuse(dreamer, cfg.dream)
     names = list(layers) if layers else dreamer.full.names
     objectives = [dreamer.parse(name) for name in names]  # every name checked before work

@@ -25,6 +25,7 @@ from dreamvideo.render import (
     FrameReport,
     Job,
     OnFrame,
+    OnStage,
     RenderResult,
     file_fingerprint,
     run_metadata,
@@ -130,7 +131,8 @@ def _dreamed(render: SegmentedRender, dreamer: Dreamer, steps: ClipSteps, source
 def render_video(cfg: Config, source: str | Path, output: str | Path, *,
                  dreamer: Dreamer | None = None, resume: bool = False, restart: bool = False,
                  overwrite: bool = False, preview: str | Path | None = None,
-                 on_frame: OnFrame | None = None) -> RenderResult:
+                 on_frame: OnFrame | None = None, on_stage: OnStage | None = None
+                 ) -> RenderResult:
     """Dream the clip ``source`` into ``output``, frame by frame, steadily.
 
     Frame 0 (and every scene cut) gets the full dream; later frames follow the motion (see
@@ -143,8 +145,11 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *,
     output = check_video_output(output, (source,), overwrite or resume)
     if preview is not None:
         preview = check_preview(preview, (source, output), overwrite)
+    say = on_stage or (lambda text: None)
     info = probe_video(source)
     plan = plan_clip(info, cfg.video)
+    say(f"{info.width}x{info.height} at {float(info.fps):.3f} fps, about {plan.expected} "
+        f"frames to dream at {plan.size[0]}x{plan.size[1]}; loading {cfg.dream.model}")
     dreamer = Dreamer.reuse(dreamer, cfg.dream)
     flow_fn = flow_function(cfg.video, dreamer.device)
     steps = ClipSteps.from_config(cfg.video, dreamer.params)
@@ -154,7 +159,11 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *,
               run_metadata(cfg, source, first_frame=plan.first, size=list(plan.size),
                            fps=str(info.fps)),
               source if cfg.encode.audio and info.has_audio else None,
-              plan.first / float(info.fps))
+              plan.first / float(info.fps),
+              f"dreaming: the first frame gets the full dream "
+              f"({dreamer.steps(plan.size[1], plan.size[0])} ascent steps), later frames a "
+              f"touch-up ({dreamer.steps(plan.size[1], plan.size[0], steps.later)} steps)")
     return run_render(cfg, job, lambda render: _dreamed(render, dreamer, steps, source, plan,
                                                         flow_fn, cfg.video.occlusion),
-                      resume=resume, restart=restart, preview=preview, on_frame=on_frame)
+                      resume=resume, restart=restart, preview=preview, on_frame=on_frame,
+                      on_stage=on_stage)

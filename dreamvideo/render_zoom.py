@@ -24,6 +24,7 @@ from dreamvideo.render import (
     FrameReport,
     Job,
     OnFrame,
+    OnStage,
     RenderResult,
     file_fingerprint,
     run_metadata,
@@ -82,14 +83,17 @@ def _dreamed(render: SegmentedRender, dreamer: Dreamer, objectives: dict[str, Ob
              else ZoomState.start(plan, size))
     while state.next < plan.rendered:
         image, state = step_zoom(dream, plan, dreamer.params, start, state)
+        # progress counts the frames the file will hold (a loop dreams a few more)
+        done = round(state.next * plan.frames / plan.rendered)
         yield Frame(None if image is None else HostFrame(image), state.to_arrays(),
-                    FrameReport(state.next - 1, state.next, plan.rendered, state.next == 1, 1.0))
+                    FrameReport(state.next - 1, done, plan.frames, state.next == 1, 1.0))
 
 
 def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
                 dreamer: Dreamer | None = None, resume: bool = False, restart: bool = False,
                 overwrite: bool = False, preview: str | Path | None = None,
-                on_frame: OnFrame | None = None) -> RenderResult:
+                on_frame: OnFrame | None = None, on_stage: OnStage | None = None
+                ) -> RenderResult:
     """Render an infinite-dream animation: each frame is the last one moved, then dreamed.
 
     Starts from ``image`` (scaled to cover the frame) or from noise / a flat colour. Frame 0
@@ -103,6 +107,10 @@ def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
         preview = check_preview(preview, (image, output), overwrite)
     plan = plan_zoom(cfg)
     size = (cfg.zoom.width, cfg.zoom.height)
+    if on_stage is not None:
+        on_stage(f"{plan.frames} frames of {size[0]}x{size[1]} at {float(plan.fps):g} fps"
+                 + (f" (+{plan.loop_frames} to close the loop)" if plan.loop_frames else "")
+                 + f"; loading {cfg.dream.model}")
     dreamer = Dreamer.reuse(dreamer, cfg.dream)
     objectives = {text: dreamer.parse(text) for text in plan.layers.values()}
     layers = frozenset().union(*(o.layers for o in objectives.values()))
@@ -110,7 +118,12 @@ def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
     start = start_picture(cfg, image)
     job = Job(output, {**file_fingerprint(image), "size": list(size)}, size, plan.fps,
               cfg.zoom.checkpoint_every,
-              run_metadata(cfg, image, size=list(size), fps=str(plan.fps)))
+              run_metadata(cfg, image, size=list(size), fps=str(plan.fps)),
+              first_note=f"dreaming: the first frame gets the full dream "
+              f"({dreamer.steps(size[1], size[0])} ascent steps), later frames "
+              f"{plan.params_at(1, dreamer.params).iterations} steps each",
+              resume_point=lambda state: int(state["next"]))
     return run_render(cfg, job, lambda render: _dreamed(render, dreamer, objectives, plan,
                                                         start, size),
-                      resume=resume, restart=restart, preview=preview, on_frame=on_frame)
+                      resume=resume, restart=restart, preview=preview, on_frame=on_frame,
+                      on_stage=on_stage)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -122,9 +123,11 @@ def cli(*args: object) -> CliResult:
 
 
 def assert_one_line_error(result: CliResult, message: str) -> None:
-    """Exit code 2 and exactly one ``error: ...`` line containing ``message``, nothing else."""
+    """Exit code 2 and exactly one ``error: ...`` line containing ``message``; before it at
+    most our own ``[m:ss]`` progress lines (a mistake found once the network is loaded)."""
     assert result.code == 2, result.output
-    lines = result.output.strip().splitlines()
+    lines = [line for line in result.output.strip().splitlines()
+             if not re.match(r"\[\d+:\d\d\] ", line)]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert message in lines[0], result.output
 

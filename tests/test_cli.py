@@ -1,5 +1,7 @@
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -99,3 +101,26 @@ def test_metadata_reproduces_the_render(cat_png, tmp_path):
     assert (cfg.dream.seed, cfg.dream.step, cfg.dream.iterations) == (3, 2.5, 2)
     again = dream_image(cat_png, cfg)
     assert np.array_equal(again, np.asarray(Image.open(out)))
+
+
+def test_a_render_piped_to_a_file_logs_progress_from_the_first_second(tmp_path):
+    """Not a terminal: plain lines, the first at once, frames with rate and ETA after."""
+    from conftest import pan_frames, write_clip
+
+    clip = write_clip(tmp_path / "c.mp4", pan_frames(6, (48, 32)))
+    log = tmp_path / "log"
+    with open(log, "w") as f:
+        t0 = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "dreamvideo", "video", clip, "-o",
+                                 str(tmp_path / "o.mp4"), *FAST, "--set",
+                                 "dream.layers=blocks.3"], stdout=f, stderr=subprocess.STDOUT)
+        while not log.read_text() and proc.poll() is None:
+            time.sleep(0.02)
+        first_line = time.monotonic() - t0
+        proc.wait(timeout=120)
+    lines = log.read_text().splitlines()
+    assert proc.returncode == 0, lines
+    assert first_line < 1.5 and lines[0] == f"[0:00] reading {clip}"
+    assert any("dreaming: the first frame gets the full dream" in line for line in lines)
+    assert any(re.search(r"frame 6 of 6, [\d.]+ fps, eta 0:00", line) for line in lines), lines
+    assert lines[-1].startswith("wrote ")

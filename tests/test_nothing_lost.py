@@ -253,6 +253,7 @@ def test_a_real_process_prints_one_line_and_no_decoder_noise(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dreamvideo", "video", str(notes), "-o",
                         str(tmp_path / "o.mp4")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.strip().splitlines() == [f"error: {notes} is not a video OpenCV can open "
+    assert r.stderr.strip().splitlines() == [f"[0:00] reading {notes}",
+                                             f"error: {notes} is not a video OpenCV can open "
                                              "(try converting it to MP4)"]
     assert json.dumps(r.stderr).count("moov") == 0
