@@ -12,8 +12,8 @@ import argparse
 import time
 
 from common import machine, matmul_peak, step_flops, step_seconds, sync
-
 from dreamvideo.pipeline import Dreamer, pick_device, resize_rgb, to_tensor
+
 from dreamvideo.presets import load_preset
 
 
@@ -48,10 +48,15 @@ def main() -> None:
         ("matmul peak (2048x2048 fp32)", f"{peak / 1e9:.1f} GFLOP/s"),
         (f"ascent step {args.size}x{args.size} {cfg.dream.layers}", f"{seconds:.3f} s"),
         ("  work per step (fwd+bwd)", f"{flops / 1e9:.2f} GFLOP"),
-        ("  achieved", f"{flops / seconds / 1e9:.1f} GFLOP/s = {100 * flops / seconds / peak:.0f}% "
-                       "of matmul peak"),
-        (f"default preset, whole {rgb.shape[1]}x{rgb.shape[0]} dream",
-         f"{whole:.1f} s, {dreamer.steps(*rgb.shape[:2])} steps"),
+        (
+            "  achieved",
+            f"{flops / seconds / 1e9:.1f} GFLOP/s = {100 * flops / seconds / peak:.0f}% "
+            "of matmul peak",
+        ),
+        (
+            f"default preset, whole {rgb.shape[1]}x{rgb.shape[0]} dream",
+            f"{whole:.1f} s, {dreamer.steps(*rgb.shape[:2])} steps",
+        ),
         ("  objective gain (output / input)", f"{gain:.2f}x"),
     ]
     width = max(len(r[0]) for r in rows)

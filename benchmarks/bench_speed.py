@@ -30,15 +30,8 @@ from pathlib import Path
 
 import torch
 from common import machine, matmul_peak, real_clip, step_flops, step_seconds, sync, table
-
-from dreamvideo import pipeline
-from dreamvideo.ascent import octave_sizes, resize
-from dreamvideo.config import Config
 from dreamvideo.decode import read_frames
-from dreamvideo.efficientnet import EfficientNetLite0, bundled_weights_path
 from dreamvideo.encode import VideoWriter, codec_args
-from dreamvideo.metrics import measure_clip
-from dreamvideo.models import Backbone
 from dreamvideo.pipeline import (
     Dreamer,
     pick_device,
@@ -48,6 +41,13 @@ from dreamvideo.pipeline import (
     to_tensor,
     to_uint8,
 )
+
+from dreamvideo import pipeline
+from dreamvideo.ascent import octave_sizes, resize
+from dreamvideo.config import Config
+from dreamvideo.efficientnet import EfficientNetLite0, bundled_weights_path
+from dreamvideo.metrics import measure_clip
+from dreamvideo.models import Backbone
 from dreamvideo.presets import load_preset
 from dreamvideo.zoom import Motion, cover, feedback_step
 
@@ -68,8 +68,16 @@ class ReferenceDream:
         self.captured: list[torch.Tensor] = []
         net._blocks[block].register_forward_hook(lambda m, i, o: self.captured.append(o))
 
-    def __call__(self, img: torch.Tensor, octaves: int, scale: float, iterations: int,
-                 step: float, jitter: int, seed: int) -> torch.Tensor:
+    def __call__(
+        self,
+        img: torch.Tensor,
+        octaves: int,
+        scale: float,
+        iterations: int,
+        step: float,
+        jitter: int,
+        seed: int,
+    ) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed)
         sizes = octave_sizes(img.shape[2], img.shape[3], octaves, scale)
         detail = torch.zeros_like(resize(img, sizes[0]))
@@ -93,9 +101,14 @@ class ReferenceDream:
 def reference_for(cfg: Config, device: torch.device) -> tuple[ReferenceDream, dict]:
     d = cfg.dream
     block = int(d.layers.split(".")[1])  # the presets measured here dream one blocks.N layer
-    return ReferenceDream(block, device), dict(octaves=d.octaves, scale=d.octave_scale,
-                                               iterations=d.iterations, step=d.step,
-                                               jitter=d.jitter, seed=d.seed)
+    return ReferenceDream(block, device), dict(
+        octaves=d.octaves,
+        scale=d.octave_scale,
+        iterations=d.iterations,
+        step=d.step,
+        jitter=d.jitter,
+        seed=d.seed,
+    )
 
 
 # --------------------------------------------------------------------------- measurements
@@ -122,11 +135,15 @@ def image_case(width: int, device: torch.device) -> tuple[float, float]:
     return ours, theirs
 
 
-def video_case(width: int, frames: int, device: torch.device, folder: Path,
-               measure: bool) -> tuple[float, float, tuple | None]:
+def video_case(
+    width: int, frames: int, device: torch.device, folder: Path, measure: bool
+) -> tuple[float, float, tuple | None]:
     """Seconds per frame of the `video` preset and of the reference on real footage."""
-    cfg = load_preset("video").override("video", width=width, max_frames=frames) \
+    cfg = (
+        load_preset("video")
+        .override("video", width=width, max_frames=frames)
         .override("dream", device=str(device))
+    )
     ours_file = folder / f"ours-{width}.mp4"
     t, r = timed(lambda: render_video(cfg, real_clip(), ours_file, restart=True), device)
     ours = t / r.frames
@@ -149,14 +166,16 @@ def zoom_case(width: int, frames: int, device: torch.device, folder: Path) -> tu
     import skimage.data
 
     fps = 24
-    cfg = load_preset("zoom").override("zoom", width=width, height=width, seconds=frames / fps,
-                                       fps=fps).override("dream", device=str(device))
+    cfg = (
+        load_preset("zoom")
+        .override("zoom", width=width, height=width, seconds=frames / fps, fps=fps)
+        .override("dream", device=str(device))
+    )
     src = folder / "start.png"
     from PIL import Image
 
     Image.fromarray(skimage.data.astronaut()).save(src)
-    t, r = timed(lambda: render_zoom(cfg, src, folder / f"zoom-{width}.mp4", restart=True),
-                 device)
+    t, r = timed(lambda: render_zoom(cfg, src, folder / f"zoom-{width}.mp4", restart=True), device)
     ours = t / r.frames
     ref, params = reference_for(cfg, device)
     step = Motion(zoom=float(cfg.zoom.zoom)).per_frame(fps)
@@ -208,6 +227,7 @@ def switched_off(what: str) -> Iterator[None]:
         def compiled(cls, cfg, allow_download=True):
             d = real(cls, cfg, allow_download)
             return pipeline.replace(d, net=torch.compile(d.net, dynamic=True))
+
         patch(Dreamer, "from_config", classmethod(compiled))
     try:
         yield
@@ -216,26 +236,41 @@ def switched_off(what: str) -> Iterator[None]:
             setattr(owner, name, value)
 
 
-def ablation(width: int, frames: int, device: torch.device, folder: Path,
-             variants: list[str], rounds: int = 3) -> list[list[str]]:
+def ablation(
+    width: int,
+    frames: int,
+    device: torch.device,
+    folder: Path,
+    variants: list[str],
+    rounds: int = 3,
+) -> list[list[str]]:
     """Best-of-``rounds`` seconds per frame for each variant, the variants interleaved so
     that a noisy neighbour on the machine slows them all alike."""
-    cfg = load_preset("video").override("video", width=width, max_frames=frames) \
+    cfg = (
+        load_preset("video")
+        .override("video", width=width, max_frames=frames)
         .override("dream", device=str(device))
+    )
     best = dict.fromkeys(variants, float("inf"))
     for _ in range(rounds):
         for what in variants:
             with switched_off(what) if what != "everything on" else contextlib.nullcontext():
-                t, r = timed(lambda: render_video(cfg, real_clip(), folder / "ab.mp4",
-                                                  restart=True), device)
+                t, r = timed(
+                    lambda: render_video(cfg, real_clip(), folder / "ab.mp4", restart=True), device
+                )
             best[what] = min(best[what], t / r.frames)
     base = best["everything on"]
-    return [[what if what in ("everything on", "torch.compile (on)") else f"without {what}",
-             f"{spf:.3f}", f"{spf / base:.2f}x"] for what, spf in best.items()]
+    return [
+        [
+            what if what in ("everything on", "torch.compile (on)") else f"without {what}",
+            f"{spf:.3f}",
+            f"{spf / base:.2f}x",
+        ]
+        for what, spf in best.items()
+    ]
 
 
-def step_ablation(device: torch.device, variants: list[str], rounds: int = 5
-                  ) -> list[list[str]]:
+def step_ablation(device: torch.device, variants: list[str], rounds: int = 5) -> list[list[str]]:
     """Seconds per ascent step (512x288, `video` preset) with each network change switched off;
     steps are short, so many interleaved rounds average the machine's noise out."""
     x = torch.rand(1, 3, 288, 512, device=device)
@@ -249,8 +284,14 @@ def step_ablation(device: torch.device, variants: list[str], rounds: int = 5
         for what, d in dreamers.items():
             best[what] = min(best[what], step_seconds(d, x, repeat=5))
     base = best["everything on"]
-    return [[what if what == "everything on" else f"without {what}", f"{1000 * t:.0f} ms",
-             f"{t / base:.2f}x"] for what, t in best.items()]
+    return [
+        [
+            what if what == "everything on" else f"without {what}",
+            f"{1000 * t:.0f} ms",
+            f"{t / base:.2f}x",
+        ]
+        for what, t in best.items()
+    ]
 
 
 # --------------------------------------------------------------------------- memory
@@ -288,8 +329,11 @@ print(json.dumps({'extra': top - base}))
 
 
 def memory(w: int, h: int, tile: int, device: torch.device) -> str:
-    r = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(w), str(h), str(tile),
-                        str(device)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(w), str(h), str(tile), str(device)],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         return f"failed ({r.stderr.strip().splitlines()[-1][:60]})"
     return f"{json.loads(r.stdout)['extra'] / 2**30:.2f} GiB"
@@ -300,8 +344,12 @@ def memory(w: int, h: int, tile: int, device: torch.device) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=12, help="frames per clip at the first width "
-                    "(halved for each doubling of the width)")
+    ap.add_argument(
+        "--frames",
+        type=int,
+        default=12,
+        help="frames per clip at the first width (halved for each doubling of the width)",
+    )
     ap.add_argument("--widths", type=int, nargs="+", default=[320, 640])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--compile", action="store_true", help="also try torch.compile")
@@ -316,52 +364,113 @@ def main() -> None:
         for k, width in enumerate(args.widths):
             frames = max(2, args.frames // (width // args.widths[0]))
             ours, theirs = image_case(width, device)
-            speed_rows.append([f"image (`default`), {width} px wide", "1", f"{ours:.2f}",
-                               f"{theirs:.2f}", f"{theirs / ours:.1f}x"])
+            speed_rows.append(
+                [
+                    f"image (`default`), {width} px wide",
+                    "1",
+                    f"{ours:.2f}",
+                    f"{theirs:.2f}",
+                    f"{theirs / ours:.1f}x",
+                ]
+            )
             ours, theirs, st = video_case(width, frames, device, folder, measure=k == 0)
             stability = stability or st
-            speed_rows.append([f"video (`video`, real footage), {width} px wide", str(frames),
-                               f"{ours:.2f}", f"{theirs:.2f}", f"{theirs / ours:.1f}x"])
+            speed_rows.append(
+                [
+                    f"video (`video`, real footage), {width} px wide",
+                    str(frames),
+                    f"{ours:.2f}",
+                    f"{theirs:.2f}",
+                    f"{theirs / ours:.1f}x",
+                ]
+            )
             zf = max(2, frames // 2)
             ours, theirs = zoom_case(width, zf, device, folder)
-            speed_rows.append([f"zoom (`zoom`), {width}x{width}", str(zf), f"{ours:.2f}",
-                               f"{theirs:.2f}", f"{theirs / ours:.1f}x"])
+            speed_rows.append(
+                [
+                    f"zoom (`zoom`), {width}x{width}",
+                    str(zf),
+                    f"{ours:.2f}",
+                    f"{theirs:.2f}",
+                    f"{theirs / ours:.1f}x",
+                ]
+            )
         print("## Seconds per frame\n")
-        print(table(["work", "frames", "dreamvideo s/frame", "reference s/frame", "speed-up"],
-                    speed_rows))
+        print(
+            table(
+                ["work", "frames", "dreamvideo s/frame", "reference s/frame", "speed-up"],
+                speed_rows,
+            )
+        )
         if stability:
             ours_m, ref_m = stability
             print("\n## Temporal stability, same frames (`dreamvideo metrics`)\n")
-            print(table(["render", "warping error ratio (out/src)", "strength", "drift"],
-                        [["dreamvideo `video`", f"{ours_m.warp_ratio:.2f}",
-                          f"{ours_m.strength:.1f}", f"{ours_m.drift:.2f}"],
-                         ["reference per-frame dream", f"{ref_m.warp_ratio:.2f}",
-                          f"{ref_m.strength:.1f}", f"{ref_m.drift:.2f}"]]))
+            print(
+                table(
+                    ["render", "warping error ratio (out/src)", "strength", "drift"],
+                    [
+                        [
+                            "dreamvideo `video`",
+                            f"{ours_m.warp_ratio:.2f}",
+                            f"{ours_m.strength:.1f}",
+                            f"{ours_m.drift:.2f}",
+                        ],
+                        [
+                            "reference per-frame dream",
+                            f"{ref_m.warp_ratio:.2f}",
+                            f"{ref_m.strength:.1f}",
+                            f"{ref_m.drift:.2f}",
+                        ],
+                    ],
+                )
+            )
         print("\n## What each network change is worth (one ascent step, 512x288, best of 5)\n")
-        print(table(["variant", "step", "vs everything on"],
-                    step_ablation(device, ["everything on", "BatchNorm folding",
-                                           "channels_last"])))
+        print(
+            table(
+                ["variant", "step", "vs everything on"],
+                step_ablation(device, ["everything on", "BatchNorm folding", "channels_last"]),
+            )
+        )
         variants = ["everything on", "reader/writer threads"] + (
-            ["torch.compile (on)"] if args.compile else [])
-        print(f"\n## What the pipeline threads are worth (`video`, {args.widths[0]} px, "
-              f"{args.frames} frames, best of 3)\n")
-        print(table(["variant", "s/frame", "vs everything on"],
-                    ablation(args.widths[0], args.frames, device, folder, variants)))
+            ["torch.compile (on)"] if args.compile else []
+        )
+        print(
+            f"\n## What the pipeline threads are worth (`video`, {args.widths[0]} px, "
+            f"{args.frames} frames, best of 3)\n"
+        )
+        print(
+            table(
+                ["variant", "s/frame", "vs everything on"],
+                ablation(args.widths[0], args.frames, device, folder, variants),
+            )
+        )
 
     cfg = load_preset("video").override("dream", device=str(device))
     dreamer = Dreamer.from_config(cfg.dream)
     x = torch.rand(1, 3, 288, 512, device=device)
     flops, seconds, peak = step_flops(dreamer, x), step_seconds(dreamer, x), matmul_peak(device)
     print("\n## One ascent step, 512x288, `blocks.10`\n")
-    print(table(["matmul peak", "step", "work", "achieved", "share of peak"],
-                [[f"{peak / 1e9:.0f} GFLOP/s", f"{seconds * 1000:.0f} ms",
-                  f"{flops / 1e9:.2f} GFLOP", f"{flops / seconds / 1e9:.1f} GFLOP/s",
-                  f"{100 * flops / seconds / peak:.0f}%"]]))
+    print(
+        table(
+            ["matmul peak", "step", "work", "achieved", "share of peak"],
+            [
+                [
+                    f"{peak / 1e9:.0f} GFLOP/s",
+                    f"{seconds * 1000:.0f} ms",
+                    f"{flops / 1e9:.2f} GFLOP",
+                    f"{flops / seconds / 1e9:.1f} GFLOP/s",
+                    f"{100 * flops / seconds / peak:.0f}%",
+                ]
+            ],
+        )
+    )
     if not args.skip_memory:
         print("\n## Peak memory of one ascent step (`blocks.10`), beyond the loaded model\n")
-        rows = [["1920x1080", "1024", memory(1920, 1080, 1024, device)],
-                ["1920x1080", "off", memory(1920, 1080, 0, device)],
-                ["3840x2160", "1024", memory(3840, 2160, 1024, device)]]
+        rows = [
+            ["1920x1080", "1024", memory(1920, 1080, 1024, device)],
+            ["1920x1080", "off", memory(1920, 1080, 0, device)],
+            ["3840x2160", "1024", memory(3840, 2160, 1024, device)],
+        ]
         print(table(["frame", "tile", "peak extra memory"], rows))
 
 

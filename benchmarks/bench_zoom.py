@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from common import machine, table
-
 from dreamvideo.decode import read_frames
 from dreamvideo.pipeline import pick_device, render_zoom
+
 from dreamvideo.presets import load_preset
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "coffee.jpg"
@@ -28,8 +28,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--size", type=int, default=512)
     args = ap.parse_args()
-    cfg = load_preset(args.preset).override("zoom", seconds=args.seconds, fps=24.0,
-                                            width=args.size, height=args.size, loop=True)
+    cfg = load_preset(args.preset).override(
+        "zoom", seconds=args.seconds, fps=24.0, width=args.size, height=args.size, loop=True
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "zoom.mp4"
         r = render_zoom(cfg, SAMPLE, out)
@@ -37,12 +38,27 @@ def main() -> None:
     steps = [float(np.abs(b - a).mean()) for a, b in zip(frames, frames[1:], strict=False)]
     seam = float(np.abs(frames[0] - frames[-1]).mean())
     print(f"machine: {machine(pick_device(cfg.dream.device))}\n")
-    print(table(["render", "frames", "s/frame", "neighbour differences min / median / max",
-                 "last -> first"],
-                [[f"`{args.preset}` from samples/coffee.jpg, {args.size}x{args.size}, 24 fps, "
-                  "--loop", str(r.frames), f"{r.seconds_per_frame:.2f}",
-                  f"{min(steps):.1f} / {np.median(steps):.1f} / {max(steps):.1f}",
-                  f"{seam:.1f}"]]))
+    print(
+        table(
+            [
+                "render",
+                "frames",
+                "s/frame",
+                "neighbour differences min / median / max",
+                "last -> first",
+            ],
+            [
+                [
+                    f"`{args.preset}` from samples/coffee.jpg, {args.size}x{args.size}, 24 fps, "
+                    "--loop",
+                    str(r.frames),
+                    f"{r.seconds_per_frame:.2f}",
+                    f"{min(steps):.1f} / {np.median(steps):.1f} / {max(steps):.1f}",
+                    f"{seam:.1f}",
+                ]
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import torch
+from dreamvideo.pipeline import Dreamer
 from torch.utils.flop_counter import FlopCounterMode
 
 from dreamvideo.ascent import gradient, normalize_gradient
-from dreamvideo.pipeline import Dreamer
 
 
 def sync(device: torch.device) -> None:
@@ -33,8 +33,10 @@ def machine(device: torch.device) -> str:
                     break
         except OSError:
             pass
-    return (f"{name}; {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
-            f"python {platform.python_version()}")
+    return (
+        f"{name}; {torch.get_num_threads()} torch threads; torch {torch.__version__}; "
+        f"python {platform.python_version()}"
+    )
 
 
 def matmul_peak(device: torch.device, n: int = 2048, repeat: int = 10) -> float:

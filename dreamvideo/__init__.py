@@ -19,8 +19,16 @@ __version__ = "0.1.0"
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
-__all__ = ["Config", "Dreamer", "UserError", "dream_image", "dream_video", "dream_zoom",
-           "load_config", "load_dreamer"]
+__all__ = [
+    "Config",
+    "Dreamer",
+    "UserError",
+    "dream_image",
+    "dream_video",
+    "dream_zoom",
+    "load_config",
+    "load_dreamer",
+]
 
 
 def __getattr__(name: str):  # the API loads torch: only when it is used

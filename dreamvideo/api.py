@@ -22,12 +22,21 @@ from dreamvideo.render_image import render_image
 from dreamvideo.render_video import render_video
 from dreamvideo.render_zoom import render_zoom
 
-__all__ = ["Config", "Dreamer", "UserError", "dream_image", "dream_video", "dream_zoom",
-           "load_config", "load_dreamer"]
+__all__ = [
+    "Config",
+    "Dreamer",
+    "UserError",
+    "dream_image",
+    "dream_video",
+    "dream_zoom",
+    "load_config",
+    "load_dreamer",
+]
 
 
-def load_config(preset: str | Path = "default", overrides: Mapping[str, Any] | None = None
-                ) -> Config:
+def load_config(
+    preset: str | Path = "default", overrides: Mapping[str, Any] | None = None
+) -> Config:
     """A preset (name or YAML path) with ``{"section.key": value}`` overrides, validated."""
     return set_values(load_preset(preset), overrides or {})
 
@@ -37,26 +46,61 @@ def load_dreamer(cfg: Config | None = None) -> Dreamer:
     return Dreamer.from_config((cfg or Config()).dream)
 
 
-def dream_image(picture: str | Path | np.ndarray, cfg: Config | None = None,
-                output: str | Path | None = None, *, width: int | None = None,
-                dreamer: Dreamer | None = None, overwrite: bool = False) -> np.ndarray:
+def dream_image(
+    picture: str | Path | np.ndarray,
+    cfg: Config | None = None,
+    output: str | Path | None = None,
+    *,
+    width: int | None = None,
+    dreamer: Dreamer | None = None,
+    overwrite: bool = False,
+) -> np.ndarray:
     """Dream a picture; returns the ``(H,W,3)`` uint8 dream (also written to ``output``)."""
-    return render_image(cfg or Config(), picture, output, width=width, dreamer=dreamer,
-                        overwrite=overwrite).image
+    return render_image(
+        cfg or Config(), picture, output, width=width, dreamer=dreamer, overwrite=overwrite
+    ).image
 
 
-def dream_video(source: str | Path, output: str | Path, cfg: Config | None = None, *,
-                dreamer: Dreamer | None = None, resume: bool = False, overwrite: bool = False,
-                on_frame: OnFrame | None = None) -> RenderResult:
+def dream_video(
+    source: str | Path,
+    output: str | Path,
+    cfg: Config | None = None,
+    *,
+    dreamer: Dreamer | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_frame: OnFrame | None = None,
+) -> RenderResult:
     """Dream a clip into ``output`` with its sound (``cfg`` defaults to the ``video`` preset)."""
-    return render_video(cfg or load_preset("video"), source, output, dreamer=dreamer,
-                        resume=resume, overwrite=overwrite, on_frame=on_frame)
+    return render_video(
+        cfg or load_preset("video"),
+        source,
+        output,
+        dreamer=dreamer,
+        resume=resume,
+        overwrite=overwrite,
+        on_frame=on_frame,
+    )
 
 
-def dream_zoom(output: str | Path, cfg: Config | None = None, image: str | Path | None = None,
-               *, dreamer: Dreamer | None = None, resume: bool = False,
-               overwrite: bool = False, on_frame: OnFrame | None = None) -> RenderResult:
+def dream_zoom(
+    output: str | Path,
+    cfg: Config | None = None,
+    image: str | Path | None = None,
+    *,
+    dreamer: Dreamer | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_frame: OnFrame | None = None,
+) -> RenderResult:
     """Render a zoom animation into ``output`` from ``image``, or from noise/colour
     (``cfg`` defaults to the ``zoom`` preset)."""
-    return render_zoom(cfg or load_preset("zoom"), image, output, dreamer=dreamer,
-                       resume=resume, overwrite=overwrite, on_frame=on_frame)
+    return render_zoom(
+        cfg or load_preset("zoom"),
+        image,
+        output,
+        dreamer=dreamer,
+        resume=resume,
+        overwrite=overwrite,
+        on_frame=on_frame,
+    )

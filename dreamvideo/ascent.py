@@ -56,7 +56,7 @@ def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tu
     """
     sizes = []
     for i in range(octaves - 1, 0, -1):
-        f = scale ** -i
+        f = scale**-i
         h, w = round(height * f), round(width * f)
         if min(h, w) >= MIN_OCTAVE_SIDE:
             sizes.append((h, w))
@@ -119,12 +119,17 @@ def normalize_gradient(g: torch.Tensor, method: str, levels: int = 4) -> torch.T
 
 # --------------------------------------------------------------------------- gradients
 
-def _forward_objective(net: Backbone, objective: Objective, x: torch.Tensor,
-                       autocast: torch.dtype | None,
-                       crop: Callable[[str, torch.Tensor], tuple[torch.Tensor, Window]] | None
-                       ) -> torch.Tensor:
-    with torch.autocast(x.device.type, dtype=autocast or torch.float32,
-                        enabled=autocast is not None):
+
+def _forward_objective(
+    net: Backbone,
+    objective: Objective,
+    x: torch.Tensor,
+    autocast: torch.dtype | None,
+    crop: Callable[[str, torch.Tensor], tuple[torch.Tensor, Window]] | None,
+) -> torch.Tensor:
+    with torch.autocast(
+        x.device.type, dtype=autocast or torch.float32, enabled=autocast is not None
+    ):
         feats = net(x, objective.layers)
     windows: dict[str, Window] = {}
     if crop is not None:
@@ -139,10 +144,16 @@ def _spans(n: int, tile: int, offset: int) -> list[tuple[int, int]]:
     return [(s, min(e, n)) for s, e in zip(starts, [*starts[1:], n], strict=True)]
 
 
-def gradient(net: Backbone, objective: Objective, img: torch.Tensor, *, tile: int = 0,
-             generator: torch.Generator | None = None,
-             autocast: torch.dtype | None = None,
-             halo: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def gradient(
+    net: Backbone,
+    objective: Objective,
+    img: torch.Tensor,
+    *,
+    tile: int = 0,
+    generator: torch.Generator | None = None,
+    autocast: torch.dtype | None = None,
+    halo: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradient of ``objective`` w.r.t. ``img`` ``(1,3,H,W)``, and its value (0-dim tensor).
 
     With ``tile`` > 0 and a larger image the gradient is computed tile by tile: each tile owns
@@ -169,12 +180,17 @@ def gradient(net: Backbone, objective: Objective, img: torch.Tensor, *, tile: in
     value = img.new_zeros(())
     for y0, y1 in _spans(h, tile, oy):
         for x0, x1 in _spans(w, tile, ox):
-            ry0, ry1, rx0, rx1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), \
-                min(w, x1 + halo)
+            ry0, ry1, rx0, rx1 = (
+                max(0, y0 - halo),
+                min(h, y1 + halo),
+                max(0, x0 - halo),
+                min(w, x1 + halo),
+            )
             x = img[..., ry0:ry1, rx0:rx1].detach().requires_grad_(True)
 
-            def crop(name: str, a: torch.Tensor, y0=y0, y1=y1, x0=x0, x1=x1, ry0=ry0,
-                     rx0=rx0) -> tuple[torch.Tensor, Window]:
+            def crop(
+                name: str, a: torch.Tensor, y0=y0, y1=y1, x0=x0, x1=x1, ry0=ry0, rx0=rx0
+            ) -> tuple[torch.Tensor, Window]:
                 s = strides[name]
                 fy0, fx0 = (y0 - ry0) // s, (x0 - rx0) // s
                 # the last span owns the map up to its end (sizes need not divide the stride)
@@ -192,10 +208,18 @@ def gradient(net: Backbone, objective: Objective, img: torch.Tensor, *, tile: in
 
 # --------------------------------------------------------------------------- the ascent
 
-def dream(img: torch.Tensor, net: Backbone, objective: Objective, params: AscentParams,
-          generator: torch.Generator, *, autocast: torch.dtype | None = None,
-          step_map: torch.Tensor | None = None,
-          on_step: Callable[[], None] | None = None) -> torch.Tensor:
+
+def dream(
+    img: torch.Tensor,
+    net: Backbone,
+    objective: Objective,
+    params: AscentParams,
+    generator: torch.Generator,
+    *,
+    autocast: torch.dtype | None = None,
+    step_map: torch.Tensor | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> torch.Tensor:
     """DeepDream ``img`` ``(1,3,H,W)`` float in ``[0,1]``; returns the same shape and range.
 
     Octaves run coarse to fine; what each octave added (its detail) is upscaled onto the
@@ -215,13 +239,18 @@ def dream(img: torch.Tensor, net: Backbone, objective: Objective, params: Ascent
         x = (base + resize(detail, size)).clamp(0, 1)
         step = params.step / 255.0 * (resize(step_map, size) if step_map is not None else 1.0)
         for _ in range(params.iterations):
-            dy, dx = (torch.randint(-params.jitter, params.jitter + 1, (2,),
-                                    generator=generator).tolist() if params.jitter else (0, 0))
+            dy, dx = (
+                torch.randint(-params.jitter, params.jitter + 1, (2,), generator=generator).tolist()
+                if params.jitter
+                else (0, 0)
+            )
             rolled = torch.roll(x, (dy, dx), dims=(2, 3))
-            g, _ = gradient(net, objective, rolled, tile=params.tile, generator=generator,
-                            autocast=autocast)
-            g = torch.roll(normalize_gradient(g, params.normalize, params.lap_levels),
-                           (-dy, -dx), dims=(2, 3))
+            g, _ = gradient(
+                net, objective, rolled, tile=params.tile, generator=generator, autocast=autocast
+            )
+            g = torch.roll(
+                normalize_gradient(g, params.normalize, params.lap_levels), (-dy, -dx), dims=(2, 3)
+            )
             x = (x + step * g).clamp(0, 1)
             if on_step is not None:
                 on_step()

@@ -56,8 +56,10 @@ def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise UserError(f"cannot resume: {path} ({what}) is damaged; add --restart to render "
-                        "again from the start") from None
+        raise UserError(
+            f"cannot resume: {path} ({what}) is damaged; add --restart to render "
+            "again from the start"
+        ) from None
 
 
 class SegmentedRender:
@@ -69,11 +71,24 @@ class SegmentedRender:
     resume had to redo. Use as a context manager: an exception aborts (see :meth:`abort`).
     """
 
-    def __init__(self, output: str | Path, fingerprint: dict[str, Any], size: tuple[int, int],
-                 fps: Fraction, codec: list[str], every: int, resume: bool = False,
-                 restart: bool = False) -> None:
-        self.output, self.size, self.fps, self.codec, self.every = \
-            Path(output), size, fps, codec, every
+    def __init__(
+        self,
+        output: str | Path,
+        fingerprint: dict[str, Any],
+        size: tuple[int, int],
+        fps: Fraction,
+        codec: list[str],
+        every: int,
+        resume: bool = False,
+        restart: bool = False,
+    ) -> None:
+        self.output, self.size, self.fps, self.codec, self.every = (
+            Path(output),
+            size,
+            fps,
+            codec,
+            every,
+        )
         self.dir = parts_dir(output)
         self.state: dict[str, np.ndarray] | None = None
         self.notes: list[str] = []
@@ -91,18 +106,24 @@ class SegmentedRender:
                 old.release()
         if resume:
             if not (self.dir / "run.json").is_file():
-                raise UserError(f"nothing to resume for {self.output}: no unfinished render "
-                                f"in {self.dir}; run without --resume")
+                raise UserError(
+                    f"nothing to resume for {self.output}: no unfinished render "
+                    f"in {self.dir}; run without --resume"
+                )
             saved = _read_json(self.dir / "run.json", "the render's settings")
             if saved != fingerprint:
-                raise UserError(f"the unfinished render in {self.dir} was made with other "
-                                f"settings ({_first_difference(saved, fingerprint)}); repeat "
-                                "the original command with --resume, or use --restart")
+                raise UserError(
+                    f"the unfinished render in {self.dir} was made with other "
+                    f"settings ({_first_difference(saved, fingerprint)}); repeat "
+                    "the original command with --resume, or use --restart"
+                )
             self._load()
         elif self.dir.exists():
             self._lock.release()
-            raise UserError(f"{self.dir} holds an unfinished render of {self.output}; add "
-                            "--resume to continue it or --restart to discard it")
+            raise UserError(
+                f"{self.dir} holds an unfinished render of {self.output}; add "
+                "--resume to continue it or --restart to discard it"
+            )
         else:
             self.dir.mkdir()
             self._lock = RenderLock(self.dir / "lock", self.output)
@@ -122,8 +143,9 @@ class SegmentedRender:
         return self.dir / f"state_{commits:05d}.npz"
 
     def _save_manifest(self) -> None:
-        write_atomic(self.dir / "manifest.json",
-                     json.dumps({"segments": self.segments}, indent=1).encode())
+        write_atomic(
+            self.dir / "manifest.json", json.dumps({"segments": self.segments}, indent=1).encode()
+        )
 
     def _damage(self, k: int, entry: dict[str, Any]) -> str | None:
         """Why segment ``k`` does not match its manifest entry, or ``None``."""
@@ -157,8 +179,9 @@ class SegmentedRender:
                 keep -= 1
         self.segments = entries[:keep]
         if keep < len(entries):
-            self.notes.append(f"resuming from frame {self.done}: the frames after it are "
-                              "rendered again")
+            self.notes.append(
+                f"resuming from frame {self.done}: the frames after it are rendered again"
+            )
         for path in self.dir.iterdir():  # anything not kept is redone
             if path.name.startswith(("seg_", "state_")) and not self._kept(path):
                 path.unlink()
@@ -174,15 +197,22 @@ class SegmentedRender:
         writer, self._writer = self._writer, None
         k = len(self.segments)
         replace_into(writer.path, self._segment(k))
-        arrays = {key: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else
-                  np.asarray(v) for key, v in state.items()}
+        arrays = {
+            key: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+            for key, v in state.items()
+        }
         with temp_path(self._state_file(k + 1)) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
             replace_into(tmp, self._state_file(k + 1))
-        self.segments.append({"file": self._segment(k).name, "frames": self._open_frames,
-                              "bytes": self._segment(k).stat().st_size,
-                              "sha256": _sha256(self._segment(k))})
+        self.segments.append(
+            {
+                "file": self._segment(k).name,
+                "frames": self._open_frames,
+                "bytes": self._segment(k).stat().st_size,
+                "sha256": _sha256(self._segment(k)),
+            }
+        )
         self._open_frames = 0
         self._save_manifest()
         self._state_file(k + 1 - KEEP_STATES).unlink(missing_ok=True)
@@ -199,17 +229,30 @@ class SegmentedRender:
         if (self.done + self._open_frames) % self.every == 0:
             self._commit(state)
 
-    def finish(self, state: State, audio_source: str | Path | None = None,
-               audio_start: float = 0.0, metadata: dict[str, Any] | None = None) -> None:
+    def finish(
+        self,
+        state: State,
+        audio_source: str | Path | None = None,
+        audio_start: float = 0.0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         """Commit the last frames, join every segment with the sound into the output."""
         if self._writer is not None:
             self._commit(state)
         if not self.segments:
-            raise UserError(f"no frames were rendered for {self.output} (is the selected "
-                            "range past the end of the clip?)")
-        join_segments([self._segment(k) for k in range(len(self.segments))], self.output,
-                      self.done, audio_source, audio_start, self.done / float(self.fps),
-                      {**(metadata or {}), "frames": self.done})
+            raise UserError(
+                f"no frames were rendered for {self.output} (is the selected "
+                "range past the end of the clip?)"
+            )
+        join_segments(
+            [self._segment(k) for k in range(len(self.segments))],
+            self.output,
+            self.done,
+            audio_source,
+            audio_start,
+            self.done / float(self.fps),
+            {**(metadata or {}), "frames": self.done},
+        )
         shutil.rmtree(self.dir)
         self._lock.release()
 

@@ -24,25 +24,45 @@ class ConfigError(UserError):
     """A config value is wrong; the message names the key and the accepted values."""
 
 
-def _f(default: Any, *, min: float | None = None, max: float | None = None,  # noqa: A002
-       choices: tuple[str, ...] | None = None, pattern: tuple[str, str] | None = None,
-       above: float | None = None, schedule: bool = False, words: str | None = None) -> Any:
+def _f(
+    default: Any,
+    *,
+    min: float | None = None,
+    max: float | None = None,  # noqa: A002
+    choices: tuple[str, ...] | None = None,
+    pattern: tuple[str, str] | None = None,
+    above: float | None = None,
+    schedule: bool = False,
+    words: str | None = None,
+) -> Any:
     """A dataclass field with validation rules kept in its metadata.
 
     ``pattern`` is ``(regex, what it accepts in words)``; ``schedule`` lets a string hold
     keyframes (``"0: 1.05, 120: 1.3"``) whose every value must obey the numeric rules;
     ``words`` names the accepted range in errors when the bare bound would be unreadable.
     """
-    rules = {"min": min, "max": max, "choices": choices, "pattern": pattern, "above": above,
-             "schedule": schedule or None, "words": words}
+    rules = {
+        "min": min,
+        "max": max,
+        "choices": choices,
+        "pattern": pattern,
+        "above": above,
+        "schedule": schedule or None,
+        "words": words,
+    }
     return field(default=default, metadata={k: v for k, v in rules.items() if v is not None})
 
 
 def _describe(tp: Any) -> str:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(tp))
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
-            type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true/false",
+        type(None): "null",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def _type_ok(value: Any, tp: Any) -> bool:
@@ -68,6 +88,7 @@ def _parse_schedule(value: str, key: str, numbers: bool = True) -> Any:
 
 def _check_number(key: str, value: float, rules: Any) -> None:
     """Range rules, then finiteness: NaN fails no comparison and inf passes one-sided bounds."""
+
     def fail(bound: str) -> ConfigError:
         return ConfigError(f"{key}: must be {rules.get('words') or bound}, got {excerpt(value)}")
 
@@ -104,23 +125,27 @@ class _Section:
                     object.__setattr__(self, f.name, float(value))
             if isinstance(value, str):
                 if "choices" in rules and value not in rules["choices"]:
-                    raise ConfigError(f"{key}: must be one of {', '.join(rules['choices'])}; "
-                                      f"got {excerpt(value)}")
+                    raise ConfigError(
+                        f"{key}: must be one of {', '.join(rules['choices'])}; got {excerpt(value)}"
+                    )
                 if "pattern" in rules and not re.fullmatch(rules["pattern"][0], value):
-                    raise ConfigError(f"{key}: must be {rules['pattern'][1]}; "
-                                      f"got {excerpt(value)}")
+                    raise ConfigError(f"{key}: must be {rules['pattern'][1]}; got {excerpt(value)}")
 
     @classmethod
     def from_dict(cls, data: Any) -> Any:
         if not isinstance(data, dict):
-            raise ConfigError(f"{cls.SECTION}: expected a mapping of keys, "  # type: ignore[attr-defined]
-                              f"got {excerpt(data)}")
+            raise ConfigError(
+                f"{cls.SECTION}: expected a mapping of keys, "  # type: ignore[attr-defined]
+                f"got {excerpt(data)}"
+            )
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         unknown = [k for k in data if k not in names]
         if unknown:
-            raise ConfigError(f"{cls.SECTION}.{excerpt(unknown[0], quote=False)}: "  # type: ignore[attr-defined]
-                              "unknown key; valid keys: "
-                              f"{', '.join(names)}")
+            raise ConfigError(
+                f"{cls.SECTION}.{excerpt(unknown[0], quote=False)}: "  # type: ignore[attr-defined]
+                "unknown key; valid keys: "
+                f"{', '.join(names)}"
+            )
         return cls(**data)
 
 
@@ -155,8 +180,7 @@ class DreamConfig(_Section):
     # (torch seeds are 64-bit; a bigger one would crash the run, not the config check)
     seed: int = _f(0, min=0, max=2**63 - 1, words="an integer in 0..2**63-1")
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"
-    device: str = _f("auto", pattern=(r"auto|cpu|cuda(:\d+)?",
-                                             "auto, cpu, cuda or cuda:N"))
+    device: str = _f("auto", pattern=(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N"))
     # forward precision: "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16"
     precision: str = _f("auto", choices=names.PRECISIONS)
 
@@ -275,8 +299,12 @@ class ZoomConfig(_Section):
             _parse_schedule(self.layers, "zoom.layers", numbers=False)
 
 
-SECTIONS: dict[str, type[_Section]] = {"dream": DreamConfig, "video": VideoConfig,
-                                       "encode": EncodeConfig, "zoom": ZoomConfig}
+SECTIONS: dict[str, type[_Section]] = {
+    "dream": DreamConfig,
+    "video": VideoConfig,
+    "encode": EncodeConfig,
+    "zoom": ZoomConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -294,13 +322,16 @@ class Config:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ConfigError(f"expected a mapping with sections {', '.join(SECTIONS)}, "
-                              f"got {type(data).__name__}")
+            raise ConfigError(
+                f"expected a mapping with sections {', '.join(SECTIONS)}, got {type(data).__name__}"
+            )
         unknown = [k for k in data if k not in SECTIONS]
         if unknown:
-            raise ConfigError(f"{excerpt(unknown[0], quote=False)}: unknown section; "
-                              "valid sections: "
-                              f"{', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"{excerpt(unknown[0], quote=False)}: unknown section; "
+                "valid sections: "
+                f"{', '.join(SECTIONS)}"
+            )
         return cls(**{k: SECTIONS[k].from_dict(v) for k, v in data.items()})
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -312,4 +343,5 @@ class Config:
         if not values:
             return self
         return dataclasses.replace(
-            self, **{section: dataclasses.replace(getattr(self, section), **values)})
+            self, **{section: dataclasses.replace(getattr(self, section), **values)}
+        )

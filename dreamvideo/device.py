@@ -17,12 +17,16 @@ def pick_device(spec: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UserError(f"device {spec!r}: CUDA is not available on this machine; "
-                            "use --device cpu or --device auto")
+            raise UserError(
+                f"device {spec!r}: CUDA is not available on this machine; "
+                "use --device cpu or --device auto"
+            )
         index = int(spec.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
-            raise UserError(f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s); "
-                            f"use cuda:0..cuda:{torch.cuda.device_count() - 1}")
+            raise UserError(
+                f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s); "
+                f"use cuda:0..cuda:{torch.cuda.device_count() - 1}"
+            )
     return torch.device(spec)
 
 
@@ -56,8 +60,7 @@ def to_float(img: torch.Tensor) -> np.ndarray:
 
 def to_uint8_device(img: torch.Tensor) -> torch.Tensor:
     """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` uint8, still on its device."""
-    return img[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0) \
-        .contiguous()
+    return img[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
 
 
 @dataclass
@@ -95,11 +98,16 @@ class DeviceIO:
 
     def upload(self, arrays: dict[str, np.ndarray]) -> Uploaded:
         if self.stream is None:
-            return Uploaded({k: torch.from_numpy(np.ascontiguousarray(v))
-                             for k, v in arrays.items()})
+            return Uploaded(
+                {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+            )
         with torch.cuda.stream(self.stream):
-            tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).pin_memory()
-                       .to(self.device, non_blocking=True) for k, v in arrays.items()}
+            tensors = {
+                k: torch.from_numpy(np.ascontiguousarray(v))
+                .pin_memory()
+                .to(self.device, non_blocking=True)
+                for k, v in arrays.items()
+            }
             event = torch.cuda.Event()
             event.record(self.stream)
         return Uploaded(tensors, event)

@@ -22,9 +22,15 @@ _NETWORK_KEYS = ("model", "weights", "guide", "device", "precision")
 
 def ascent_params(cfg: DreamConfig) -> AscentParams:
     """The ascent settings of a dream section."""
-    return AscentParams(octaves=cfg.octaves, octave_scale=cfg.octave_scale,
-                        iterations=cfg.iterations, step=cfg.step, jitter=cfg.jitter,
-                        normalize=cfg.normalize, tile=cfg.tile)
+    return AscentParams(
+        octaves=cfg.octaves,
+        octave_scale=cfg.octave_scale,
+        iterations=cfg.iterations,
+        step=cfg.step,
+        jitter=cfg.jitter,
+        normalize=cfg.normalize,
+        tile=cfg.tile,
+    )
 
 
 @dataclass
@@ -57,8 +63,9 @@ class Dreamer:
         guide = None
         if cfg.guide is not None:
             rgb = read_image(cfg.guide)
-            small = to_tensor(resize_rgb(rgb, round(rgb.shape[1] * min(1, 512 / max(rgb.shape))
-                                                    )), device)
+            small = to_tensor(
+                resize_rgb(rgb, round(rgb.shape[1] * min(1, 512 / max(rgb.shape)))), device
+            )
 
             def guide(layer: str) -> torch.Tensor:
                 with torch.no_grad():
@@ -66,21 +73,38 @@ class Dreamer:
 
         obj = parse_objective(cfg.layers, channels, guide)
         params = ascent_params(cfg)
-        return cls(full, channels, guide, obj, full.truncated(obj.layers), params, device,
-                   autocast_dtype(device, cfg.precision), cfg.seed, cfg)
+        return cls(
+            full,
+            channels,
+            guide,
+            obj,
+            full.truncated(obj.layers),
+            params,
+            device,
+            autocast_dtype(device, cfg.precision),
+            cfg.seed,
+            cfg,
+        )
 
     @classmethod
     def reuse(cls, dreamer: Dreamer | None, cfg: DreamConfig) -> Dreamer:
         """``dreamer`` set up for ``cfg``: its loaded network is kept when ``cfg`` names the
         same model, weights, guide, device and precision (objective, ascent settings and seed
         may differ); otherwise, or without one, a new one is loaded."""
-        if dreamer is None or any(getattr(dreamer.config, k) != getattr(cfg, k)
-                                  for k in _NETWORK_KEYS):
+        if dreamer is None or any(
+            getattr(dreamer.config, k) != getattr(cfg, k) for k in _NETWORK_KEYS
+        ):
             return cls.from_config(cfg)
         obj = dreamer.parse(cfg.layers)
         params = ascent_params(cfg)
-        return replace(dreamer, objective=obj, net=dreamer.full.truncated(obj.layers),
-                       params=params, seed=cfg.seed, config=cfg)
+        return replace(
+            dreamer,
+            objective=obj,
+            net=dreamer.full.truncated(obj.layers),
+            params=params,
+            seed=cfg.seed,
+            config=cfg,
+        )
 
     def parse(self, text: str) -> Objective:
         """An objective in text form, checked against this network's layers and channels."""
@@ -93,14 +117,26 @@ class Dreamer:
     def steps(self, height: int, width: int, params: AscentParams | None = None) -> int:
         return steps_for(height, width, params or self.params)
 
-    def __call__(self, img: torch.Tensor, params: AscentParams | None = None,
-                 progress: Progress | None = None, step_map: torch.Tensor | None = None
-                 ) -> torch.Tensor:
+    def __call__(
+        self,
+        img: torch.Tensor,
+        params: AscentParams | None = None,
+        progress: Progress | None = None,
+        step_map: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Dream ``(1,3,H,W)`` float ``[0,1]``; the jitter sequence restarts from ``seed``."""
         gen = torch.Generator().manual_seed(self.seed)
         step = (lambda: progress(1)) if progress else None
-        return dream(img, self.net, self.objective, params or self.params, gen,
-                     autocast=self.autocast, step_map=step_map, on_step=step)
+        return dream(
+            img,
+            self.net,
+            self.objective,
+            params or self.params,
+            gen,
+            autocast=self.autocast,
+            step_map=step_map,
+            on_step=step,
+        )
 
     def score(self, img: torch.Tensor) -> float:
         """The objective's value on ``img`` (one forward, no gradient)."""

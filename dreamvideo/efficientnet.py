@@ -33,16 +33,19 @@ class SameConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
-        for size, k, s in zip(x.shape[-1:-3:-1], self.kernel_size[::-1], self.stride[::-1],
-                              strict=True):
+        for size, k, s in zip(
+            x.shape[-1:-3:-1], self.kernel_size[::-1], self.stride[::-1], strict=True
+        ):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads += [total // 2, total - total // 2]
         left, right, top, bottom = pads
         if left == right and top == bottom:  # the convolution pads symmetric cases itself
-            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation,
-                            self.groups)
-        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation,
-                        self.groups)
+            return F.conv2d(
+                x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups
+            )
+        return F.conv2d(
+            F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups
+        )
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -84,8 +87,9 @@ class EfficientNetLite0(nn.Module):
         blocks = []
         for repeats, kernel, stride, expand, cin, cout in STAGES:
             for i in range(repeats):
-                blocks.append(MBConv(cin if i == 0 else cout, cout, kernel,
-                                     stride if i == 0 else 1, expand))
+                blocks.append(
+                    MBConv(cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1, expand)
+                )
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SameConv2d(320, 1280, 1, bias=False)
         self._bn1 = _bn(1280)

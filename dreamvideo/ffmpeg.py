@@ -56,11 +56,11 @@ def run_ffmpeg(args: Sequence[str], what: str, timeout: float) -> str:
     ``subprocess.run`` kills the child on any exception, Ctrl-C included).
     """
     try:
-        r = subprocess.run([*_base(), "-y", "-v", "error", *args], capture_output=True,
-                           timeout=timeout)
+        r = subprocess.run(
+            [*_base(), "-y", "-v", "error", *args], capture_output=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
-        raise EncodeError(f"{what} timed out after {timeout:.0f} s (ffmpeg was stopped)"
-                          ) from None
+        raise EncodeError(f"{what} timed out after {timeout:.0f} s (ffmpeg was stopped)") from None
     if r.returncode != 0:
         raise EncodeError(f"{what} failed (ffmpeg exit {r.returncode}): {_tail(r.stderr)}")
     return r.stdout.decode("utf-8", "replace")
@@ -71,16 +71,32 @@ def describe(path: Path, timeout: float = PROBE_SECONDS) -> str:
     try:
         r = subprocess.run([*_base(), "-i", str(path)], capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise UserError(f"reading {path} timed out after {timeout:.0f} s (is it on a stalled "
-                        "network drive?)") from None
+        raise UserError(
+            f"reading {path} timed out after {timeout:.0f} s (is it on a stalled network drive?)"
+        ) from None
     return r.stderr.decode("utf-8", "replace")
 
 
 def count_frames(path: Path, timeout: float = PROBE_SECONDS) -> int:
     """Video frames actually stored in ``path`` (packets counted, nothing decoded)."""
-    text = run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-",
-                       "-progress", "pipe:1", "-nostats"], f"counting the frames of {path}",
-                      timeout)
+    text = run_ffmpeg(
+        [
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+        ],
+        f"counting the frames of {path}",
+        timeout,
+    )
     found = re.findall(r"^frame=(\d+)", text, re.MULTILINE)
     return int(found[-1]) if found else 0
 
@@ -101,16 +117,41 @@ class VideoWriter:
     way no ffmpeg process is left behind.
     """
 
-    def __init__(self, path: str | Path, size: tuple[int, int], fps: Fraction,
-                 codec: Sequence[str], close_timeout: float = CLOSE_SECONDS) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        size: tuple[int, int],
+        fps: Fraction,
+        codec: Sequence[str],
+        close_timeout: float = CLOSE_SECONDS,
+    ) -> None:
         self.path, self.size, self.close_timeout = Path(path), size, close_timeout
         self.frames = 0
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close/abort)
-        cmd = [*_base(), "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-               "-s", f"{size[0]}x{size[1]}", "-r", str(fps), "-i", "-", "-an", *codec,
-               "-r", str(fps), str(self.path)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=self._log)
+        cmd = [
+            *_base(),
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{size[0]}x{size[1]}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            "-an",
+            *codec,
+            "-r",
+            str(fps),
+            str(self.path),
+        ]
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
+        )
 
     def _log_tail(self) -> str:
         self._log.flush()
@@ -119,8 +160,10 @@ class VideoWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape != (self.size[1], self.size[0], 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"frame {rgb.shape} {rgb.dtype} does not match the video "
-                             f"{self.size[0]}x{self.size[1]} uint8")
+            raise ValueError(
+                f"frame {rgb.shape} {rgb.dtype} does not match the video "
+                f"{self.size[0]}x{self.size[1]} uint8"
+            )
         try:
             assert self._proc.stdin is not None
             self._proc.stdin.write(np.ascontiguousarray(rgb).data)
@@ -142,12 +185,14 @@ class VideoWriter:
         except BaseException:  # time-out or Ctrl-C while flushing: never leave ffmpeg running
             tail = self._log_tail()
             self.abort()
-            raise EncodeError(f"encoding {self.path} did not finish within "
-                              f"{self.close_timeout:.0f} s: {tail}") from None
+            raise EncodeError(
+                f"encoding {self.path} did not finish within {self.close_timeout:.0f} s: {tail}"
+            ) from None
         try:
             if code != 0:
-                raise EncodeError(f"encoding {self.path} failed (ffmpeg exit {code}): "
-                                  f"{self._log_tail()}")
+                raise EncodeError(
+                    f"encoding {self.path} failed (ffmpeg exit {code}): {self._log_tail()}"
+                )
         finally:
             self._log.close()
 
@@ -177,10 +222,15 @@ def _metadata_args(metadata: dict[str, Any] | None) -> list[str]:
     return ["-metadata", f"comment={json.dumps(metadata, sort_keys=True)}"]
 
 
-def join_segments(segments: Sequence[Path], output: str | Path, frames: int,
-                  audio_source: str | Path | None = None, audio_start: float = 0.0,
-                  duration: float | None = None, metadata: dict[str, Any] | None = None
-                  ) -> None:
+def join_segments(
+    segments: Sequence[Path],
+    output: str | Path,
+    frames: int,
+    audio_source: str | Path | None = None,
+    audio_start: float = 0.0,
+    duration: float | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
     """Concatenate encoded segments (stream copy), add the source's sound, write metadata.
 
     The sound is copied (``-c:a copy``) from ``audio_start`` for ``duration`` seconds; a
@@ -208,19 +258,23 @@ def join_segments(segments: Sequence[Path], output: str | Path, frames: int,
             if audio_source is None:
                 raise
             # e.g. PCM sound cannot go into MP4 as is: keep the video, re-encode the sound
-            run_ffmpeg([*args, "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *tail, str(tmp)],
-                       f"writing {output}", timeout)
+            run_ffmpeg(
+                [*args, "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *tail, str(tmp)],
+                f"writing {output}",
+                timeout,
+            )
         got = count_frames(tmp)
         if got != frames:
-            raise EncodeError(f"writing {output} failed: the joined file holds {got} frames, "
-                              f"not {frames}; the rendered parts are kept for --resume")
+            raise EncodeError(
+                f"writing {output} failed: the joined file holds {got} frames, "
+                f"not {frames}; the rendered parts are kept for --resume"
+            )
         replace_into(tmp, output)
 
 
 def read_video_metadata(path: str | Path) -> dict[str, Any] | None:
     """The run settings :func:`join_segments` stored in a video's ``comment`` tag, if any."""
-    text = run_ffmpeg(["-i", str(path), "-f", "ffmetadata", "-"], f"reading {path}",
-                      PROBE_SECONDS)
+    text = run_ffmpeg(["-i", str(path), "-f", "ffmetadata", "-"], f"reading {path}", PROBE_SECONDS)
     value, collecting = [], False
     for line in text.splitlines():
         if line.lower().startswith("comment="):
@@ -245,7 +299,8 @@ def read_video_metadata(path: str | Path) -> dict[str, Any] | None:
         return None
 
 
-def check_video_output(path: str | Path, inputs: Sequence[str | Path | None] = (),
-                       overwrite: bool = False) -> Path:
+def check_video_output(
+    path: str | Path, inputs: Sequence[str | Path | None] = (), overwrite: bool = False
+) -> Path:
     """See :func:`dreamvideo.paths.check_output`."""
     return check_output(path, VIDEO_SUFFIXES, "video", inputs, overwrite)

@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 # dreamvideo.names.DIS_PRESETS -> OpenCV's constants
-DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-               "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
 # the smallest frame side DIS accepts (it fails below 12 pixels); clips are checked against it
 MIN_FLOW_SIDE = 16
 
@@ -37,12 +39,14 @@ def dis_flow(preset: str = "medium") -> FlowFn:
 
 def farneback_flow() -> FlowFn:
     """OpenCV's Farneback flow: slower and smoother than DIS."""
-    return lambda a, b: cv2.calcOpticalFlowFarneback(_gray(a), _gray(b), None, 0.5, 4, 21, 4, 7,
-                                                     1.5, 0)
+    return lambda a, b: cv2.calcOpticalFlowFarneback(
+        _gray(a), _gray(b), None, 0.5, 4, 21, 4, 7, 1.5, 0
+    )
 
 
 def raft_flow(model: torch.nn.Module, device: torch.device) -> FlowFn:
     """torchvision's RAFT (``model`` with weights loaded): slow, the most accurate."""
+
     def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h, w = a.shape[:2]
         ph, pw = -h % 8, -w % 8  # RAFT needs sizes divisible by 8
@@ -55,6 +59,7 @@ def raft_flow(model: torch.nn.Module, device: torch.device) -> FlowFn:
         with torch.no_grad():
             out = model(prep(a), prep(b))[-1]
         return out[0, :, :h, :w].permute(1, 2, 0).float().cpu().numpy()
+
     return flow
 
 
@@ -67,8 +72,12 @@ FLOW_METHODS: dict[str, Callable[[str, torch.nn.Module | None, torch.device], Fl
 }
 
 
-def make_flow(name: str, preset: str = "medium", raft: torch.nn.Module | None = None,
-              device: torch.device | None = None) -> FlowFn:
+def make_flow(
+    name: str,
+    preset: str = "medium",
+    raft: torch.nn.Module | None = None,
+    device: torch.device | None = None,
+) -> FlowFn:
     """The flow method ``name`` (one of :data:`dreamvideo.names.FLOWS`)."""
     if name == "raft" and raft is None:
         raise ValueError("the raft flow needs its loaded model")
@@ -79,8 +88,7 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
 
 
-def warp(img: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR
-         ) -> np.ndarray:
+def warp(img: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Backward warp: ``out(x) = img(x + flow(x))``, edges replicated.
 
     ``img``: ``(H,W)`` or ``(H,W,C)`` (float32 keeps residuals exact); ``flow``: ``(H,W,2)``.
@@ -89,8 +97,9 @@ def warp(img: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEA
     if flow.shape[:2] != img.shape[:2] or flow.shape[-1] != 2:
         raise ValueError(f"flow {flow.shape} does not fit image {img.shape}")
     gx, gy = _grid(*flow.shape[:2])
-    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], interpolation,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        img, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def occlusion_mask(backward: np.ndarray, forward: np.ndarray, blur: int = 5) -> np.ndarray:
@@ -103,8 +112,10 @@ def occlusion_mask(backward: np.ndarray, forward: np.ndarray, blur: int = 5) -> 
     """
     h, w = backward.shape[:2]
     f_at = warp(forward, backward)
-    bad = (np.square(f_at + backward).sum(-1)
-           > 0.01 * (np.square(f_at).sum(-1) + np.square(backward).sum(-1)) + 0.5)
+    bad = (
+        np.square(f_at + backward).sum(-1)
+        > 0.01 * (np.square(f_at).sum(-1) + np.square(backward).sum(-1)) + 0.5
+    )
     gx, gy = _grid(h, w)
     sx, sy = gx + backward[..., 0], gy + backward[..., 1]
     bad |= (sx < -0.5) | (sx > w - 0.5) | (sy < -0.5) | (sy > h - 0.5)
@@ -133,9 +144,15 @@ def track(prev: np.ndarray, cur: np.ndarray, flow_fn: FlowFn, occlusion: bool = 
     return Track(backward, mask, float(mask.mean()))
 
 
-def carry_residual(cur: torch.Tensor, prev_dream: torch.Tensor, prev_source: torch.Tensor,
-                   flow: torch.Tensor, mask: torch.Tensor, blend: float,
-                   cap: torch.Tensor | None = None) -> torch.Tensor:
+def carry_residual(
+    cur: torch.Tensor,
+    prev_dream: torch.Tensor,
+    prev_source: torch.Tensor,
+    flow: torch.Tensor,
+    mask: torch.Tensor,
+    blend: float,
+    cap: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The next frame's starting point: ``cur + blend * mask * warp(prev_dream - prev_source)``.
 
     Warping the RESIDUAL (what dreaming added), not the dream itself, keeps the dream's
@@ -150,15 +167,17 @@ def carry_residual(cur: torch.Tensor, prev_dream: torch.Tensor, prev_source: tor
     """
     h, w = cur.shape[-2:]
     if flow.shape != (h, w, 2) or mask.shape != (h, w):
-        raise ValueError(f"flow {tuple(flow.shape)} / mask {tuple(mask.shape)} do not fit "
-                         f"frames of {h}x{w}")
+        raise ValueError(
+            f"flow {tuple(flow.shape)} / mask {tuple(mask.shape)} do not fit frames of {h}x{w}"
+        )
     ys = torch.arange(h, device=flow.device, dtype=torch.float32)
     xs = torch.arange(w, device=flow.device, dtype=torch.float32)
     gx = (xs[None, :] + flow[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
     gy = (ys[:, None] + flow[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack([gx, gy], dim=-1)[None]
-    residual = torch.nn.functional.grid_sample(prev_dream - prev_source, grid, mode="bicubic",
-                                               padding_mode="border", align_corners=True)
+    residual = torch.nn.functional.grid_sample(
+        prev_dream - prev_source, grid, mode="bicubic", padding_mode="border", align_corners=True
+    )
     residual = blend * mask[None, None] * residual
     if cap is not None:  # a tensor op, so no device sync
         residual = residual * (cap / (residual.abs().mean() + 1e-8)).clamp(max=1.0)

@@ -60,12 +60,21 @@ def probe_video(path: str | Path) -> VideoInfo:
     duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
     if not fps or fps > 1000:
         raise UserError(f"{path}: cannot tell its frame rate ({fps!r})")
-    return VideoInfo(path, frame.shape[1], frame.shape[0], exact_fps(fps), max(count, 0),
-                     rotation, bool(re.search(r"Stream #\S+.*: Audio:", header)), duration)
+    return VideoInfo(
+        path,
+        frame.shape[1],
+        frame.shape[0],
+        exact_fps(fps),
+        max(count, 0),
+        rotation,
+        bool(re.search(r"Stream #\S+.*: Audio:", header)),
+        duration,
+    )
 
 
-def read_frames(path: str | Path, first: int = 0, last: int | None = None,
-                size: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def read_frames(
+    path: str | Path, first: int = 0, last: int | None = None, size: tuple[int, int] | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, (H,W,3) uint8 RGB)`` for frames ``first`` .. ``last`` (exclusive).
 
     Frames are read one at a time until the clip ends (the header's frame count is not
@@ -90,8 +99,9 @@ def read_frames(path: str | Path, first: int = 0, last: int | None = None,
                 return
             if size is not None and (bgr.shape[1], bgr.shape[0]) != tuple(size):
                 shrink = size[0] < bgr.shape[1]
-                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if shrink
-                                 else cv2.INTER_CUBIC)
+                bgr = cv2.resize(
+                    bgr, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+                )
             yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             index += 1
     finally:

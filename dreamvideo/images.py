@@ -23,13 +23,18 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 PREVIEW_KEY = "preview"  # marks a PNG as a render's preview, which later renders may replace
 
 
-def check_image_output(path: str | Path, inputs: tuple[str | Path | None, ...] = (),
-                       overwrite: bool = False, what: str = "output") -> Path:
+def check_image_output(
+    path: str | Path,
+    inputs: tuple[str | Path | None, ...] = (),
+    overwrite: bool = False,
+    what: str = "output",
+) -> Path:
     return check_output(path, list(IMAGE_FORMATS), "picture", inputs, overwrite, what)
 
 
-def check_preview(path: str | Path, inputs: tuple[str | Path | None, ...],
-                  overwrite: bool = False) -> Path:
+def check_preview(
+    path: str | Path, inputs: tuple[str | Path | None, ...], overwrite: bool = False
+) -> Path:
     """A ``--preview`` PNG: never an input or the output; an existing file is replaced only
     with ``overwrite`` or when it is itself an earlier preview."""
     path = Path(path)
@@ -76,11 +81,14 @@ def read_image(path: str | Path) -> np.ndarray:
             with Image.open(path) as im:
                 return _to_rgb8(ImageOps.exif_transpose(im))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UserError(f"{path} is too large a picture (over {MAX_PIXELS / 1e6:.0f} "
-                        "megapixels); scale it down first") from None
+        raise UserError(
+            f"{path} is too large a picture (over {MAX_PIXELS / 1e6:.0f} "
+            "megapixels); scale it down first"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise UserError(f"{path} is not a readable image ({type(e).__name__}); "
-                        "use PNG, JPEG, WebP, BMP or TIFF") from None
+        raise UserError(
+            f"{path} is not a readable image ({type(e).__name__}); use PNG, JPEG, WebP, BMP or TIFF"
+        ) from None
 
 
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, Any] | None = None) -> None:
@@ -139,8 +147,9 @@ def contact_sheet(tiles: list[tuple[str, np.ndarray]], columns: int = 0) -> np.n
     font_size = max(12, w // 16)
     font = ImageFont.load_default(size=font_size)
     label_h, pad = font_size + 10, 6
-    sheet = Image.new("RGB", (columns * (w + pad) + pad, rows * (h + label_h + pad) + pad),
-                      (24, 24, 24))
+    sheet = Image.new(
+        "RGB", (columns * (w + pad) + pad, rows * (h + label_h + pad) + pad), (24, 24, 24)
+    )
     draw = ImageDraw.Draw(sheet)
     for i, (label, rgb) in enumerate(tiles):
         x = pad + (i % columns) * (w + pad)

@@ -25,8 +25,9 @@ from dreamvideo.flow import make_flow, occlusion_mask, warp
 from dreamvideo.frames import probe_video, read_frames
 
 
-def warping_error(prev: np.ndarray, cur: np.ndarray, backward: np.ndarray,
-                  mask: np.ndarray) -> float:
+def warping_error(
+    prev: np.ndarray, cur: np.ndarray, backward: np.ndarray, mask: np.ndarray
+) -> float:
     """Mean ``|cur - warp(prev, backward)|`` over ``mask`` (weights in 0..1), in 0..255 units.
 
     ``prev``/``cur``: ``(H,W,3)`` uint8; ``backward``: ``(H,W,2)`` flow from cur to prev.
@@ -54,8 +55,9 @@ class ClipMetrics:
         return self.strength_last / max(self.strength_first, 1e-6)
 
 
-def _pairs(source: Path, output: Path, first: int, max_frames: int | None
-           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _pairs(
+    source: Path, output: Path, first: int, max_frames: int | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     out_info = probe_video(output)
     size = (out_info.width, out_info.height)
     last = first + max_frames if max_frames else None
@@ -64,8 +66,13 @@ def _pairs(source: Path, output: Path, first: int, max_frames: int | None
         yield src, out
 
 
-def measure_clip(source: str | Path, output: str | Path, first_frame: int | None = None,
-                 max_frames: int | None = None, flow: str = "farneback") -> ClipMetrics:
+def measure_clip(
+    source: str | Path,
+    output: str | Path,
+    first_frame: int | None = None,
+    max_frames: int | None = None,
+    flow: str = "farneback",
+) -> ClipMetrics:
     """Warping error and strength of ``output`` against ``source``.
 
     ``first_frame``: the source frame the output starts at; by default read from the
@@ -91,6 +98,11 @@ def measure_clip(source: str | Path, output: str | Path, first_frame: int | None
     if len(strength) < 2:
         raise UserError(f"{output}: need at least 2 frames to measure, got {len(strength)}")
     tenth = max(1, len(strength) // 10)
-    return ClipMetrics(len(strength), float(np.mean(err_out)), float(np.mean(err_src)),
-                       float(np.mean(strength)), float(np.mean(strength[:tenth])),
-                       float(np.mean(strength[-tenth:])))
+    return ClipMetrics(
+        len(strength),
+        float(np.mean(err_out)),
+        float(np.mean(err_src)),
+        float(np.mean(strength)),
+        float(np.mean(strength[:tenth])),
+        float(np.mean(strength[-tenth:])),
+    )

@@ -41,8 +41,13 @@ class Backbone(nn.Module):
     ``mean``/``std`` map ``[0,1]`` pixels to what the network was trained on.
     """
 
-    def __init__(self, name: str, stages: list[tuple[str, nn.Module]],
-                 mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        stages: list[tuple[str, nn.Module]],
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+    ) -> None:
         super().__init__()
         self.name = name
         self.names = [n for n, _ in stages]
@@ -84,8 +89,10 @@ class Backbone(nn.Module):
         """Raise :class:`ModelError` naming the valid layers if any name is unknown."""
         unknown = sorted(set(layers) - set(self.names))
         if unknown:
-            raise ModelError(f"unknown layer {', '.join(map(repr, unknown))} for model "
-                             f"{self.name}; valid layers: {', '.join(self.names)}")
+            raise ModelError(
+                f"unknown layer {', '.join(map(repr, unknown))} for model "
+                f"{self.name}; valid layers: {', '.join(self.names)}"
+            )
 
     def truncated(self, layers: Iterable[str]) -> Backbone:
         """The same network cut after the deepest of ``layers`` (shares the weights)."""
@@ -116,11 +123,12 @@ class Backbone(nn.Module):
         """Channels and stride of every layer, probed with one ``size`` x ``size`` forward."""
         p = next(self.parameters())
         with torch.no_grad():
-            feats = self(torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype),
-                         self.names)
+            feats = self(torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype), self.names)
         # Valid (unpadded) convolutions shrink maps a little: round the ratio to a power of 2.
-        return [LayerInfo(n, f.shape[1], 2 ** max(0, round(math.log2(size / f.shape[-1]))))
-                for n, f in feats.items()]
+        return [
+            LayerInfo(n, f.shape[1], 2 ** max(0, round(math.log2(size / f.shape[-1]))))
+            for n, f in feats.items()
+        ]
 
 
 # --------------------------------------------------------------------------- architectures
@@ -133,7 +141,8 @@ HALF = (0.5, 0.5, 0.5)
 
 def _efficientnet_stages(net: EfficientNetLite0) -> list[tuple[str, nn.Module]]:
     stages: list[tuple[str, nn.Module]] = [
-        ("stem", nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()))]
+        ("stem", nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()))
+    ]
     stages += [(f"blocks.{i}", b) for i, b in enumerate(net._blocks)]
     stages.append(("head", nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())))
     return stages
@@ -181,17 +190,26 @@ def _tv(name: str, **kwargs: object) -> Callable[[], nn.Module]:
         import torchvision.models as tvm
 
         return getattr(tvm, name)(weights=None, **kwargs)
+
     return build
 
 
 _SPECS: dict[str, _Spec] = {
-    DEFAULT_MODEL: _Spec(EfficientNetLite0, _efficientnet_stages,
-                         (127 / 255,) * 3, (128 / 255,) * 3),
-    "googlenet": _Spec(_tv("googlenet", aux_logits=False, init_weights=False),
-                       lambda n: _children(n, ("avgpool", "dropout", "fc")), HALF, HALF),
-    "inception_v3": _Spec(_tv("inception_v3", aux_logits=False, init_weights=False),
-                          lambda n: _children(n, ("AuxLogits", "avgpool", "dropout", "fc")),
-                          HALF, HALF),
+    DEFAULT_MODEL: _Spec(
+        EfficientNetLite0, _efficientnet_stages, (127 / 255,) * 3, (128 / 255,) * 3
+    ),
+    "googlenet": _Spec(
+        _tv("googlenet", aux_logits=False, init_weights=False),
+        lambda n: _children(n, ("avgpool", "dropout", "fc")),
+        HALF,
+        HALF,
+    ),
+    "inception_v3": _Spec(
+        _tv("inception_v3", aux_logits=False, init_weights=False),
+        lambda n: _children(n, ("AuxLogits", "avgpool", "dropout", "fc")),
+        HALF,
+        HALF,
+    ),
     "vgg16": _Spec(_tv("vgg16"), _vgg_stages, IMAGENET_MEAN, IMAGENET_STD),
     "vgg19": _Spec(_tv("vgg19"), _vgg_stages, IMAGENET_MEAN, IMAGENET_STD),
     "resnet50": _Spec(_tv("resnet50"), _resnet_stages, IMAGENET_MEAN, IMAGENET_STD),
@@ -199,6 +217,7 @@ _SPECS: dict[str, _Spec] = {
 
 
 # --------------------------------------------------------------------------- weights
+
 
 def _default_weights(name: str):  # -> torchvision.models.WeightsEnum member
     import torchvision.models as tvm
@@ -217,8 +236,10 @@ def _load_state(path: str | Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise ModelError(f"weights file {path} does not exist") from None
     except Exception as e:  # torch raises many types for a bad file; the user needs one line
-        raise ModelError(f"weights file {path} is not a PyTorch state dict "
-                         f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        raise ModelError(
+            f"weights file {path} is not a PyTorch state dict "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -226,8 +247,9 @@ def _load_state(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _torchvision_state(name: str, allow_download: bool, option: str = "--weights"
-                       ) -> dict[str, torch.Tensor]:
+def _torchvision_state(
+    name: str, allow_download: bool, option: str = "--weights"
+) -> dict[str, torch.Tensor]:
     cached = hub_weights_file(name)
     if cached.is_file():
         return _load_state(cached)
@@ -237,14 +259,20 @@ def _torchvision_state(name: str, allow_download: bool, option: str = "--weights
             return _default_weights(name).get_state_dict(progress=True)
         except Exception as e:  # no network, proxy, disk full...: all mean "file missing"
             reason = f"download failed: {type(e).__name__}"
-    raise ModelError(f"model {name} needs its weights file {cached.name}, which is not in "
-                     f"{cached.parent} ({reason}); download {_default_weights(name).url} into "
-                     f"that folder, or pass {option} FILE")
+    raise ModelError(
+        f"model {name} needs its weights file {cached.name}, which is not in "
+        f"{cached.parent} ({reason}); download {_default_weights(name).url} into "
+        f"that folder, or pass {option} FILE"
+    )
 
 
-def load_backbone(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
-                  device: torch.device | str = "cpu", pretrained: bool = True,
-                  allow_download: bool = True) -> Backbone:
+def load_backbone(
+    name: str = DEFAULT_MODEL,
+    weights: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    pretrained: bool = True,
+    allow_download: bool = True,
+) -> Backbone:
     """Build ``name`` with its ImageNet weights (strictly loaded), frozen, in eval mode.
 
     ``weights`` overrides where the state dict comes from (``torch.load(weights_only=True)``).
@@ -265,20 +293,27 @@ def load_backbone(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
             net.load_state_dict(state, strict=True)
         except RuntimeError as e:
             first = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
-            raise ModelError(f"weights {weights or name} do not fit model {name}: {first[:160]}"
-                             ) from None
+            raise ModelError(
+                f"weights {weights or name} do not fit model {name}: {first[:160]}"
+            ) from None
     backbone = Backbone(name, spec.stages(net), spec.mean, spec.std).fuse_batchnorm()
     return backbone.to(device)
 
 
-def load_raft(weights: str | Path | None = None, device: torch.device | str = "cpu",
-              allow_download: bool = True) -> nn.Module:
+def load_raft(
+    weights: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    allow_download: bool = True,
+) -> nn.Module:
     """torchvision's RAFT-small optical flow network with its weights, frozen, in eval mode."""
     import torchvision.models.optical_flow as of
 
     net = of.raft_small(weights=None)
-    state = _load_state(weights) if weights else _torchvision_state("raft_small", allow_download,
-                                                                         "--flow-weights")
+    state = (
+        _load_state(weights)
+        if weights
+        else _torchvision_state("raft_small", allow_download, "--flow-weights")
+    )
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError:

@@ -26,10 +26,26 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ZOOM_STARTS = ("noise", "color")
 
 # x264 speed/size presets
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                "slower", "veryslow")
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
 
 # output containers and picture formats (suffix -> Pillow format)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
-IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
-                 ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+IMAGE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}

@@ -114,18 +114,20 @@ class Objective:
 
         name = terms[0].name
         for t in terms[1:]:
-            name = (f"{name} - {t.name[1:]}" if t.name.startswith("-")
-                    else f"{name} + {t.name}")
+            name = f"{name} - {t.name[1:]}" if t.name.startswith("-") else f"{name} + {t.name}"
         return Objective(fn, name, frozenset().union(*(t.layers for t in terms)), terms)
 
 
 # --------------------------------------------------------------------------- terms
 
+
 def layer(name: str) -> Objective:
     """Mean squared activation of a whole layer (the classic DeepDream objective)."""
+
     def fn(feats: Features, windows: Windows) -> torch.Tensor:
         a, win = feats[name], _window(feats, windows, name)
         return a.float().square().sum((1, 2, 3)) / (a.shape[1] * win.height * win.width)
+
     return Objective(fn, name, frozenset([name]))
 
 
@@ -136,11 +138,13 @@ def channel(name: str, channels: Iterable[int]) -> Objective:
     def fn(feats: Features, windows: Windows) -> torch.Tensor:
         a, win = feats[name], _window(feats, windows, name)
         return a[:, chs].float().sum((1, 2, 3)) / (len(chs) * win.height * win.width)
+
     return Objective(fn, f"{name}:{','.join(map(str, chs))}", frozenset([name]))
 
 
 def neuron(name: str, ch: int, x: float = 0.5, y: float = 0.5) -> Objective:
     """Activation of one channel at one position, ``x``/``y`` relative (0..1) to the map."""
+
     def fn(feats: Features, windows: Windows) -> torch.Tensor:
         a, win = feats[name], _window(feats, windows, name)
         row = round(y * (win.height - 1)) - win.top
@@ -148,6 +152,7 @@ def neuron(name: str, ch: int, x: float = 0.5, y: float = 0.5) -> Objective:
         if 0 <= row < a.shape[2] and 0 <= col < a.shape[3]:
             return a[:, ch, row, col].float()
         return a.new_zeros(a.shape[0], dtype=torch.float32)  # the neuron is in another tile
+
     return Objective(fn, f"{name}:{ch}@{x:g},{y:g}", frozenset([name]))
 
 
@@ -165,14 +170,17 @@ def guide(name: str, guide_features: torch.Tensor) -> Objective:
         flat = a.flatten(2).transpose(1, 2)  # (B, hw, C)
         match = (flat @ g.to(flat.device)).amax(dim=2)  # (B, hw)
         return match.sum(1) / (a.shape[1] * win.height * win.width)
+
     return Objective(fn, f"guide({name})", frozenset([name]))
 
 
 # --------------------------------------------------------------------------- parser
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
-                    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)"
-                    r"|(?P<op>[-+*:,@()]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)"
+    r"|(?P<op>[-+*:,@()]))"
+)
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -180,8 +188,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise ObjectiveError(f"objective {excerpt(text)}: unexpected "
-                                 f"{excerpt(text[pos:].strip(), 12)} at character {pos + 1}")
+            raise ObjectiveError(
+                f"objective {excerpt(text)}: unexpected "
+                f"{excerpt(text[pos:].strip(), 12)} at character {pos + 1}"
+            )
         kind = m.lastgroup
         assert kind is not None
         out.append((kind, m.group(kind)))
@@ -192,16 +202,22 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 class _Parser:
     """Recursive descent over the tokens; builds the objective directly (never evals text)."""
 
-    def __init__(self, text: str, channels: Mapping[str, int] | None,
-                 guide_features: Callable[[str], torch.Tensor] | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        channels: Mapping[str, int] | None,
+        guide_features: Callable[[str], torch.Tensor] | None,
+    ) -> None:
         self.text, self.toks, self.i = text, _tokens(text), 0
         self.channels, self.guide_features = channels, guide_features
 
     def fail(self, what: str) -> ObjectiveError:
         got = self.toks[self.i][1] if self.i < len(self.toks) else "the end"
-        return ObjectiveError(f"objective {excerpt(self.text)}: expected {what}, "
-                              f"got {excerpt(got)}; "
-                              "examples: blocks.10, blocks.10:42, 0.5*blocks.8 + blocks.10:7")
+        return ObjectiveError(
+            f"objective {excerpt(self.text)}: expected {what}, "
+            f"got {excerpt(got)}; "
+            "examples: blocks.10, blocks.10:42, 0.5*blocks.8 + blocks.10:7"
+        )
 
     def peek(self, value: str | None = None, kind: str | None = None) -> bool:
         if self.i >= len(self.toks):
@@ -222,8 +238,10 @@ class _Parser:
             if negative or self.peek("+") or terms:
                 self.take("op", "+ or -")
             if len(terms) == MAX_TERMS:
-                raise ObjectiveError(f"objective {excerpt(self.text)}: more than {MAX_TERMS} "
-                                     f"terms; at most {MAX_TERMS} are accepted")
+                raise ObjectiveError(
+                    f"objective {excerpt(self.text)}: more than {MAX_TERMS} "
+                    f"terms; at most {MAX_TERMS} are accepted"
+                )
             terms.append(-self.term() if negative else self.term())
             if not (self.peek("+") or self.peek("-")):
                 break
@@ -237,18 +255,22 @@ class _Parser:
             raw = self.take("num", "a number")
             weight = float(raw)
             if not math.isfinite(weight):  # 1e999 is inf: the loss and every gradient blow up
-                raise ObjectiveError(f"objective {excerpt(self.text)}: weight "
-                                     f"{excerpt(raw, quote=False)} is not a finite number; "
-                                     "use a number like 0.5")
+                raise ObjectiveError(
+                    f"objective {excerpt(self.text)}: weight "
+                    f"{excerpt(raw, quote=False)} is not a finite number; "
+                    "use a number like 0.5"
+                )
             self.take("op", "*", "*")
         return weight * self.atom() if weight != 1.0 else self.atom()
 
     def layer_name(self) -> str:
         name = self.take("name", "a layer name")
         if self.channels is not None and name not in self.channels:
-            raise ObjectiveError(f"objective {excerpt(self.text)}: unknown layer "
-                                 f"{excerpt(name)}; valid layers: "
-                                 f"{', '.join(self.channels)}")
+            raise ObjectiveError(
+                f"objective {excerpt(self.text)}: unknown layer "
+                f"{excerpt(name)}; valid layers: "
+                f"{', '.join(self.channels)}"
+            )
         return name
 
     def channel_index(self, name: str) -> int:
@@ -257,21 +279,28 @@ class _Parser:
             raise self.fail("a whole channel number")
         n = self.channels[name] if self.channels is not None else None
         if n is not None and int(ch) >= n:
-            raise ObjectiveError(f"objective {excerpt(self.text)}: channel "
-                                 f"{excerpt(ch, quote=False)} out of range for "
-                                 f"{name} (0..{n - 1})")
+            raise ObjectiveError(
+                f"objective {excerpt(self.text)}: channel "
+                f"{excerpt(ch, quote=False)} out of range for "
+                f"{name} (0..{n - 1})"
+            )
         return int(ch)
 
     def atom(self) -> Objective:
-        if self.peek("guide", "name") and self.i + 1 < len(self.toks) \
-                and self.toks[self.i + 1][1] == "(":
+        if (
+            self.peek("guide", "name")
+            and self.i + 1 < len(self.toks)
+            and self.toks[self.i + 1][1] == "("
+        ):
             self.i += 2
             name = self.layer_name()
             self.take("op", ")", ")")
             if self.guide_features is None:
-                raise ObjectiveError(f"objective {excerpt(self.text)} uses "
-                                     f"guide({excerpt(name, quote=False)}) but no guide "
-                                     "picture was given (--guide FILE or dream.guide)")
+                raise ObjectiveError(
+                    f"objective {excerpt(self.text)} uses "
+                    f"guide({excerpt(name, quote=False)}) but no guide "
+                    "picture was given (--guide FILE or dream.guide)"
+                )
             return guide(name, self.guide_features(name))
         name = self.layer_name()
         if not self.peek(":"):
@@ -290,13 +319,17 @@ class _Parser:
         self.take("op", ",", ",")
         y = float(self.take("num", "a y position in 0..1"))
         if not (0 <= x <= 1 and 0 <= y <= 1):
-            raise ObjectiveError(f"objective {excerpt(self.text)}: neuron position must be "
-                                 f"in 0..1, got {x:g},{y:g}")
+            raise ObjectiveError(
+                f"objective {excerpt(self.text)}: neuron position must be in 0..1, got {x:g},{y:g}"
+            )
         return neuron(name, chs[0], x, y)
 
 
-def parse_objective(text: str, channels: Mapping[str, int] | None = None,
-                    guide_features: Callable[[str], torch.Tensor] | None = None) -> Objective:
+def parse_objective(
+    text: str,
+    channels: Mapping[str, int] | None = None,
+    guide_features: Callable[[str], torch.Tensor] | None = None,
+) -> Objective:
     """Build an :class:`Objective` from its text form.
 
     ``channels`` (layer -> channel count), when given, validates layer names and channel
@@ -305,6 +338,8 @@ def parse_objective(text: str, channels: Mapping[str, int] | None = None,
     if not text or not text.strip():
         raise ObjectiveError("objective is empty; examples: blocks.10, blocks.10:42")
     if len(text) > MAX_OBJECTIVE_CHARS:
-        raise ObjectiveError(f"objective {excerpt(text)} is {len(text):,} characters; at most "
-                             f"{MAX_OBJECTIVE_CHARS:,} are accepted")
+        raise ObjectiveError(
+            f"objective {excerpt(text)} is {len(text):,} characters; at most "
+            f"{MAX_OBJECTIVE_CHARS:,} are accepted"
+        )
     return _Parser(text, channels, guide_features).expr()

@@ -23,9 +23,14 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output(path: str | Path, suffixes: Sequence[str], kind: str,
-                 inputs: Sequence[str | Path | None] = (), overwrite: bool = False,
-                 what: str = "output") -> Path:
+def check_output(
+    path: str | Path,
+    suffixes: Sequence[str],
+    kind: str,
+    inputs: Sequence[str | Path | None] = (),
+    overwrite: bool = False,
+    what: str = "output",
+) -> Path:
     """Fail before any work unless ``path`` can receive a finished ``kind`` file.
 
     Refused: an unknown suffix, a folder, a missing or unwritable folder, an existing file
@@ -33,15 +38,20 @@ def check_output(path: str | Path, suffixes: Sequence[str], kind: str,
     """
     path = Path(path)
     if path.suffix.lower() not in suffixes:
-        raise UserError(f"{what} {path}: unknown {kind} type {path.suffix or '(none)'!r}; "
-                        f"use one of {', '.join(suffixes)}")
+        raise UserError(
+            f"{what} {path}: unknown {kind} type {path.suffix or '(none)'!r}; "
+            f"use one of {', '.join(suffixes)}"
+        )
     for source in inputs:
         if source is not None and same_file(path, Path(source)):
-            raise UserError(f"{what} {path} is the input file {source}; choose another name "
-                            "so the input is not overwritten")
+            raise UserError(
+                f"{what} {path} is the input file {source}; choose another name "
+                "so the input is not overwritten"
+            )
     if path.is_dir():
-        raise UserError(f"{what} {path} is a folder; give a file name such as "
-                        f"{path / ('dream' + suffixes[0])}")
+        raise UserError(
+            f"{what} {path} is a folder; give a file name such as {path / ('dream' + suffixes[0])}"
+        )
     if not path.parent.is_dir():
         raise UserError(f"{what} folder {path.parent} does not exist")
     if path.exists() and not overwrite:
@@ -65,8 +75,11 @@ def check_writable(folder: Path) -> None:
 def temp_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
     """A new, empty file with a unique name beside ``target`` (``O_EXCL``: never an existing
     file or link), removed on exit unless it was renamed into place."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
-                                suffix=target.suffix if suffix is None else suffix)
+    fd, name = tempfile.mkstemp(
+        dir=target.parent,
+        prefix=f".{target.stem}.",
+        suffix=target.suffix if suffix is None else suffix,
+    )
     os.close(fd)
     try:
         yield Path(name)
@@ -109,8 +122,10 @@ class RenderLock:
         except BlockingIOError:
             other = self._file.read().decode("ascii", "replace").strip() or "?"
             self._file.close()
-            raise UserError(f"{output} is being rendered by another dreamvideo run (pid "
-                            f"{other}); wait for it or stop it first") from None
+            raise UserError(
+                f"{output} is being rendered by another dreamvideo run (pid "
+                f"{other}); wait for it or stop it first"
+            ) from None
         self._file.truncate(0)
         self._file.write(str(os.getpid()).encode())
         self._file.flush()

@@ -50,13 +50,16 @@ class PresetLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise YamlRefused("YAML anchors and aliases (&, *) are not allowed in presets",
-                              event.start_mark.line + 1)
+            raise YamlRefused(
+                "YAML anchors and aliases (&, *) are not allowed in presets",
+                event.start_mark.line + 1,
+            )
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
-                raise YamlRefused(f"YAML nested deeper than {MAX_YAML_DEPTH} levels",
-                                  event.start_mark.line + 1)
+                raise YamlRefused(
+                    f"YAML nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark.line + 1
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -100,8 +103,10 @@ def _preset_path(name_or_path: str | Path) -> Path:
         return path
     path = presets_dir() / f"{text}.yaml"
     if not _is_file(path):
-        raise UserError(f"unknown preset {excerpt(text)}; available: "
-                        f"{', '.join(preset_names())} (or a path to a .yaml file)")
+        raise UserError(
+            f"unknown preset {excerpt(text)}; available: "
+            f"{', '.join(preset_names())} (or a path to a .yaml file)"
+        )
     return path
 
 
@@ -119,8 +124,9 @@ def read_preset(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
             raise UserError(f"{name}: preset is over {MAX_PRESET_BYTES:,} bytes; at most 1 MB")
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{name}: cannot read preset ({excerpt(str(e), 200, quote=False)})"
-                        ) from None
+        raise UserError(
+            f"{name}: cannot read preset ({excerpt(str(e), 200, quote=False)})"
+        ) from None
     try:
         data = _load_yaml(text)
     except YamlRefused as e:
@@ -129,15 +135,17 @@ def read_preset(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UserError(f"{name}: invalid YAML{where}: {excerpt(problem, 120, quote=False)}"
-                        ) from None
+        raise UserError(
+            f"{name}: invalid YAML{where}: {excerpt(problem, 120, quote=False)}"
+        ) from None
     except ValueError as e:  # e.g. an integer of over 4,300 digits, which Python refuses
         raise UserError(f"{name}: invalid YAML: {excerpt(str(e), 120, quote=False)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise UserError(f"{name}: a preset must be a mapping of sections, got "
-                        f"{type(data).__name__}")
+        raise UserError(
+            f"{name}: a preset must be a mapping of sections, got {type(data).__name__}"
+        )
     return path, data
 
 
@@ -162,18 +170,23 @@ def apply_sets(cfg: Config, assignments: list[str]) -> Config:
         key, sep, raw = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not sep or not dot or not name:
-            raise ConfigError(f"--set {excerpt(item)}: expected section.key=value, "
-                              "e.g. dream.step=3")
+            raise ConfigError(
+                f"--set {excerpt(item)}: expected section.key=value, e.g. dream.step=3"
+            )
         if len(raw) > MAX_SET_CHARS:
-            raise ConfigError(f"--set {excerpt(item)}: the value is {len(raw):,} characters; "
-                              f"at most {MAX_SET_CHARS:,}")
+            raise ConfigError(
+                f"--set {excerpt(item)}: the value is {len(raw):,} characters; "
+                f"at most {MAX_SET_CHARS:,}"
+            )
         try:
             value = _load_yaml(raw) if raw.strip() else None
         except (yaml.YAMLError, ValueError):  # not YAML (or refused, e.g. "*x"): keep the text
             value = raw
         if section not in SECTIONS:
-            raise ConfigError(f"--set {excerpt(item)}: unknown section {excerpt(section)}; "
-                              f"valid sections: {', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"--set {excerpt(item)}: unknown section {excerpt(section)}; "
+                f"valid sections: {', '.join(SECTIONS)}"
+            )
         cfg = set_values(cfg, {key.strip(): value})
     return cfg
 
@@ -184,7 +197,9 @@ def set_values(cfg: Config, values: Mapping[str, Any]) -> Config:
     for key, value in values.items():
         section, dot, name = str(key).partition(".")
         if not dot or section not in data:
-            raise ConfigError(f"override {excerpt(str(key))}: expected section.key with a "
-                              f"section of {', '.join(data)}")
+            raise ConfigError(
+                f"override {excerpt(str(key))}: expected section.key with a "
+                f"section of {', '.join(data)}"
+            )
         data[section][name] = value
     return Config.from_dict(data)

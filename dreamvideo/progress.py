@@ -34,8 +34,11 @@ class Rate:
     def update(self, report: FrameReport, now: float) -> None:
         if self._last is not None and not report.fresh:
             spent = now - self._last
-            self.per_frame = spent if self.per_frame is None else \
-                SMOOTHING * spent + (1 - SMOOTHING) * self.per_frame
+            self.per_frame = (
+                spent
+                if self.per_frame is None
+                else SMOOTHING * spent + (1 - SMOOTHING) * self.per_frame
+            )
         self._last = now
 
     def eta(self, remaining: int) -> float | None:
@@ -50,10 +53,16 @@ class Display:
         self.tty = self.stream.isatty()
         self.console = Console(file=self.stream, soft_wrap=True)
         self.label, self.rate, self._task = label, Rate(), None
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("{task.fields[speed]}"), TimeElapsedColumn(),
-                             TextColumn("eta {task.fields[eta]}"), console=self.console,
-                             disable=not self.tty)
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta {task.fields[eta]}"),
+            console=self.console,
+            disable=not self.tty,
+        )
         self._t0 = time.monotonic()
         self._last_line = float("-inf")
 
@@ -66,8 +75,9 @@ class Display:
 
     def stage(self, text: str) -> None:
         """Say at once what is happening (loading, reading, the first full dream)."""
-        self.console.print(f"[{_clock(time.monotonic() - self._t0)}] {text}", markup=False,
-                           highlight=False)
+        self.console.print(
+            f"[{_clock(time.monotonic() - self._t0)}] {text}", markup=False, highlight=False
+        )
 
     def frame(self, r: FrameReport) -> None:
         """After each frame: the bar, or a plain line every few seconds (and the first)."""
@@ -79,8 +89,13 @@ class Display:
         if self.tty:
             if self._task is None:
                 self._task = self._bar.add_task(self.label, total=r.expected)
-            self._bar.update(self._task, completed=r.done, total=max(r.expected, r.done),
-                             speed=speed, eta=eta_text)
+            self._bar.update(
+                self._task,
+                completed=r.done,
+                total=max(r.expected, r.done),
+                speed=speed,
+                eta=eta_text,
+            )
         elif now - self._last_line >= LOG_EVERY or r.done >= r.expected:
             self._last_line = now
             self.stage(f"frame {r.done} of {r.expected}, {speed}, eta {eta_text}")
@@ -93,4 +108,5 @@ class Display:
             nonlocal done
             done += n
             self.frame(FrameReport(done, done, total, fresh=done == 1, coverage=1.0))
+
         return advance

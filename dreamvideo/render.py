@@ -58,8 +58,12 @@ OnStage = Callable[[str], None]  # told what is happening before the frames come
 
 def run_metadata(cfg: Config, source: str | Path | None, **extra: Any) -> dict[str, Any]:
     """What goes into an output file so the render can be reproduced."""
-    return {"dreamvideo": __version__, "source": str(source) if source else None,
-            "config": cfg.to_dict(), **extra}
+    return {
+        "dreamvideo": __version__,
+        "source": str(source) if source else None,
+        "config": cfg.to_dict(),
+        **extra,
+    }
 
 
 def file_fingerprint(path: Path | None) -> dict[str, Any]:
@@ -67,8 +71,11 @@ def file_fingerprint(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {"source": None}
     stat = path.stat()
-    return {"source": str(path.resolve()), "source_bytes": stat.st_size,
-            "source_mtime": stat.st_mtime}
+    return {
+        "source": str(path.resolve()),
+        "source_bytes": stat.st_size,
+        "source_mtime": stat.st_mtime,
+    }
 
 
 @dataclass(frozen=True)
@@ -96,9 +103,17 @@ def _preview(path: Path, frame: HostFrame) -> None:
     write_image(path, frame.numpy(), {PREVIEW_KEY: True})
 
 
-def run(cfg: Config, job: Job, frames: Callable[[SegmentedRender], Iterator[Frame]], *,
-        resume: bool = False, restart: bool = False, preview: Path | None = None,
-        on_frame: OnFrame | None = None, on_stage: OnStage | None = None) -> RenderResult:
+def run(
+    cfg: Config,
+    job: Job,
+    frames: Callable[[SegmentedRender], Iterator[Frame]],
+    *,
+    resume: bool = False,
+    restart: bool = False,
+    preview: Path | None = None,
+    on_frame: OnFrame | None = None,
+    on_stage: OnStage | None = None,
+) -> RenderResult:
     """Encode ``frames(render)`` on a writer thread while the stepper dreams the next.
 
     ``frames`` gets the open render (its ``state`` and ``done`` say where to go on from). The
@@ -106,14 +121,23 @@ def run(cfg: Config, job: Job, frames: Callable[[SegmentedRender], Iterator[Fram
     segment is dropped and committed ones stay for ``--resume``.
     """
     codec = codec_args(*job.size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)
-    with SegmentedRender(job.output, {"config": cfg.to_dict(), **job.fingerprint}, job.size,
-                         job.fps, codec, job.every, resume, restart) as render:
+    with SegmentedRender(
+        job.output,
+        {"config": cfg.to_dict(), **job.fingerprint},
+        job.size,
+        job.fps,
+        codec,
+        job.every,
+        resume,
+        restart,
+    ) as render:
         resumed_from, sink = render.done, Sink()
         if job.resume_point is not None and render.state:
             resumed_from = job.resume_point(render.state)
         if on_stage is not None:
-            on_stage((f"resuming at frame {resumed_from}; " if resumed_from else "")
-                     + job.first_note)
+            on_stage(
+                (f"resuming at frame {resumed_from}; " if resumed_from else "") + job.first_note
+            )
         last_preview, state, count, cuts = 0.0, {}, 0, 0
         t0 = time.perf_counter()
         stepper = frames(render)
@@ -141,5 +165,13 @@ def run(cfg: Config, job: Job, frames: Callable[[SegmentedRender], Iterator[Fram
             raise
         finally:
             stepper.close()  # type: ignore[attr-defined]
-    return RenderResult(render.done, resumed_from, seconds, seconds / max(count, 1), cuts,
-                        job.size, job.fps, tuple(render.notes))
+    return RenderResult(
+        render.done,
+        resumed_from,
+        seconds,
+        seconds / max(count, 1),
+        cuts,
+        job.size,
+        job.fps,
+        tuple(render.notes),
+    )

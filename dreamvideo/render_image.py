@@ -42,14 +42,17 @@ def picture(source: str | Path | np.ndarray, width: int | None = None) -> np.nda
         raise UserError(f"width {width}: must be 16 .. {MAX_WIDTH} pixels")
     if isinstance(source, np.ndarray):
         if source.ndim != 3 or source.shape[2] != 3 or source.dtype != np.uint8:
-            raise UserError(f"a picture array must be (H,W,3) uint8 RGB, got {source.shape} "
-                            f"{source.dtype}")
+            raise UserError(
+                f"a picture array must be (H,W,3) uint8 RGB, got {source.shape} {source.dtype}"
+            )
         rgb = source
     else:
         rgb = read_image(source)
     if width is not None and width * round(rgb.shape[0] * width / rgb.shape[1]) > MAX_PIXELS:
-        raise UserError(f"width {width}: the picture would be over {MAX_PIXELS / 1e6:.0f} "
-                        "megapixels; choose a smaller width")
+        raise UserError(
+            f"width {width}: the picture would be over {MAX_PIXELS / 1e6:.0f} "
+            "megapixels; choose a smaller width"
+        )
     return resize_rgb(rgb, width)
 
 
@@ -57,10 +60,17 @@ def _path(source: str | Path | np.ndarray) -> str | Path | None:
     return None if isinstance(source, np.ndarray) else source
 
 
-def render_image(cfg: Config, source: str | Path | np.ndarray, output: str | Path | None = None,
-                 *, width: int | None = None, dreamer: Dreamer | None = None,
-                 overwrite: bool = False, start: Callable[[int], Progress] | None = None,
-                 on_stage: OnStage | None = None) -> ImageResult:
+def render_image(
+    cfg: Config,
+    source: str | Path | np.ndarray,
+    output: str | Path | None = None,
+    *,
+    width: int | None = None,
+    dreamer: Dreamer | None = None,
+    overwrite: bool = False,
+    start: Callable[[int], Progress] | None = None,
+    on_stage: OnStage | None = None,
+) -> ImageResult:
     """Dream the picture ``source`` (file or array); write it to ``output`` when given.
 
     ``start(total_steps)`` is called once the work is known and returns the progress callback;
@@ -79,15 +89,24 @@ def render_image(cfg: Config, source: str | Path | np.ndarray, output: str | Pat
     out, seconds = to_uint8(dream), time.perf_counter() - t0
     if output is not None:
         write_image(output, out, run_metadata(cfg, _path(source), width=width))
-    return ImageResult(seconds, dreamer.score(x), dreamer.score(dream),
-                       (rgb.shape[1], rgb.shape[0]), out)
+    return ImageResult(
+        seconds, dreamer.score(x), dreamer.score(dream), (rgb.shape[1], rgb.shape[0]), out
+    )
 
 
-def render_gallery(cfg: Config, source: str | Path, output: str | Path,
-                   layers: Sequence[str] | None = None, size: int = 256, columns: int = 0, *,
-                   dreamer: Dreamer | None = None, overwrite: bool = False,
-                   start: Callable[[int], Progress] | None = None,
-                   on_stage: OnStage | None = None) -> list[str]:
+def render_gallery(
+    cfg: Config,
+    source: str | Path,
+    output: str | Path,
+    layers: Sequence[str] | None = None,
+    size: int = 256,
+    columns: int = 0,
+    *,
+    dreamer: Dreamer | None = None,
+    overwrite: bool = False,
+    start: Callable[[int], Progress] | None = None,
+    on_stage: OnStage | None = None,
+) -> list[str]:
     """Dream ``source`` once per layer (default: every layer) into a labelled contact sheet."""
     output = check_image_output(output, (source,), overwrite)
     rgb = read_image(source)
@@ -99,8 +118,9 @@ def render_gallery(cfg: Config, source: str | Path, output: str | Path,
     objectives = [dreamer.parse(name) for name in names]  # every name checked before work
     x = to_tensor(rgb, dreamer.device)
     progress = start(dreamer.steps(*rgb.shape[:2]) * len(names)) if start else None
-    tiles = [(name, to_uint8(dreamer.with_objective(obj)(x, progress=progress)))
-             for name, obj in zip(names, objectives, strict=True)]
+    tiles = [
+        (name, to_uint8(dreamer.with_objective(obj)(x, progress=progress)))
+        for name, obj in zip(names, objectives, strict=True)
+    ]
     write_image(output, contact_sheet(tiles, columns), run_metadata(cfg, source, layers=names))
     return names
-

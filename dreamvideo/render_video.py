@@ -70,14 +70,15 @@ def plan_clip(info: VideoInfo, video: VideoConfig) -> ClipPlan:
     else:
         size = (w, h)
     if min(size) < MIN_FLOW_SIDE:
-        raise UserError(f"{info.path}: frames of {size[0]}x{size[1]} are too small to follow "
-                        f"with optical flow; render at least {MIN_FLOW_SIDE} pixels on each "
-                        "side (video.width / video.scale)")
+        raise UserError(
+            f"{info.path}: frames of {size[0]}x{size[1]} are too small to follow "
+            f"with optical flow; render at least {MIN_FLOW_SIDE} pixels on each "
+            "side (video.width / video.scale)"
+        )
     first = round(video.start * info.fps)
     last = round(video.end * info.fps) if video.end is not None else None
     if last is not None and last <= first:
-        raise UserError(f"video.end ({video.end} s) must come after video.start "
-                        f"({video.start} s)")
+        raise UserError(f"video.end ({video.end} s) must come after video.start ({video.start} s)")
     if video.max_frames is not None:
         last = first + video.max_frames if last is None else min(last, first + video.max_frames)
     return ClipPlan(info, first, last, size)
@@ -88,16 +89,29 @@ def flow_function(video: VideoConfig, device: torch.device) -> FlowFn:
     return make_flow(video.flow, video.flow_preset, raft, device)
 
 
-def tracked_frames(source: Path, plan: ClipPlan, first: int, flow_fn: FlowFn, occlusion: bool,
-                   prev: np.ndarray | None) -> Iterator[tuple[int, np.ndarray, Track | None]]:
+def tracked_frames(
+    source: Path,
+    plan: ClipPlan,
+    first: int,
+    flow_fn: FlowFn,
+    occlusion: bool,
+    prev: np.ndarray | None,
+) -> Iterator[tuple[int, np.ndarray, Track | None]]:
     """``(index, frame, how it follows the previous frame)``; ``prev`` is frame ``first - 1``."""
     for index, frame in read_frames(source, first, plan.last, plan.size):
         yield index, frame, (track(prev, frame, flow_fn, occlusion) if prev is not None else None)
         prev = frame
 
 
-def _dreamed(render: SegmentedRender, dreamer: Dreamer, steps: ClipSteps, source: Path,
-             plan: ClipPlan, flow_fn: FlowFn, occlusion: bool) -> Iterator[Frame]:
+def _dreamed(
+    render: SegmentedRender,
+    dreamer: Dreamer,
+    steps: ClipSteps,
+    source: Path,
+    plan: ClipPlan,
+    flow_fn: FlowFn,
+    occlusion: bool,
+) -> Iterator[Frame]:
     """The clip's frames from where ``render`` stands, dreamed one by one."""
     io = DeviceIO(dreamer.device)
     carry = Carry.from_arrays(render.state, dreamer.device) if render.state else None
@@ -105,10 +119,14 @@ def _dreamed(render: SegmentedRender, dreamer: Dreamer, steps: ClipSteps, source
     def uploaded() -> Iterator[tuple[int, np.ndarray, Track | None, Uploaded]]:
         """Reader thread: decode, flow, and the copy to the device for the next frames."""
         prev = carry.prev_frame if carry is not None else None
-        for index, frame, tr in tracked_frames(source, plan, plan.first + render.done, flow_fn,
-                                               occlusion, prev):
-            arrays = {"frame": frame} if tr is None else {"frame": frame, "flow": tr.flow,
-                                                          "mask": tr.mask}
+        for index, frame, tr in tracked_frames(
+            source, plan, plan.first + render.done, flow_fn, occlusion, prev
+        ):
+            arrays = (
+                {"frame": frame}
+                if tr is None
+                else {"frame": frame, "flow": tr.flow, "mask": tr.mask}
+            )
             yield index, frame, tr, io.upload(arrays)
 
     done = render.done
@@ -120,19 +138,35 @@ def _dreamed(render: SegmentedRender, dreamer: Dreamer, steps: ClipSteps, source
             tracked = None if tr is None else Tracked(t["flow"], t["mask"], tr.coverage)
             out, carry, fresh = step_clip(dreamer, steps, frame, cur, tracked, carry)
             done += 1
-            yield Frame(io.download(to_uint8_device(out)), carry.to_arrays(),
-                        FrameReport(index, done, max(plan.expected, done), fresh,
-                                    1.0 if tr is None else tr.coverage,
-                                    cut=fresh and tr is not None))
+            yield Frame(
+                io.download(to_uint8_device(out)),
+                carry.to_arrays(),
+                FrameReport(
+                    index,
+                    done,
+                    max(plan.expected, done),
+                    fresh,
+                    1.0 if tr is None else tr.coverage,
+                    cut=fresh and tr is not None,
+                ),
+            )
     finally:
         frames.close()
 
 
-def render_video(cfg: Config, source: str | Path, output: str | Path, *,
-                 dreamer: Dreamer | None = None, resume: bool = False, restart: bool = False,
-                 overwrite: bool = False, preview: str | Path | None = None,
-                 on_frame: OnFrame | None = None, on_stage: OnStage | None = None
-                 ) -> RenderResult:
+def render_video(
+    cfg: Config,
+    source: str | Path,
+    output: str | Path,
+    *,
+    dreamer: Dreamer | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    overwrite: bool = False,
+    preview: str | Path | None = None,
+    on_frame: OnFrame | None = None,
+    on_stage: OnStage | None = None,
+) -> RenderResult:
     """Dream the clip ``source`` into ``output``, frame by frame, steadily.
 
     Frame 0 (and every scene cut) gets the full dream; later frames follow the motion (see
@@ -148,22 +182,38 @@ def render_video(cfg: Config, source: str | Path, output: str | Path, *,
     say = on_stage or (lambda text: None)
     info = probe_video(source)
     plan = plan_clip(info, cfg.video)
-    say(f"{info.width}x{info.height} at {float(info.fps):.3f} fps, about {plan.expected} "
-        f"frames to dream at {plan.size[0]}x{plan.size[1]}; loading {cfg.dream.model}")
+    say(
+        f"{info.width}x{info.height} at {float(info.fps):.3f} fps, about {plan.expected} "
+        f"frames to dream at {plan.size[0]}x{plan.size[1]}; loading {cfg.dream.model}"
+    )
     dreamer = Dreamer.reuse(dreamer, cfg.dream)
     flow_fn = flow_function(cfg.video, dreamer.device)
     steps = ClipSteps.from_config(cfg.video, dreamer.params)
-    job = Job(output, {**file_fingerprint(source), "first": plan.first, "last": plan.last,
-                       "size": list(plan.size)},
-              plan.size, info.fps, cfg.video.checkpoint_every,
-              run_metadata(cfg, source, first_frame=plan.first, size=list(plan.size),
-                           fps=str(info.fps)),
-              source if cfg.encode.audio and info.has_audio else None,
-              plan.first / float(info.fps),
-              f"dreaming: the first frame gets the full dream "
-              f"({dreamer.steps(plan.size[1], plan.size[0])} ascent steps), later frames a "
-              f"touch-up ({dreamer.steps(plan.size[1], plan.size[0], steps.later)} steps)")
-    return run_render(cfg, job, lambda render: _dreamed(render, dreamer, steps, source, plan,
-                                                        flow_fn, cfg.video.occlusion),
-                      resume=resume, restart=restart, preview=preview, on_frame=on_frame,
-                      on_stage=on_stage)
+    job = Job(
+        output,
+        {
+            **file_fingerprint(source),
+            "first": plan.first,
+            "last": plan.last,
+            "size": list(plan.size),
+        },
+        plan.size,
+        info.fps,
+        cfg.video.checkpoint_every,
+        run_metadata(cfg, source, first_frame=plan.first, size=list(plan.size), fps=str(info.fps)),
+        source if cfg.encode.audio and info.has_audio else None,
+        plan.first / float(info.fps),
+        f"dreaming: the first frame gets the full dream "
+        f"({dreamer.steps(plan.size[1], plan.size[0])} ascent steps), later frames a "
+        f"touch-up ({dreamer.steps(plan.size[1], plan.size[0], steps.later)} steps)",
+    )
+    return run_render(
+        cfg,
+        job,
+        lambda render: _dreamed(render, dreamer, steps, source, plan, flow_fn, cfg.video.occlusion),
+        resume=resume,
+        restart=restart,
+        preview=preview,
+        on_frame=on_frame,
+        on_stage=on_stage,
+    )

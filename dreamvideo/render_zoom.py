@@ -48,10 +48,17 @@ def plan_zoom(cfg: Config) -> ZoomPlan:
         value = getattr(z, key) if key != "layers" else (z.layers or cfg.dream.layers)
         return parse_schedule(value, f"zoom.{key}", numbers, z.interpolation)
 
-    return ZoomPlan(fps, frames, loop, (sched("zoom"), sched("rotate"), sched("pan_x"),
-                                        sched("pan_y")),
-                    sched("iterations"), sched("step") if z.step is not None else None,
-                    sched("layers", numbers=False), z.octaves, (z.center_x, z.center_y))
+    return ZoomPlan(
+        fps,
+        frames,
+        loop,
+        (sched("zoom"), sched("rotate"), sched("pan_x"), sched("pan_y")),
+        sched("iterations"),
+        sched("step") if z.step is not None else None,
+        sched("layers", numbers=False),
+        z.octaves,
+        (z.center_x, z.center_y),
+    )
 
 
 def _hex_color(text: str) -> tuple[int, int, int]:
@@ -68,32 +75,54 @@ def start_picture(cfg: Config, image: Path | None) -> np.ndarray:
     return color_start(size, _hex_color(cfg.zoom.color))
 
 
-def _dreamed(render: SegmentedRender, dreamer: Dreamer, objectives: dict[str, Objective],
-             plan: ZoomPlan, start: np.ndarray, size: tuple[int, int]) -> Iterator[Frame]:
+def _dreamed(
+    render: SegmentedRender,
+    dreamer: Dreamer,
+    objectives: dict[str, Objective],
+    plan: ZoomPlan,
+    start: np.ndarray,
+    size: tuple[int, int],
+) -> Iterator[Frame]:
     """The animation's frames from where ``render`` stands; ``objectives``: each keyframed
     objective text, parsed."""
     fps = float(plan.fps)
 
     def dream(x: np.ndarray, params: AscentParams, t: int):
-        objective = Objective.sum(w * objectives[text] if w != 1.0 else objectives[text]
-                                  for text, w in plan.layers.weights(t, fps))
+        objective = Objective.sum(
+            w * objectives[text] if w != 1.0 else objectives[text]
+            for text, w in plan.layers.weights(t, fps)
+        )
         return replace(dreamer, objective=objective)(to_tensor(x, dreamer.device), params)
 
-    state = (ZoomState.from_arrays(render.state, plan, size) if render.state
-             else ZoomState.start(plan, size))
+    state = (
+        ZoomState.from_arrays(render.state, plan, size)
+        if render.state
+        else ZoomState.start(plan, size)
+    )
     while state.next < plan.rendered:
         image, state = step_zoom(dream, plan, dreamer.params, start, state)
         # progress counts the frames the file will hold (a loop dreams a few more)
         done = round(state.next * plan.frames / plan.rendered)
-        yield Frame(None if image is None else HostFrame(image), state.to_arrays(),
-                    FrameReport(state.next - 1, done, plan.frames, state.next == 1, 1.0))
+        yield Frame(
+            None if image is None else HostFrame(image),
+            state.to_arrays(),
+            FrameReport(state.next - 1, done, plan.frames, state.next == 1, 1.0),
+        )
 
 
-def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
-                dreamer: Dreamer | None = None, resume: bool = False, restart: bool = False,
-                overwrite: bool = False, preview: str | Path | None = None,
-                on_frame: OnFrame | None = None, on_stage: OnStage | None = None
-                ) -> RenderResult:
+def render_zoom(
+    cfg: Config,
+    image: str | Path | None,
+    output: str | Path,
+    *,
+    dreamer: Dreamer | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    overwrite: bool = False,
+    preview: str | Path | None = None,
+    on_frame: OnFrame | None = None,
+    on_stage: OnStage | None = None,
+) -> RenderResult:
     """Render an infinite-dream animation: each frame is the last one moved, then dreamed.
 
     Starts from ``image`` (scaled to cover the frame) or from noise / a flat colour. Frame 0
@@ -108,22 +137,35 @@ def render_zoom(cfg: Config, image: str | Path | None, output: str | Path, *,
     plan = plan_zoom(cfg)
     size = (cfg.zoom.width, cfg.zoom.height)
     if on_stage is not None:
-        on_stage(f"{plan.frames} frames of {size[0]}x{size[1]} at {float(plan.fps):g} fps"
-                 + (f" (+{plan.loop_frames} to close the loop)" if plan.loop_frames else "")
-                 + f"; loading {cfg.dream.model}")
+        on_stage(
+            f"{plan.frames} frames of {size[0]}x{size[1]} at {float(plan.fps):g} fps"
+            + (f" (+{plan.loop_frames} to close the loop)" if plan.loop_frames else "")
+            + f"; loading {cfg.dream.model}"
+        )
     dreamer = Dreamer.reuse(dreamer, cfg.dream)
     objectives = {text: dreamer.parse(text) for text in plan.layers.values()}
     layers = frozenset().union(*(o.layers for o in objectives.values()))
     dreamer = replace(dreamer, net=dreamer.full.truncated(layers))  # every keyframe's layers
     start = start_picture(cfg, image)
-    job = Job(output, {**file_fingerprint(image), "size": list(size)}, size, plan.fps,
-              cfg.zoom.checkpoint_every,
-              run_metadata(cfg, image, size=list(size), fps=str(plan.fps)),
-              first_note=f"dreaming: the first frame gets the full dream "
-              f"({dreamer.steps(size[1], size[0])} ascent steps), later frames "
-              f"{plan.params_at(1, dreamer.params).iterations} steps each",
-              resume_point=lambda state: int(state["next"]))
-    return run_render(cfg, job, lambda render: _dreamed(render, dreamer, objectives, plan,
-                                                        start, size),
-                      resume=resume, restart=restart, preview=preview, on_frame=on_frame,
-                      on_stage=on_stage)
+    job = Job(
+        output,
+        {**file_fingerprint(image), "size": list(size)},
+        size,
+        plan.fps,
+        cfg.zoom.checkpoint_every,
+        run_metadata(cfg, image, size=list(size), fps=str(plan.fps)),
+        first_note=f"dreaming: the first frame gets the full dream "
+        f"({dreamer.steps(size[1], size[0])} ascent steps), later frames "
+        f"{plan.params_at(1, dreamer.params).iterations} steps each",
+        resume_point=lambda state: int(state["next"]),
+    )
+    return run_render(
+        cfg,
+        job,
+        lambda render: _dreamed(render, dreamer, objectives, plan, start, size),
+        resume=resume,
+        restart=restart,
+        preview=preview,
+        on_frame=on_frame,
+        on_stage=on_stage,
+    )

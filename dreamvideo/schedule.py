@@ -30,8 +30,7 @@ MAX_SCHEDULE_CHARS = 20_000
 MAX_KEYFRAMES = 2_000
 
 # dreamvideo.names.INTERPOLATIONS -> easing of the share a (0..1) between two keyframes
-EASINGS = {"linear": lambda a: a, "smooth": lambda a: a * a * (3 - 2 * a),
-           "step": lambda a: 0.0}
+EASINGS = {"linear": lambda a: a, "smooth": lambda a: a * a * (3 - 2 * a), "step": lambda a: 0.0}
 _MODE = re.compile(rf"\s*({'|'.join(EASINGS)})\s*:\s*(?=\d|\.\d)")
 # a keyframe starts where a TIME ':' follows the start or a comma
 _KEY_START = re.compile(r"(?:^|,)\s*(\d+(?:\.\d+)?|\.\d+)(s?)\s*:")
@@ -78,17 +77,22 @@ class Schedule(Generic[T]):
 
 
 def _fail(text: str, key: str, why: str) -> ScheduleError:
-    return ScheduleError(f"{key}: {why} in schedule {excerpt(text)}; expected 'FRAME: VALUE, "
-                         "...' such as '0: 1.05, 120: 1.3' or '0s: 1.05, 5s: 1.3'")
+    return ScheduleError(
+        f"{key}: {why} in schedule {excerpt(text)}; expected 'FRAME: VALUE, "
+        "...' such as '0: 1.05, 120: 1.3' or '0s: 1.05, 5s: 1.3'"
+    )
 
 
 def _too_big(key: str, what: str) -> ScheduleError:
-    return ScheduleError(f"{key}: schedule has {what}; at most {MAX_SCHEDULE_CHARS:,} characters "
-                         f"and {MAX_KEYFRAMES:,} keyframes are accepted")
+    return ScheduleError(
+        f"{key}: schedule has {what}; at most {MAX_SCHEDULE_CHARS:,} characters "
+        f"and {MAX_KEYFRAMES:,} keyframes are accepted"
+    )
 
 
-def parse_schedule(value: float | int | str, key: str, numbers: bool = True,
-                   default_mode: str = "linear") -> Schedule:
+def parse_schedule(
+    value: float | int | str, key: str, numbers: bool = True, default_mode: str = "linear"
+) -> Schedule:
     """Parse a constant or keyframed ``value`` for config key ``key`` (named in errors).
 
     ``numbers=False`` keeps keyframe values as text (objective schedules).
@@ -108,16 +112,16 @@ def parse_schedule(value: float | int | str, key: str, numbers: bool = True,
     mode, body = default_mode, text
     m = _MODE.match(text)
     if m:
-        mode, body = m.group(1), text[m.end():]
+        mode, body = m.group(1), text[m.end() :]
     starts = list(_KEY_START.finditer(body))
     if len(starts) > MAX_KEYFRAMES:
         raise _too_big(key, f"{len(starts):,} keyframes")
-    if not starts or starts[0].start() != 0 or body[:starts[0].start()].strip():
+    if not starts or starts[0].start() != 0 or body[: starts[0].start()].strip():
         raise _fail(text, key, "it does not start with a keyframe")
     keys: list[tuple[float, str | float]] = []
     units = set()
     for m, nxt in zip(starts, [*starts[1:], None], strict=True):
-        raw = body[m.end():nxt.start() if nxt else len(body)].strip()
+        raw = body[m.end() : nxt.start() if nxt else len(body)].strip()
         if not raw:
             raise _fail(text, key, f"keyframe {excerpt(m.group(1), quote=False)} has no value")
         if numbers:
@@ -129,8 +133,11 @@ def parse_schedule(value: float | int | str, key: str, numbers: bool = True,
             val = raw
         time = float(m.group(1))
         if not math.isfinite(time):  # 400 digits make inf, which no frame ever reaches
-            raise _fail(text, key, f"keyframe time {excerpt(m.group(1), quote=False)} is not "
-                        "a finite number")
+            raise _fail(
+                text,
+                key,
+                f"keyframe time {excerpt(m.group(1), quote=False)} is not a finite number",
+            )
         if time != 0:  # "0" needs no unit: "0: 1.05, 5s: 1.3"
             units.add(m.group(2))
         keys.append((time, val))

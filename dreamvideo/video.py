@@ -25,8 +25,13 @@ class DreamFn(Protocol):
 
     params: AscentParams
 
-    def __call__(self, img: torch.Tensor, params: AscentParams | None = None, *,
-                 step_map: torch.Tensor | None = None) -> torch.Tensor: ...
+    def __call__(
+        self,
+        img: torch.Tensor,
+        params: AscentParams | None = None,
+        *,
+        step_map: torch.Tensor | None = None,
+    ) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,13 @@ class ClipSteps:
 
     @classmethod
     def from_config(cls, video: VideoConfig, full: AscentParams) -> ClipSteps:
-        return cls(replace(full, octaves=video.next_octaves, iterations=video.next_iterations),
-                   video.blend, video.tracked_step, video.hold_strength, video.scene_cut)
+        return cls(
+            replace(full, octaves=video.next_octaves, iterations=video.next_iterations),
+            video.blend,
+            video.tracked_step,
+            video.hold_strength,
+            video.scene_cut,
+        )
 
 
 @dataclass(frozen=True)
@@ -57,16 +67,23 @@ class Carry:
 
     def to_arrays(self) -> dict[str, np.ndarray | torch.Tensor]:
         """For a checkpoint (tensors are copied to the host when saved)."""
-        return {"prev_source": self.prev_frame, "prev_dream": self.prev_dream,
-                "target": self.target, "cap": self.cap}
+        return {
+            "prev_source": self.prev_frame,
+            "prev_dream": self.prev_dream,
+            "target": self.target,
+            "cap": self.cap,
+        }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], device: torch.device) -> Carry:
         frame = arrays["prev_source"]
         source = torch.from_numpy(np.ascontiguousarray(frame)).to(device)
-        return cls(frame, source.permute(2, 0, 1)[None].float().div_(255.0),
-                   torch.from_numpy(arrays["prev_dream"]).to(device),
-                   *(torch.as_tensor(arrays[k], device=device) for k in ("target", "cap")))
+        return cls(
+            frame,
+            source.permute(2, 0, 1)[None].float().div_(255.0),
+            torch.from_numpy(arrays["prev_dream"]).to(device),
+            *(torch.as_tensor(arrays[k], device=device) for k in ("target", "cap")),
+        )
 
 
 @dataclass(frozen=True)
@@ -78,9 +95,14 @@ class Tracked:
     coverage: float  # mean of mask
 
 
-def step_clip(dream: DreamFn, steps: ClipSteps, frame: np.ndarray, cur: torch.Tensor,
-              tracked: Tracked | None, carry: Carry | None
-              ) -> tuple[torch.Tensor, Carry, bool]:
+def step_clip(
+    dream: DreamFn,
+    steps: ClipSteps,
+    frame: np.ndarray,
+    cur: torch.Tensor,
+    tracked: Tracked | None,
+    carry: Carry | None,
+) -> tuple[torch.Tensor, Carry, bool]:
     """Dream one frame. ``frame``: ``(H,W,3)`` uint8; ``cur``: the same as ``(1,3,H,W)``
     float [0,1] on the device; ``tracked``: ``None`` for the first frame.
 
@@ -93,8 +115,15 @@ def step_clip(dream: DreamFn, steps: ClipSteps, frame: np.ndarray, cur: torch.Te
         now = (out - cur).abs().mean()
         return out, Carry(frame, cur, out, now, now), True
     assert tracked is not None and carry is not None
-    init = carry_residual(cur, carry.prev_dream, carry.prev_source, tracked.flow, tracked.mask,
-                          steps.blend, carry.cap if steps.hold_strength else None)
+    init = carry_residual(
+        cur,
+        carry.prev_dream,
+        carry.prev_source,
+        tracked.flow,
+        tracked.mask,
+        steps.blend,
+        carry.cap if steps.hold_strength else None,
+    )
     # carried-over pixels get a gentler touch-up than newly revealed ones
     step_map = 1.0 - (1.0 - steps.tracked_step) * tracked.mask[None, None]
     out = dream(init, steps.later, step_map=step_map)

@@ -32,12 +32,14 @@ class Motion:
     pan_y: float = 0.0
 
     def per_frame(self, fps: float) -> Motion:
-        return Motion(self.zoom ** (1.0 / fps), self.rotate / fps, self.pan_x / fps,
-                      self.pan_y / fps)
+        return Motion(
+            self.zoom ** (1.0 / fps), self.rotate / fps, self.pan_x / fps, self.pan_y / fps
+        )
 
 
-def affine_matrix(size: tuple[int, int], step: Motion, center: tuple[float, float] = (0.5, 0.5)
-                  ) -> np.ndarray:
+def affine_matrix(
+    size: tuple[int, int], step: Motion, center: tuple[float, float] = (0.5, 0.5)
+) -> np.ndarray:
     """The 2x3 matrix mapping the previous frame onto the next for one ``step``.
 
     ``size`` = (w, h); ``center`` is the zoom/rotation centre relative to the frame.
@@ -50,16 +52,22 @@ def affine_matrix(size: tuple[int, int], step: Motion, center: tuple[float, floa
     return m
 
 
-def feedback_step(img: np.ndarray, step: Motion, center: tuple[float, float] = (0.5, 0.5)
-                  ) -> np.ndarray:
+def feedback_step(
+    img: np.ndarray, step: Motion, center: tuple[float, float] = (0.5, 0.5)
+) -> np.ndarray:
     """Move the previous dream by one frame's ``step``: sub-pixel, Lanczos, reflected borders.
 
     Lanczos resampling keeps fine detail through hundreds of repeated warps, where bilinear
     would soften the picture a little more every frame.
     """
     h, w = img.shape[:2]
-    out = cv2.warpAffine(img, affine_matrix((w, h), step, center), (w, h),
-                         flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT_101)
+    out = cv2.warpAffine(
+        img,
+        affine_matrix((w, h), step, center),
+        (w, h),
+        flags=cv2.INTER_LANCZOS4,
+        borderMode=cv2.BORDER_REFLECT_101,
+    )
     return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -71,7 +79,7 @@ def cover(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
     big = cv2.resize(rgb, (sw, sh), interpolation=interp)
     x0, y0 = (sw - w) // 2, (sh - h) // 2
-    return big[y0:y0 + h, x0:x0 + w].astype(np.float32) / 255.0
+    return big[y0 : y0 + h, x0 : x0 + w].astype(np.float32) / 255.0
 
 
 def noise_start(size: tuple[int, int], seed: int, scale: int = 8) -> np.ndarray:
@@ -105,6 +113,7 @@ def loop_blend(tail: np.ndarray, head: np.ndarray, i: int, frames: int) -> np.nd
 
 # --------------------------------------------------------------------------- the zoom stepper
 
+
 @dataclass(frozen=True)
 class ZoomPlan:
     """Frame counts and schedules of a zoom animation."""
@@ -131,8 +140,9 @@ class ZoomPlan:
         """The ascent of frame ``t``: ``full`` for the first, the keyframed light one after."""
         if t == 0:
             return full
-        params = replace(full, octaves=self.octaves,
-                         iterations=round(self.iterations.value(t, float(self.fps))))
+        params = replace(
+            full, octaves=self.octaves, iterations=round(self.iterations.value(t, float(self.fps)))
+        )
         if self.step is not None:
             params = replace(params, step=self.step.value(t, float(self.fps)))
         return params
@@ -155,8 +165,9 @@ class ZoomState:
         return {**arrays, "head": self.head} if len(self.head) else arrays
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], plan: ZoomPlan,
-                    size: tuple[int, int]) -> ZoomState:
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], plan: ZoomPlan, size: tuple[int, int]
+    ) -> ZoomState:
         head = arrays.get("head", cls.start(plan, size).head)
         return cls(int(arrays["next"]), arrays["prev"], head)
 
@@ -166,8 +177,9 @@ class ZoomState:
 ZoomDream = Callable[[np.ndarray, AscentParams, int], torch.Tensor]
 
 
-def step_zoom(dream: ZoomDream, plan: ZoomPlan, full: AscentParams, start: np.ndarray,
-              state: ZoomState) -> tuple[np.ndarray | None, ZoomState]:
+def step_zoom(
+    dream: ZoomDream, plan: ZoomPlan, full: AscentParams, start: np.ndarray, state: ZoomState
+) -> tuple[np.ndarray | None, ZoomState]:
     """Dream frame ``state.next``: the start picture, or the last dream moved one step.
 
     Returns the ``(H,W,3)`` uint8 frame to write (``None`` while the loop's head is held
@@ -183,6 +195,7 @@ def step_zoom(dream: ZoomDream, plan: ZoomPlan, full: AscentParams, start: np.nd
         state.head[t], image = frame, None
     elif t >= plan.frames:
         i = t - plan.frames
-        image = np.round(255 * loop_blend(prev, state.head[i] / 255.0, i, plan.loop_frames)
-                         ).astype(np.uint8)
+        image = np.round(255 * loop_blend(prev, state.head[i] / 255.0, i, plan.loop_frames)).astype(
+            np.uint8
+        )
     return image, ZoomState(t + 1, prev, state.head)

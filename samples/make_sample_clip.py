@@ -15,7 +15,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import skimage.data
-
 from dreamvideo.encode import VideoWriter, codec_args, run_ffmpeg
 
 HERE = Path(__file__).resolve().parent
@@ -31,11 +30,12 @@ def camera_frames() -> list[np.ndarray]:
     for i in range(n):
         t = i / (n - 1)
         ease = 0.5 - 0.5 * np.cos(np.pi * t)  # smooth start and stop
-        zoom = 0.62 * (2.0 ** ease)  # output pixels per photo pixel
+        zoom = 0.62 * (2.0**ease)  # output pixels per photo pixel
         cx, cy = 280 - 50 * ease, 230 - 80 * ease  # photo point at the frame centre
         m = np.float32([[zoom, 0, SIZE[0] / 2 - zoom * cx], [0, zoom, SIZE[1] / 2 - zoom * cy]])
-        frames.append(cv2.warpAffine(photo, m, SIZE, flags=cv2.INTER_CUBIC,
-                                     borderMode=cv2.BORDER_REFLECT))
+        frames.append(
+            cv2.warpAffine(photo, m, SIZE, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        )
     return frames
 
 
@@ -47,10 +47,31 @@ def main() -> None:
             w.write(frame)
     chord = "+".join(f"0.12*sin(2*PI*{f}*t)" for f in (220.0, 261.63, 329.63))
     fade = f"afade=t=in:d=0.5,afade=t=out:st={SECONDS - 0.7}:d=0.7"
-    run_ffmpeg(["-i", str(silent), "-f", "lavfi", "-i",
-                f"aevalsrc={chord}:s=44100:d={SECONDS}", "-af", fade, "-map", "0:v",
-                "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "96k", "-shortest",
-                str(out)], "adding the soundtrack")
+    run_ffmpeg(
+        [
+            "-i",
+            str(silent),
+            "-f",
+            "lavfi",
+            "-i",
+            f"aevalsrc={chord}:s=44100:d={SECONDS}",
+            "-af",
+            fade,
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-shortest",
+            str(out),
+        ],
+        "adding the soundtrack",
+    )
     silent.unlink()
     print(f"wrote {out}")
 

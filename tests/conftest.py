@@ -42,8 +42,9 @@ def cat_png(tmp_path) -> str:
     return str(path)
 
 
-def pan_frames(frames: int = 12, size: tuple[int, int] = (96, 64), step=(2.0, 1.0),
-               name: str = "astronaut") -> list[np.ndarray]:
+def pan_frames(
+    frames: int = 12, size: tuple[int, int] = (96, 64), step=(2.0, 1.0), name: str = "astronaut"
+) -> list[np.ndarray]:
     """A camera pan over a photo: frame t shows the photo moved by ``t * step`` pixels.
 
     The true backward flow (frame t -> t-1) is ``-step`` everywhere.
@@ -55,13 +56,19 @@ def pan_frames(frames: int = 12, size: tuple[int, int] = (96, 64), step=(2.0, 1.
     out = []
     for t in range(frames):
         m = np.float32([[1, 0, -w / 2 + t * step[0]], [0, 1, -h / 2 + t * step[1]]])
-        out.append(cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_CUBIC,
-                                  borderMode=cv2.BORDER_REFLECT))
+        out.append(
+            cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        )
     return out
 
 
-def write_clip(path, frames: list[np.ndarray], fps=Fraction(30000, 1001), audio: bool = False,
-               lossless: bool = False) -> str:
+def write_clip(
+    path,
+    frames: list[np.ndarray],
+    fps=Fraction(30000, 1001),
+    audio: bool = False,
+    lossless: bool = False,
+) -> str:
     """Encode ``frames`` to ``path`` (H.264), with a 440 Hz sine soundtrack if ``audio``."""
     from dreamvideo.ffmpeg import VideoWriter, codec_args, run_ffmpeg
 
@@ -73,9 +80,29 @@ def write_clip(path, frames: list[np.ndarray], fps=Fraction(30000, 1001), audio:
             vw.write(f)
     if audio:
         seconds = len(frames) / float(fps)
-        run_ffmpeg(["-i", str(target), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-                    "-t", f"{seconds:.4f}", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
-                    "-c:a", "aac", str(path)], "adding a test soundtrack", 60)
+        run_ffmpeg(
+            [
+                "-i",
+                str(target),
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100",
+                "-t",
+                f"{seconds:.4f}",
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-c:v",
+                "copy",
+                "-c:a",
+                "aac",
+                str(path),
+            ],
+            "adding a test soundtrack",
+            60,
+        )
         target.unlink()
     return str(path)
 
@@ -95,9 +122,11 @@ def ffmpeg_children() -> list[int]:
 
 def interrupt_at(done: int):
     """An ``on_frame`` callback that presses Ctrl-C once ``done`` frames are finished."""
+
     def on_frame(report) -> None:
         if report.done == done:
             raise KeyboardInterrupt
+
     return on_frame
 
 
@@ -126,8 +155,9 @@ def assert_one_line_error(result: CliResult, message: str) -> None:
     """Exit code 2 and exactly one ``error: ...`` line containing ``message``; before it at
     most our own ``[m:ss]`` progress lines (a mistake found once the network is loaded)."""
     assert result.code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines()
-             if not re.match(r"\[\d+:\d\d\] ", line)]
+    lines = [
+        line for line in result.output.strip().splitlines() if not re.match(r"\[\d+:\d\d\] ", line)
+    ]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert message in lines[0], result.output
 

@@ -13,8 +13,9 @@ from dreamvideo.ascent import (
 )
 from dreamvideo.objectives import layer, parse_objective
 
-FAST = AscentParams(octaves=2, octave_scale=1.4, iterations=3, step=2.0, jitter=8,
-                    normalize="mean", tile=0)
+FAST = AscentParams(
+    octaves=2, octave_scale=1.4, iterations=3, step=2.0, jitter=8, normalize="mean", tile=0
+)
 
 
 def image(width=96, name="chelsea"):
@@ -59,8 +60,9 @@ def test_non_contiguous_input_gives_the_same_dream(lite0):
     assert not xt.is_contiguous()
     ref = dream(x, net, obj, FAST, torch.Generator().manual_seed(0))
     for variant in (flipped, xt):
-        torch.testing.assert_close(dream(variant, net, obj, FAST,
-                                         torch.Generator().manual_seed(0)), ref)
+        torch.testing.assert_close(
+            dream(variant, net, obj, FAST, torch.Generator().manual_seed(0)), ref
+        )
 
 
 def test_bad_shape_is_rejected(lite0):
@@ -117,8 +119,9 @@ def test_step_map_scales_the_step_per_pixel(lite0):
     x = image(64)
     step_map = torch.ones(1, 1, *x.shape[-2:])
     step_map[..., :, :32] = 0.0  # leave the left half alone
-    one = AscentParams(octaves=1, octave_scale=1.4, iterations=3, step=3.0, jitter=4,
-                       normalize="mean", tile=0)
+    one = AscentParams(
+        octaves=1, octave_scale=1.4, iterations=3, step=3.0, jitter=4, normalize="mean", tile=0
+    )
     out = dream(x, net, obj, one, torch.Generator().manual_seed(0), step_map=step_map)
     assert torch.equal(out[..., :32], x[..., :32])
     assert (out[..., 32:] - x[..., 32:]).abs().mean() > 0.01

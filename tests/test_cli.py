@@ -38,8 +38,22 @@ def test_image_width_resizes_first(cat_png, tmp_path):
 
 def test_gallery_writes_a_labelled_sheet(cat_png, tmp_path):
     out = tmp_path / "sheet.png"
-    r = run("gallery", cat_png, "-o", out, "--layers", "blocks.2 blocks.4", "--size", 48,
-            "--iterations", 2, "--octaves", 1, "--columns", 2)
+    r = run(
+        "gallery",
+        cat_png,
+        "-o",
+        out,
+        "--layers",
+        "blocks.2 blocks.4",
+        "--size",
+        48,
+        "--iterations",
+        2,
+        "--octaves",
+        1,
+        "--columns",
+        2,
+    )
     assert r.code == 0, r.output
     w, h = Image.open(out).size
     assert w > 2 * 48 and h > 32
@@ -57,21 +71,30 @@ def test_layers_and_presets_list_everything():
     assert "inception4c" in r.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["image", "missing.png", "-o", "x.png"], "input file missing.png does not exist"),
-    (["image", "{txt}", "-o", "x.png"], "is not a readable image"),
-    (["image", "{cat}", "-o", "x.png", "--preset", "nope"], "unknown preset 'nope'"),
-    (["image", "{cat}", "-o", "x.png", "--layers", "blocks.99"], "unknown layer 'blocks.99'"),
-    (["image", "{cat}", "-o", "x.png", "--device", "tpu"], "dream.device: must be auto"),
-    (["image", "{cat}", "-o", "x.gif"], "unknown picture type '.gif'"),
-    (["image", "{cat}", "-o", "x.png", "--set", "dream.jitter=-1"], "dream.jitter: must be >= 0"),
-    (["layers", "alexnet"], "'alexnet' is not one of 'efficientnet_lite0'"),
-    (["image", "{cat}", "-o", "x.png", "--model", "alexnet"], "is not one of"),
-    (["image", "{cat}", "-o", "x.png", "--octaves", "many"], "Invalid value for '--octaves'"),
-    (["image", "{cat}", "-o", "x.png", "--width", "100000"], "width 100000: must be 16 .. 16384"),
-    (["image", "{cat}", "-o", "{cat}", "-y"], "is the input file"),
-    (["imag", "{cat}"], "No such command 'imag'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["image", "missing.png", "-o", "x.png"], "input file missing.png does not exist"),
+        (["image", "{txt}", "-o", "x.png"], "is not a readable image"),
+        (["image", "{cat}", "-o", "x.png", "--preset", "nope"], "unknown preset 'nope'"),
+        (["image", "{cat}", "-o", "x.png", "--layers", "blocks.99"], "unknown layer 'blocks.99'"),
+        (["image", "{cat}", "-o", "x.png", "--device", "tpu"], "dream.device: must be auto"),
+        (["image", "{cat}", "-o", "x.gif"], "unknown picture type '.gif'"),
+        (
+            ["image", "{cat}", "-o", "x.png", "--set", "dream.jitter=-1"],
+            "dream.jitter: must be >= 0",
+        ),
+        (["layers", "alexnet"], "'alexnet' is not one of 'efficientnet_lite0'"),
+        (["image", "{cat}", "-o", "x.png", "--model", "alexnet"], "is not one of"),
+        (["image", "{cat}", "-o", "x.png", "--octaves", "many"], "Invalid value for '--octaves'"),
+        (
+            ["image", "{cat}", "-o", "x.png", "--width", "100000"],
+            "width 100000: must be 16 .. 16384",
+        ),
+        (["image", "{cat}", "-o", "{cat}", "-y"], "is the input file"),
+        (["imag", "{cat}"], "No such command 'imag'"),
+    ],
+)
 def test_user_mistakes_are_one_line_and_exit_2(tmp_path, cat_png, args, message):
     txt = tmp_path / "notes.txt"
     txt.write_text("hello")
@@ -81,8 +104,19 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path, cat_png, args, message)
 
 
 def test_real_process_exit_code_and_no_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "dreamvideo", "image", str(tmp_path / "no.png"),
-                        "-o", str(tmp_path / "o.png")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dreamvideo",
+            "image",
+            str(tmp_path / "no.png"),
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert r.stderr.strip() == f"error: input file {tmp_path / 'no.png'} does not exist"
@@ -111,9 +145,22 @@ def test_a_render_piped_to_a_file_logs_progress_from_the_first_second(tmp_path):
     log = tmp_path / "log"
     with open(log, "w") as f:
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "dreamvideo", "video", clip, "-o",
-                                 str(tmp_path / "o.mp4"), *FAST, "--set",
-                                 "dream.layers=blocks.3"], stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dreamvideo",
+                "video",
+                clip,
+                "-o",
+                str(tmp_path / "o.mp4"),
+                *FAST,
+                "--set",
+                "dream.layers=blocks.3",
+            ],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
         while not log.read_text() and proc.poll() is None:
             time.sleep(0.02)
         first_line = time.monotonic() - t0

@@ -25,17 +25,20 @@ def test_config_is_frozen_and_round_trips():
     assert Config.from_dict(cfg.to_dict()) == cfg
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"dream": {"octaves": "four"}}, r"dream\.octaves: expected an integer, got 'four'"),
-    ({"dream": {"octaves": 0}}, r"dream\.octaves: must be >= 1, got 0"),
-    ({"dream": {"step": True}}, r"dream\.step: expected a number, got True"),
-    ({"dream": {"normalize": "l2"}}, r"dream\.normalize: must be one of mean, laplacian"),
-    ({"dream": {"octave": 3}}, r"dream\.octave: unknown key; valid keys: model, weights"),
-    ({"dreams": {}}, r"dreams: unknown section; valid sections: dream"),
-    ({"dream": {"device": "gpu"}}, r"dream\.device: must be auto, cpu, cuda or cuda:N"),
-    ({"dream": {"tile": 32}}, r"dream\.tile: must be 0 \(no tiling\) or >= 64"),
-    ({"dream": [1, 2]}, r"dream: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"dream": {"octaves": "four"}}, r"dream\.octaves: expected an integer, got 'four'"),
+        ({"dream": {"octaves": 0}}, r"dream\.octaves: must be >= 1, got 0"),
+        ({"dream": {"step": True}}, r"dream\.step: expected a number, got True"),
+        ({"dream": {"normalize": "l2"}}, r"dream\.normalize: must be one of mean, laplacian"),
+        ({"dream": {"octave": 3}}, r"dream\.octave: unknown key; valid keys: model, weights"),
+        ({"dreams": {}}, r"dreams: unknown section; valid sections: dream"),
+        ({"dream": {"device": "gpu"}}, r"dream\.device: must be auto, cpu, cuda or cuda:N"),
+        ({"dream": {"tile": 32}}, r"dream\.tile: must be 0 \(no tiling\) or >= 64"),
+        ({"dream": [1, 2]}, r"dream: expected a mapping"),
+    ],
+)
 def test_bad_values_name_the_key_and_what_is_accepted(data, message):
     with pytest.raises(ConfigError, match=message):
         Config.from_dict(data)

@@ -45,10 +45,17 @@ def test_cuda_dream_raises_the_objective_with_autocast():
     net = load_backbone(device=device).use_channels_last().truncated(["blocks.4"])
     obj = layer("blocks.4")
     x = to_tensor(photo("chelsea", 128), device)
-    params = AscentParams(octaves=2, octave_scale=1.4, iterations=4, step=2.0, jitter=8,
-                          normalize="laplacian", tile=0)
-    out = dream(x, net, obj, params, torch.Generator().manual_seed(0),
-                autocast=autocast_dtype(device, "auto"))
+    params = AscentParams(
+        octaves=2, octave_scale=1.4, iterations=4, step=2.0, jitter=8, normalize="laplacian", tile=0
+    )
+    out = dream(
+        x,
+        net,
+        obj,
+        params,
+        torch.Generator().manual_seed(0),
+        autocast=autocast_dtype(device, "auto"),
+    )
     assert out.dtype == torch.float32 and out.device.type == "cuda"
     with torch.no_grad():
         assert obj(net(out, obj.layers)) > 1.3 * obj(net(x, obj.layers))
@@ -72,10 +79,12 @@ def test_cuda_video_render_and_resume(tmp_path):
     from dreamvideo.render_video import render_video
 
     clip = write_clip(tmp_path / "c.mp4", pan_frames(10, (96, 64)), audio=True)
-    cfg = Config.from_dict({"dream": {"layers": "blocks.4", "octaves": 1, "iterations": 3,
-                                      "device": "cuda"},
-                            "video": {"next_octaves": 1, "next_iterations": 2,
-                                      "checkpoint_every": 4}})
+    cfg = Config.from_dict(
+        {
+            "dream": {"layers": "blocks.4", "octaves": 1, "iterations": 3, "device": "cuda"},
+            "video": {"next_octaves": 1, "next_iterations": 2, "checkpoint_every": 4},
+        }
+    )
     ref = tmp_path / "ref.mp4"
     render_video(cfg, clip, ref)
     out = tmp_path / "out.mp4"

@@ -29,8 +29,9 @@ def test_warp_rejects_mismatched_flow():
         warp(np.zeros((4, 5, 3), np.float32), np.zeros((4, 6, 2), np.float32))
 
 
-@pytest.mark.parametrize("flow_fn", [dis_flow("medium"), farneback_flow()],
-                         ids=["dis", "farneback"])
+@pytest.mark.parametrize(
+    "flow_fn", [dis_flow("medium"), farneback_flow()], ids=["dis", "farneback"]
+)
 def test_known_pan_is_recovered_and_warps_with_near_zero_error(flow_fn):
     prev, cur = pan_frames(2, (128, 96), step=(3.0, 2.0))
     tr = track(prev, cur, flow_fn)
@@ -83,8 +84,9 @@ def test_carry_residual_blends_the_warped_residual_where_tracked():
     prev_dream = prev_source + 0.2
     zero = torch.zeros(8, 10, 2)
     ones, none = torch.ones(8, 10), torch.zeros(8, 10)
-    torch.testing.assert_close(carry_residual(cur, prev_dream, prev_source, zero, ones, 0.5),
-                               cur + 0.1)
+    torch.testing.assert_close(
+        carry_residual(cur, prev_dream, prev_source, zero, ones, 0.5), cur + 0.1
+    )
     torch.testing.assert_close(carry_residual(cur, prev_dream, prev_source, zero, none, 0.5), cur)
 
 
@@ -98,8 +100,14 @@ def test_carry_residual_warps_like_opencv_cubic():
     want = warp(residual, flow, cv2.INTER_CUBIC)
     t = torch.from_numpy(residual).permute(2, 0, 1)[None]
     zeros = torch.zeros_like(t)
-    got = carry_residual(zeros + 0.5, t + 0.5, zeros + 0.5, torch.from_numpy(flow),
-                         torch.ones(48, 64), 1.0)[0].permute(1, 2, 0).numpy() - 0.5
+    got = (
+        carry_residual(
+            zeros + 0.5, t + 0.5, zeros + 0.5, torch.from_numpy(flow), torch.ones(48, 64), 1.0
+        )[0]
+        .permute(1, 2, 0)
+        .numpy()
+        - 0.5
+    )
     inner = (slice(4, -4), slice(4, -4))
     assert np.abs(got[inner] - np.clip(want, -0.5, 0.5)[inner]).max() < 0.02
 

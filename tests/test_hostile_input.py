@@ -36,11 +36,23 @@ def one_short_line(error: BaseException, limit: int = 300) -> str:
 
 # ------------------------------------------------------------------ 1. NaN and infinity
 
-@pytest.mark.parametrize("section, key", [
-    ("dream", "step"), ("dream", "octave_scale"), ("video", "start"), ("video", "end"),
-    ("video", "scale"), ("video", "blend"), ("zoom", "center_x"), ("zoom", "fps"),
-    ("zoom", "seconds"), ("zoom", "zoom"), ("zoom", "step"),
-])
+
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ("dream", "step"),
+        ("dream", "octave_scale"),
+        ("video", "start"),
+        ("video", "end"),
+        ("video", "scale"),
+        ("video", "blend"),
+        ("zoom", "center_x"),
+        ("zoom", "fps"),
+        ("zoom", "seconds"),
+        ("zoom", "zoom"),
+        ("zoom", "step"),
+    ],
+)
 @pytest.mark.parametrize("bad", [NAN, INF, -INF, 1e999])
 def test_non_finite_numbers_are_refused(section, key, bad):
     with pytest.raises(ConfigError, match=rf"^{section}\.{key}: must be ") as e:
@@ -49,8 +61,9 @@ def test_non_finite_numbers_are_refused(section, key, bad):
 
 
 @pytest.mark.parametrize("key", ["zoom", "rotate", "pan_x", "iterations", "step"])
-@pytest.mark.parametrize("bad", ["nan", "0: 1.0, 10: nan", "linear: 0: 1, 5s: -nan", "inf",
-                                 "0: 1, 10: 1e999"])
+@pytest.mark.parametrize(
+    "bad", ["nan", "0: 1.0, 10: nan", "linear: 0: 1, 5s: -nan", "inf", "0: 1, 10: 1e999"]
+)
 def test_non_finite_keyframe_values_are_refused(key, bad):
     with pytest.raises(ConfigError, match=rf"^zoom\.{key}: must be ") as e:
         Config.from_dict({"zoom": {key: bad}})
@@ -87,13 +100,17 @@ def test_keyframe_times_must_be_finite(text):
 
 # ------------------------------------------------------------------ 2. objective numbers
 
-@pytest.mark.parametrize("text, message", [
-    ("1e999*blocks.10", r"weight 1e999 is not a finite number"),
-    ("blocks.1 - 1e999*blocks.10", r"weight 1e999 is not a finite number"),
-    ("blocks.10:3@nan,0.5", r"expected an x position in 0\.\.1, got 'nan'"),
-    ("blocks.10:3@1e999,0.5", r"neuron position must be in 0\.\.1, got inf,0\.5"),
-    ("blocks.10:3@0.5,1e999", r"neuron position must be in 0\.\.1"),
-])
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1e999*blocks.10", r"weight 1e999 is not a finite number"),
+        ("blocks.1 - 1e999*blocks.10", r"weight 1e999 is not a finite number"),
+        ("blocks.10:3@nan,0.5", r"expected an x position in 0\.\.1, got 'nan'"),
+        ("blocks.10:3@1e999,0.5", r"neuron position must be in 0\.\.1, got inf,0\.5"),
+        ("blocks.10:3@0.5,1e999", r"neuron position must be in 0\.\.1"),
+    ],
+)
 def test_non_finite_objective_numbers_are_refused(text, message):
     for channels in (CHANNELS, None):
         with pytest.raises(ObjectiveError, match=message) as e:
@@ -102,6 +119,7 @@ def test_non_finite_objective_numbers_are_refused(text, message):
 
 
 # ------------------------------------------------------------------ 3. many terms
+
 
 def test_a_sum_of_a_thousand_terms_is_flat_and_does_not_recurse():
     feats = {"blocks.1": torch.ones(1, 2, 2, 2)}
@@ -128,14 +146,18 @@ def test_sums_keep_names_and_signs():
 def test_objectives_are_capped_in_terms_and_length():
     ok = " + ".join(["blocks.1"] * MAX_TERMS)
     assert len(parse_objective(ok, CHANNELS).terms) == MAX_TERMS
-    with pytest.raises(ObjectiveError, match=rf"more than {MAX_TERMS} terms; at most "
-                                             rf"{MAX_TERMS}") as e:
+    with pytest.raises(
+        ObjectiveError,
+        match=rf"more than {MAX_TERMS} terms; at most "
+        rf"{MAX_TERMS}",
+    ) as e:
         parse_objective(ok + " + blocks.1", CHANNELS)
     one_short_line(e.value)
     huge = " + ".join(["blocks.1"] * 1000)  # the RecursionError of old
     start = time.perf_counter()
-    with pytest.raises(ObjectiveError, match=f"is {len(huge):,} characters; at most "
-                                             f"{MAX_OBJECTIVE_CHARS:,}") as e:
+    with pytest.raises(
+        ObjectiveError, match=f"is {len(huge):,} characters; at most {MAX_OBJECTIVE_CHARS:,}"
+    ) as e:
         parse_objective(huge, CHANNELS)
     assert time.perf_counter() - start < 0.1
     assert one_short_line(e.value).startswith("objective 'blocks.1 + blocks.1")
@@ -143,11 +165,16 @@ def test_objectives_are_capped_in_terms_and_length():
 
 # ------------------------------------------------------------------ 4. seeds
 
-@pytest.mark.parametrize("seed", [2**63, 2**64 + 1, 10**5000, -1],
-                         ids=["2**63", "2**64+1", "10**5000", "-1"])
+
+@pytest.mark.parametrize(
+    "seed", [2**63, 2**64 + 1, 10**5000, -1], ids=["2**63", "2**64+1", "10**5000", "-1"]
+)
 def test_seed_must_fit_in_63_bits(seed):
-    with pytest.raises(ConfigError, match=r"^dream\.seed: must be an integer in 0\.\.2\*\*63-1, "
-                                          r"got ") as e:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dream\.seed: must be an integer in 0\.\.2\*\*63-1, "
+        r"got ",
+    ) as e:
         Config.from_dict({"dream": {"seed": seed}})
     one_short_line(e.value)
     assert Config.from_dict({"dream": {"seed": 2**63 - 1}}).dream.seed == 2**63 - 1
@@ -177,8 +204,9 @@ def test_a_billion_laughs_preset_fails_fast(tmp_path):
     with pytest.raises(UserError) as e:
         load_preset(str(bomb))
     assert time.perf_counter() - start < 0.5
-    assert one_short_line(e.value) == (f"{bomb}: YAML anchors and aliases (&, *) are not allowed "
-                                       "in presets (line 1)")
+    assert one_short_line(e.value) == (
+        f"{bomb}: YAML anchors and aliases (&, *) are not allowed in presets (line 1)"
+    )
 
 
 def test_aliases_are_refused_where_they_first_appear(tmp_path):
@@ -210,8 +238,11 @@ def test_set_values_use_the_same_loader_and_a_length_cap():
     bomb = "{" + ", ".join(line.rstrip() for line in BILLION_LAUGHS.splitlines()[:9]) + "}"
     start = time.perf_counter()
     # refused YAML is kept as the raw text, which is no integer
-    with pytest.raises(ConfigError, match=r"^dream\.octaves: expected an integer, "
-                                          r"got '\{a: &a \[") as e:
+    with pytest.raises(
+        ConfigError,
+        match=r"^dream\.octaves: expected an integer, "
+        r"got '\{a: &a \[",
+    ) as e:
         apply_sets(cfg, [f"dream.octaves={bomb}"])
     assert time.perf_counter() - start < 0.5
     one_short_line(e.value)
@@ -219,13 +250,17 @@ def test_set_values_use_the_same_loader_and_a_length_cap():
         apply_sets(cfg, ["zoom.zoom=" + "[" * 5000])  # a RecursionError with yaml.safe_load
     one_short_line(e.value)
     long_value = "1" * (MAX_SCHEDULE_CHARS + 200)
-    with pytest.raises(ConfigError, match=r"^--set 'zoom\.zoom=1+'\.\.\.: the value is "
-                                          r"20,200 characters; at most 20,100$") as e:
+    with pytest.raises(
+        ConfigError,
+        match=r"^--set 'zoom\.zoom=1+'\.\.\.: the value is "
+        r"20,200 characters; at most 20,100$",
+    ) as e:
         apply_sets(cfg, [f"zoom.zoom={long_value}"])
     one_short_line(e.value)
 
 
 # ------------------------------------------------------------------ 6. long strings
+
 
 @pytest.mark.parametrize("key", ["zoom", "layers"])
 def test_a_100k_schedule_is_refused_quickly_without_echo(key):
@@ -235,9 +270,11 @@ def test_a_100k_schedule_is_refused_quickly_without_echo(key):
         Config.from_dict({"zoom": {key: text}})
     assert time.perf_counter() - start < 0.1
     message = one_short_line(e.value)
-    assert message == (f"zoom.{key}: schedule has 100,003 characters; at most "
-                       f"{MAX_SCHEDULE_CHARS:,} characters and {MAX_KEYFRAMES:,} keyframes "
-                       "are accepted")
+    assert message == (
+        f"zoom.{key}: schedule has 100,003 characters; at most "
+        f"{MAX_SCHEDULE_CHARS:,} characters and {MAX_KEYFRAMES:,} keyframes "
+        "are accepted"
+    )
 
 
 def test_too_many_keyframes_are_refused():
@@ -245,19 +282,22 @@ def test_too_many_keyframes_are_refused():
     assert len(text) <= MAX_SCHEDULE_CHARS
     with pytest.raises(ScheduleError, match=f"has {MAX_KEYFRAMES + 1:,} keyframes"):
         parse_schedule(text, "zoom.zoom")
-    assert len(parse_schedule(text[:text.rindex(",")], "zoom.zoom").keys) == MAX_KEYFRAMES
+    assert len(parse_schedule(text[: text.rindex(",")], "zoom.zoom").keys) == MAX_KEYFRAMES
 
 
-@pytest.mark.parametrize("data", [
-    {"dream": {"model": "x" * 100_000}},        # choices
-    {"dream": {"device": "x" * 100_000}},       # pattern
-    {"dream": {"octaves": "x" * 100_000}},      # type
-    {"dream": {"x" * 100_000: 1}},              # unknown key
-    {"x" * 100_000: {}},                        # unknown section
-    {"dream": "x" * 100_000},                   # not a mapping
-    {"dream": {"octaves": ["x" * 100_000] * 100_000}},
-    {"zoom": {"zoom": "0: 1, 10: " + "x" * 10_000}},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"dream": {"model": "x" * 100_000}},  # choices
+        {"dream": {"device": "x" * 100_000}},  # pattern
+        {"dream": {"octaves": "x" * 100_000}},  # type
+        {"dream": {"x" * 100_000: 1}},  # unknown key
+        {"x" * 100_000: {}},  # unknown section
+        {"dream": "x" * 100_000},  # not a mapping
+        {"dream": {"octaves": ["x" * 100_000] * 100_000}},
+        {"zoom": {"zoom": "0: 1, 10: " + "x" * 10_000}},
+    ],
+)
 def test_errors_on_100k_values_are_short_single_lines(data):
     with pytest.raises(ConfigError) as e:
         Config.from_dict(data)
@@ -279,8 +319,10 @@ def test_long_set_items_and_preset_names_are_excerpted():
 
 # ------------------------------------------------------------------ 7. control characters
 
-@pytest.mark.parametrize("bad", ["line1\nline2", "tab\there", "nul\x00", "cr\rlf", "\u2028ls",
-                                 "\x1b[31mred"])
+
+@pytest.mark.parametrize(
+    "bad", ["line1\nline2", "tab\there", "nul\x00", "cr\rlf", "\u2028ls", "\x1b[31mred"]
+)
 def test_control_characters_never_break_the_line(bad):
     errors = []
     for call in [

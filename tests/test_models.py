@@ -38,8 +38,9 @@ def test_truncation_keeps_activations_and_drops_the_tail(lite0):
     cut = lite0.truncated(["blocks.4"])
     assert cut.names[-1] == "blocks.4" and len(cut.names) == 6
     with torch.no_grad():
-        torch.testing.assert_close(cut(x, ["blocks.4"])["blocks.4"],
-                                   lite0(x, ["blocks.4"])["blocks.4"])
+        torch.testing.assert_close(
+            cut(x, ["blocks.4"])["blocks.4"], lite0(x, ["blocks.4"])["blocks.4"]
+        )
 
 
 def test_backbone_is_frozen_and_in_eval_mode(lite0):
@@ -64,8 +65,11 @@ def test_torchvision_weights_from_a_local_file(tmp_path, name):
     net = load_backbone(name, weights=path, allow_download=False)
     x = torch.rand(1, 3, 96, 96)
     first = net.names[0]  # googlenet: conv1, resnet50: conv1 + bn1 + relu + maxpool
-    stem = ref.conv1 if name == "googlenet" else torch.nn.Sequential(ref.conv1, ref.bn1,
-                                                                       ref.relu, ref.maxpool)
+    stem = (
+        ref.conv1
+        if name == "googlenet"
+        else torch.nn.Sequential(ref.conv1, ref.bn1, ref.relu, ref.maxpool)
+    )
     with torch.no_grad():
         want = stem((x - net.mean) / net.std)
         torch.testing.assert_close(net(x, [first])[first], want, rtol=1e-4, atol=1e-4)
@@ -99,8 +103,7 @@ def test_every_model_lists_layers_without_weights():
         assert len(info) >= 10 and all(i.channels > 0 for i in info)
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "googlenet", "resnet50",
-                                  "inception_v3"])
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "googlenet", "resnet50", "inception_v3"])
 def test_batchnorm_folding_keeps_every_layer_output(name):
     """Fold BN into convs on a network with non-trivial BN statistics: same activations."""
     from dreamvideo.models import _SPECS, Backbone

@@ -39,14 +39,17 @@ def test_algebra_combines_values_and_layers():
     assert torch.allclose(Objective.sum([a, b, a])(f), 2 * a(f) + b(f))
 
 
-@pytest.mark.parametrize("text, name", [
-    ("blocks.10", "blocks.10"),
-    ("blocks.10:42", "blocks.10:42"),
-    ("blocks.10:1,5,9", "blocks.10:1,5,9"),
-    ("blocks.10:42@0.25,0.75", "blocks.10:42@0.25,0.75"),
-    ("0.5*blocks.8 + blocks.10:7", "0.5*blocks.8 + blocks.10:7"),
-    ("  blocks.8-0.2*blocks.3 ", "blocks.8 - 0.2*blocks.3"),
-])
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("blocks.10", "blocks.10"),
+        ("blocks.10:42", "blocks.10:42"),
+        ("blocks.10:1,5,9", "blocks.10:1,5,9"),
+        ("blocks.10:42@0.25,0.75", "blocks.10:42@0.25,0.75"),
+        ("0.5*blocks.8 + blocks.10:7", "0.5*blocks.8 + blocks.10:7"),
+        ("  blocks.8-0.2*blocks.3 ", "blocks.8 - 0.2*blocks.3"),
+    ],
+)
 def test_parse_round_trips_to_a_readable_name(text, name):
     assert parse_objective(text, CHANNELS).name == name
 
@@ -58,17 +61,23 @@ def test_parsed_weighted_sum_equals_the_algebra():
     assert torch.allclose(parsed(f), built(f))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("blocks.99", r"unknown layer 'blocks\.99'; valid layers: blocks\.3, blocks\.8, blocks\.10"),
-    ("blocks.10:112", r"channel 112 out of range for blocks\.10 \(0\.\.111\)"),
-    ("blocks.10:1.5", "whole channel number"),
-    ("2*", "expected a layer name"),
-    ("blocks.8 blocks.10", r"expected \+, - or the end"),
-    ("__import__('os')", "unexpected"),
-    ("", "empty"),
-    ("guide(blocks.10)", "no guide picture"),
-    ("blocks.10:1@2,0", "position must be in 0..1"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "blocks.99",
+            r"unknown layer 'blocks\.99'; valid layers: blocks\.3, blocks\.8, blocks\.10",
+        ),
+        ("blocks.10:112", r"channel 112 out of range for blocks\.10 \(0\.\.111\)"),
+        ("blocks.10:1.5", "whole channel number"),
+        ("2*", "expected a layer name"),
+        ("blocks.8 blocks.10", r"expected \+, - or the end"),
+        ("__import__('os')", "unexpected"),
+        ("", "empty"),
+        ("guide(blocks.10)", "no guide picture"),
+        ("blocks.10:1@2,0", "position must be in 0..1"),
+    ],
+)
 def test_bad_objectives_give_one_clear_line(text, message):
     with pytest.raises(ObjectiveError, match=message) as e:
         parse_objective(text, CHANNELS)
@@ -88,8 +97,12 @@ def test_guide_pulls_each_cell_towards_its_best_matching_guide_vector():
 
 def test_crops_with_windows_add_up_to_the_whole_map():
     f = feats(2, h=6, w=8)
-    for obj in [layer("blocks.10"), channel("blocks.8", [3, 4]), neuron("blocks.3", 2, 0.9, 0.1),
-                parse_objective("0.3*blocks.10 + blocks.3:5", CHANNELS)]:
+    for obj in [
+        layer("blocks.10"),
+        channel("blocks.8", [3, 4]),
+        neuron("blocks.3", 2, 0.9, 0.1),
+        parse_objective("0.3*blocks.10 + blocks.3:5", CHANNELS),
+    ]:
         whole = obj(f)
         parts = torch.zeros(1)
         for top, bottom in [(0, 2), (2, 6)]:

@@ -16,8 +16,9 @@ from dreamvideo.schedule import EASINGS, parse_schedule
 from dreamvideo.video import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.zoom import ZoomPlan, ZoomState, step_zoom
 
-FULL = AscentParams(octaves=3, octave_scale=1.4, iterations=10, step=2.0, jitter=0,
-                    normalize="mean", tile=0)
+FULL = AscentParams(
+    octaves=3, octave_scale=1.4, iterations=10, step=2.0, jitter=0, normalize="mean", tile=0
+)
 H, W = 12, 16
 
 
@@ -51,8 +52,9 @@ def strengths(steps: ClipSteps, frames: int = 30) -> list[float]:
     dreamer, carry, out = FakeDreamer(), None, []
     frame, cur = still()
     for t in range(frames):
-        dream, carry, _ = step_clip(dreamer, steps, frame, cur, None if t == 0 else
-                                    still_track(), carry)
+        dream, carry, _ = step_clip(
+            dreamer, steps, frame, cur, None if t == 0 else still_track(), carry
+        )
         out.append(float((dream - cur).abs().mean()))
     return out
 
@@ -61,8 +63,9 @@ def test_clip_stepper_holds_the_shots_strength_in_milliseconds():
     t0 = time.perf_counter()
     steps = ClipSteps.from_config(VideoConfig(blend=1.0, tracked_step=1.0), FULL)
     held = strengths(steps)
-    piled = strengths(ClipSteps.from_config(VideoConfig(blend=1.0, tracked_step=1.0,
-                                                        hold_strength=False), FULL))
+    piled = strengths(
+        ClipSteps.from_config(VideoConfig(blend=1.0, tracked_step=1.0, hold_strength=False), FULL)
+    )
     assert time.perf_counter() - t0 < 1.0
     # the controller steers back to the first frame's strength within a few frames
     assert all(abs(h / held[0] - 1) < 0.05 for h in held[8:])
@@ -71,8 +74,9 @@ def test_clip_stepper_holds_the_shots_strength_in_milliseconds():
 
 def test_clip_stepper_touches_up_lightly_and_restarts_at_cuts():
     dreamer = FakeDreamer()
-    steps = ClipSteps.from_config(VideoConfig(next_octaves=1, next_iterations=2,
-                                              tracked_step=0.25, scene_cut=0.3), FULL)
+    steps = ClipSteps.from_config(
+        VideoConfig(next_octaves=1, next_iterations=2, tracked_step=0.25, scene_cut=0.3), FULL
+    )
     frame, cur = still()
     _, carry, fresh = step_clip(dreamer, steps, frame, cur, None, None)
     assert fresh and dreamer.calls[-1] == (FULL, None)
@@ -88,8 +92,10 @@ def test_carry_round_trips_through_a_checkpoint():
     steps = ClipSteps.from_config(VideoConfig(), FULL)
     frame, cur = still(0.3)
     _, carry, _ = step_clip(FakeDreamer(), steps, frame, cur, None, None)
-    saved = {k: v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-             for k, v in carry.to_arrays().items()}
+    saved = {
+        k: v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+        for k, v in carry.to_arrays().items()
+    }
     again = Carry.from_arrays(saved, torch.device("cpu"))
     a, _, _ = step_clip(FakeDreamer(), steps, frame, cur, still_track(), carry)
     b, _, _ = step_clip(FakeDreamer(), steps, frame, cur, still_track(), again)
@@ -99,9 +105,18 @@ def test_carry_round_trips_through_a_checkpoint():
 def zoom_plan(frames=6, loop=2) -> ZoomPlan:
     def n(v):
         return parse_schedule(v, "k")
-    return ZoomPlan(Fraction(12), frames, loop, (n(1.2), n(0.0), n(0.0), n(0.0)),
-                    n("0: 4, 4: 8"), None, parse_schedule("blocks.3", "k", numbers=False), 1,
-                    (0.5, 0.5))
+
+    return ZoomPlan(
+        Fraction(12),
+        frames,
+        loop,
+        (n(1.2), n(0.0), n(0.0), n(0.0)),
+        n("0: 4, 4: 8"),
+        None,
+        parse_schedule("blocks.3", "k", numbers=False),
+        1,
+        (0.5, 0.5),
+    )
 
 
 def test_zoom_stepper_holds_the_loop_head_and_blends_it_in_at_the_end():
@@ -126,8 +141,11 @@ def test_zoom_stepper_holds_the_loop_head_and_blends_it_in_at_the_end():
 
 def test_zoom_state_round_trips_through_a_checkpoint():
     plan = zoom_plan()
-    state = ZoomState(3, np.random.default_rng(0).random((H, W, 3), dtype=np.float32),
-                      np.arange(2 * H * W * 3, dtype=np.uint8).reshape(2, H, W, 3))
+    state = ZoomState(
+        3,
+        np.random.default_rng(0).random((H, W, 3), dtype=np.float32),
+        np.arange(2 * H * W * 3, dtype=np.uint8).reshape(2, H, W, 3),
+    )
     again = ZoomState.from_arrays(state.to_arrays(), plan, (W, H))
     assert again.next == 3 and np.array_equal(again.prev, state.prev)
     assert np.array_equal(again.head, state.head)
@@ -141,8 +159,10 @@ def test_every_name_has_an_implementation_and_the_config_offers_exactly_those():
     assert set(EASINGS) == set(names.INTERPOLATIONS)
 
     def choices(section, key):
-        return next(f.metadata["choices"] for f in section.__dataclass_fields__.values()
-                    if f.name == key)
+        return next(
+            f.metadata["choices"] for f in section.__dataclass_fields__.values() if f.name == key
+        )
+
     assert choices(DreamConfig, "model") == names.MODELS
     assert choices(DreamConfig, "normalize") == names.NORMALIZATIONS
     assert choices(VideoConfig, "flow") == names.FLOWS
@@ -159,5 +179,4 @@ def test_every_offline_flow_follows_a_known_shift(flow):
 
     a, b = pan_frames(2, (64, 48), step=(2.0, 1.0))
     backward = make_flow(flow)(b, a)  # b(x) ~ a(x + flow): the content moved by +(2, 1)
-    assert np.allclose(np.median(backward[8:-8, 8:-8].reshape(-1, 2), axis=0), (-2, -1),
-                       atol=0.3)
+    assert np.allclose(np.median(backward[8:-8, 8:-8].reshape(-1, 2), axis=0), (-2, -1), atol=0.3)

@@ -21,9 +21,11 @@ from dreamvideo.frames import probe_video, read_frames
 from dreamvideo.metrics import measure_clip
 from dreamvideo.render_video import render_video
 
-FAST = {"dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2, "jitter": 4},
-        "video": {"next_octaves": 1, "next_iterations": 1, "checkpoint_every": 4},
-        "encode": {"preset": "ultrafast"}}
+FAST = {
+    "dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2, "jitter": 4},
+    "video": {"next_octaves": 1, "next_iterations": 1, "checkpoint_every": 4},
+    "encode": {"preset": "ultrafast"},
+}
 
 
 def fast(**sections):
@@ -48,15 +50,22 @@ def test_video_keeps_frames_rate_size_and_sound(clip, tmp_path):
     r = render_video(fast(), clip, out)
     src, dst = probe_video(clip), probe_video(out)
     assert r.frames == 12 == len(frames_of(out))
-    assert (dst.width, dst.height, dst.fps) == (65, 47, Fraction(30000, 1001)) == \
-        (src.width, src.height, src.fps)
+    assert (
+        (dst.width, dst.height, dst.fps)
+        == (65, 47, Fraction(30000, 1001))
+        == (src.width, src.height, src.fps)
+    )
     assert dst.has_audio
     assert abs(dst.duration - src.duration) < 0.1
     meta = read_video_metadata(out)
     assert meta["config"]["dream"]["layers"] == "blocks.3" and meta["frames"] == 12
     assert not parts_dir(out).exists()
-    strength = np.mean([np.abs(a.astype(int) - b).mean()
-                        for a, b in zip(frames_of(out), frames_of(clip), strict=True)])
+    strength = np.mean(
+        [
+            np.abs(a.astype(int) - b).mean()
+            for a, b in zip(frames_of(out), frames_of(clip), strict=True)
+        ]
+    )
     assert strength > 3  # it did dream
 
 
@@ -125,15 +134,32 @@ sys.exit(main(sys.argv[1:]))
 
 def test_killed_render_resumes_from_its_last_checkpoint(tmp_path):
     clip = write_clip(tmp_path / "long.mp4", pan_frames(12, (48, 32)), audio=True)
-    args = ["video", clip, "--set", "dream.layers=blocks.3", "--octaves", "1",
-            "--iterations", "2", "--set", "video.next_octaves=1", "--set",
-            "video.next_iterations=1", "--checkpoint-every", "3", "--set",
-            "encode.preset=ultrafast"]
+    args = [
+        "video",
+        clip,
+        "--set",
+        "dream.layers=blocks.3",
+        "--octaves",
+        "1",
+        "--iterations",
+        "2",
+        "--set",
+        "video.next_octaves=1",
+        "--set",
+        "video.next_iterations=1",
+        "--checkpoint-every",
+        "3",
+        "--set",
+        "encode.preset=ultrafast",
+    ]
     ref = tmp_path / "ref.mp4"
     assert cli(*args, "-o", ref).code == 0
     out = tmp_path / "out.mp4"
-    proc = subprocess.run([sys.executable, "-c", _KILLED_CHILD, *args, "-o", str(out)],
-                          capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD, *args, "-o", str(out)],
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr
     assert not out.exists()
     r = cli(*args, "-o", out, "--resume")
@@ -158,13 +184,25 @@ def test_carrying_the_dream_is_steadier_than_dreaming_each_frame(tmp_path):
     dream = {"layers": "blocks.8", "octaves": 2, "iterations": 8, "step": 3.0}
     lossless = {"lossless": True}  # so compression noise does not blur the comparison
     steady = tmp_path / "steady.mp4"
-    render_video(fast(dream=dream, video={"blend": 0.98, "next_iterations": 2,
-                                          "tracked_step": 0.5}, encode=lossless),
-                 clip, steady)
+    render_video(
+        fast(
+            dream=dream,
+            video={"blend": 0.98, "next_iterations": 2, "tracked_step": 0.5},
+            encode=lossless,
+        ),
+        clip,
+        steady,
+    )
     alone = tmp_path / "alone.mp4"
-    render_video(fast(dream=dream, video={"blend": 0.0, "next_octaves": 2, "next_iterations": 8,
-                                          "tracked_step": 1.0},
-                      encode=lossless), clip, alone)
+    render_video(
+        fast(
+            dream=dream,
+            video={"blend": 0.0, "next_octaves": 2, "next_iterations": 8, "tracked_step": 1.0},
+            encode=lossless,
+        ),
+        clip,
+        alone,
+    )
     a, b = measure_clip(clip, steady), measure_clip(clip, alone)
     assert a.strength > 0.9 * b.strength > 5
     assert a.warp_ratio < 0.75 * b.warp_ratio
@@ -180,22 +218,26 @@ def test_metrics_of_a_clip_against_itself(tmp_path):
 
 def test_preview_shows_the_last_frame(clip, tmp_path):
     preview, out = tmp_path / "now.png", tmp_path / "o.mp4"
-    render_video(fast(video={"max_frames": 1}, encode={"lossless": True}), clip, out,
-                 preview=preview)
+    render_video(
+        fast(video={"max_frames": 1}, encode={"lossless": True}), clip, out, preview=preview
+    )
     shown = np.asarray(Image.open(preview))
     assert np.array_equal(shown, frames_of(out)[0])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["video", "{txt}", "-o", "{out}"], "is not a video"),
-    (["video", "{clip}", "-o", "{tmp}/o.avi"], "unknown video type '.avi'"),
-    (["video", "{clip}", "-o", "{out}", "--resume"], "nothing to resume"),
-    (["video", "{clip}", "-o", "{out}", "--flow", "optical"], "'optical' is not one of 'dis'"),
-    (["video", "{clip}", "-o", "{out}", "--start", "5", "--end", "1"], "must come after"),
-    (["video", "{clip}", "-o", "{out}", "--width", "8"], "video.width: must be >= 16"),
-    (["video", "{clip}", "-o", "{out}", "--scale", "0.1"], "too small to follow"),
-    (["metrics", "{clip}", "{txt}"], "is not a video"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["video", "{txt}", "-o", "{out}"], "is not a video"),
+        (["video", "{clip}", "-o", "{tmp}/o.avi"], "unknown video type '.avi'"),
+        (["video", "{clip}", "-o", "{out}", "--resume"], "nothing to resume"),
+        (["video", "{clip}", "-o", "{out}", "--flow", "optical"], "'optical' is not one of 'dis'"),
+        (["video", "{clip}", "-o", "{out}", "--start", "5", "--end", "1"], "must come after"),
+        (["video", "{clip}", "-o", "{out}", "--width", "8"], "video.width: must be >= 16"),
+        (["video", "{clip}", "-o", "{out}", "--scale", "0.1"], "too small to follow"),
+        (["metrics", "{clip}", "{txt}"], "is not a video"),
+    ],
+)
 def test_video_mistakes_are_one_line(tmp_path, clip, args, message):
     txt = tmp_path / "notes.mp4"
     txt.write_text("hello")
@@ -211,9 +253,12 @@ def test_hold_strength_stops_a_static_shot_from_drifting(tmp_path):
     strengths = {}
     for hold in (True, False):
         out = tmp_path / f"{hold}.mp4"
-        render_video(fast(dream={"step": 3.0, "iterations": 8},
-                          video={**video, "hold_strength": hold}),
-                     clip, out, restart=True)
+        render_video(
+            fast(dream={"step": 3.0, "iterations": 8}, video={**video, "hold_strength": hold}),
+            clip,
+            out,
+            restart=True,
+        )
         m = measure_clip(clip, out)
         strengths[hold] = m.drift
     assert strengths[True] < 1.15

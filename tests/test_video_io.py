@@ -48,8 +48,21 @@ def test_rotation_metadata_is_honoured(tmp_path):
     frames = pan_frames(3, (64, 48))
     plain = write_clip(tmp_path / "plain.mp4", frames)
     rotated = tmp_path / "rotated.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", plain,
-                    "-c", "copy", str(rotated)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-display_rotation",
+            "90",
+            "-i",
+            plain,
+            "-c",
+            "copy",
+            str(rotated),
+        ],
+        check=True,
+    )
     info = probe_video(rotated)
     assert (info.width, info.height) == (48, 64)
     upright = next(read_frames(rotated))[1]
@@ -116,8 +129,10 @@ def test_no_ffmpeg_left_behind_after_close_error_abort_or_delete(tmp_path):
     w = VideoWriter(tmp_path / "a.mp4", (32, 32), fps, codec)
     w.abort()
     assert ffmpeg_children() == []
-    with pytest.raises(ValueError, match="does not match"), \
-            VideoWriter(tmp_path / "s.mp4", (32, 32), fps, codec) as w:
+    with (
+        pytest.raises(ValueError, match="does not match"),
+        VideoWriter(tmp_path / "s.mp4", (32, 32), fps, codec) as w,
+    ):
         w.write(np.zeros((31, 32, 3), np.uint8))
     gc.collect()
     assert ffmpeg_children() == []

@@ -49,11 +49,13 @@ def test_feedback_step_keeps_detail_better_than_bilinear():
     for _ in range(20):
         lanczos = feedback_step(lanczos, step)
         m = affine_matrix((128, 96), step)
-        bilinear = cv2.warpAffine(bilinear, m, (128, 96), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT_101)
+        bilinear = cv2.warpAffine(
+            bilinear, m, (128, 96), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
 
     def sharpness(x):
         return np.abs(np.diff(x[20:-20, 20:-20], axis=1)).mean()
+
     assert sharpness(lanczos) > 1.3 * sharpness(bilinear)
     assert lanczos.min() >= 0 and lanczos.max() <= 1
 
@@ -75,10 +77,12 @@ def test_loop_blend_fades_from_the_continuation_into_the_start():
 
 # ------------------------------------------------------------------ schedules
 
+
 def test_schedules_interpolate_linearly_smoothly_or_in_steps():
     s = parse_schedule("0: 1.0, 10: 2.0, 20: 1.0", "zoom.zoom")
-    assert [s.value(t, 24) for t in (-5, 0, 5, 10, 15, 20, 99)] == \
-        pytest.approx([1.0, 1.0, 1.5, 2.0, 1.5, 1.0, 1.0])
+    assert [s.value(t, 24) for t in (-5, 0, 5, 10, 15, 20, 99)] == pytest.approx(
+        [1.0, 1.0, 1.5, 2.0, 1.5, 1.0, 1.0]
+    )
     smooth = parse_schedule("smooth: 0: 0, 10: 1", "k")
     assert smooth.value(2.5, 24) == pytest.approx(0.15625)  # 3a^2 - 2a^3 at a = 0.25
     assert smooth.value(5, 24) == pytest.approx(0.5)
@@ -94,25 +98,30 @@ def test_schedule_in_seconds_follows_the_frame_rate():
 
 
 def test_objective_schedules_cross_fade_by_weights():
-    s = parse_schedule("0: blocks.8, 10: blocks.10:1,5, 20: 0.5*blocks.3", "zoom.layers",
-                       numbers=False)
+    s = parse_schedule(
+        "0: blocks.8, 10: blocks.10:1,5, 20: 0.5*blocks.3", "zoom.layers", numbers=False
+    )
     assert s.values() == ["blocks.8", "blocks.10:1,5", "0.5*blocks.3"]
     assert s.weights(5, 24) == [("blocks.8", 0.5), ("blocks.10:1,5", 0.5)]
     assert s.weights(10, 24) == [("blocks.10:1,5", 1.0)]
-    assert parse_schedule("blocks.10:42", "k", numbers=False).weights(3, 24) == \
-        [("blocks.10:42", 1.0)]
+    assert parse_schedule("blocks.10:42", "k", numbers=False).weights(3, 24) == [
+        ("blocks.10:42", 1.0)
+    ]
 
 
-@pytest.mark.parametrize("text, why", [
-    ("__import__('os').system('ls')", "is not a number"),
-    ("0: 1.0, 10: os.system", "is not a number"),
-    ("0: 1, 10: 2, 5: 3", "do not increase"),
-    ("0: 1, 10:", "has no value"),
-    ("1.0, 10: 2", "is not a number"),
-    ("smooth: 1.0, 10: 2", "does not start with a keyframe"),
-    ("0: 1, 2s: 2, 60: 3", "frames and seconds are mixed"),
-    ("0: 1e400000", None),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("__import__('os').system('ls')", "is not a number"),
+        ("0: 1.0, 10: os.system", "is not a number"),
+        ("0: 1, 10: 2, 5: 3", "do not increase"),
+        ("0: 1, 10:", "has no value"),
+        ("1.0, 10: 2", "is not a number"),
+        ("smooth: 1.0, 10: 2", "does not start with a keyframe"),
+        ("0: 1, 2s: 2, 60: 3", "frames and seconds are mixed"),
+        ("0: 1e400000", None),
+    ],
+)
 def test_malformed_or_malicious_schedules_are_rejected(text, why):
     if why is None:  # parses to inf, which the config's range check then rejects
         with pytest.raises(ConfigError, match="zoom.zoom: must be <= 100"):
@@ -134,12 +143,25 @@ def test_config_checks_every_keyframe_value():
 
 # ------------------------------------------------------------------ renders
 
+
 def zoom_cfg(**zoom):
-    base = {"seconds": 1.0, "fps": 12, "width": 64, "height": 48, "iterations": 1,
-            "zoom": 1.5, "rotate": 10.0, "checkpoint_every": 4}
-    return Config.from_dict({"dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2,
-                                       "jitter": 4},
-                             "encode": {"preset": "ultrafast"}, "zoom": {**base, **zoom}})
+    base = {
+        "seconds": 1.0,
+        "fps": 12,
+        "width": 64,
+        "height": 48,
+        "iterations": 1,
+        "zoom": 1.5,
+        "rotate": 10.0,
+        "checkpoint_every": 4,
+    }
+    return Config.from_dict(
+        {
+            "dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2, "jitter": 4},
+            "encode": {"preset": "ultrafast"},
+            "zoom": {**base, **zoom},
+        }
+    )
 
 
 def frames_of(path):
@@ -156,8 +178,9 @@ def test_zoom_from_a_picture_has_the_asked_length_size_and_rate(tmp_path, cat_pn
     from dreamvideo.render_zoom import render_zoom
 
     out = tmp_path / "z.mp4"
-    cfg = zoom_cfg(fps=29.97, seconds=0.5, zoom="0: 1.2, 10: 2.0", layers="0: blocks.2, 8: "
-                   "blocks.3:5")
+    cfg = zoom_cfg(
+        fps=29.97, seconds=0.5, zoom="0: 1.2, 10: 2.0", layers="0: blocks.2, 8: blocks.3:5"
+    )
     r = render_zoom(cfg, cat_png, out)
     info = probe_video(out)
     assert r.frames == 15 == len(frames_of(out))
@@ -224,6 +247,7 @@ def test_zoom_cli_mistakes_are_one_line(tmp_path):
         (["--fps", "nan"], "zoom.fps"),
     ]:
         out = tmp_path / "z.mp4"
-        assert_one_line_error(cli("zoom", "-o", out, "--width", "32", "--height", "32", *args),
-                              message)
+        assert_one_line_error(
+            cli("zoom", "-o", out, "--width", "32", "--height", "32", *args), message
+        )
         assert not out.exists() and not (tmp_path / "z.mp4.parts").exists()
