@@ -12,8 +12,10 @@ import argparse
 import time
 
 from common import machine, matmul_peak, step_flops, step_seconds, sync
-from dreamvideo.pipeline import Dreamer, pick_device, resize_rgb, to_tensor
 
+from dreamvideo.device import pick_device, to_tensor
+from dreamvideo.dreamer import Dreamer
+from dreamvideo.images import resize_rgb
 from dreamvideo.presets import load_preset
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import subprocess
 import sys
@@ -30,25 +31,22 @@ from pathlib import Path
 
 import torch
 from common import machine, matmul_peak, real_clip, step_flops, step_seconds, sync, table
-from dreamvideo.decode import read_frames
-from dreamvideo.encode import VideoWriter, codec_args
-from dreamvideo.pipeline import (
-    Dreamer,
-    pick_device,
-    render_video,
-    render_zoom,
-    resize_rgb,
-    to_tensor,
-    to_uint8,
-)
 
-from dreamvideo import pipeline
+from dreamvideo import render
+from dreamvideo import render_video as clip_render
 from dreamvideo.ascent import octave_sizes, resize
 from dreamvideo.config import Config
+from dreamvideo.device import pick_device, to_tensor, to_uint8
+from dreamvideo.dreamer import Dreamer
 from dreamvideo.efficientnet import EfficientNetLite0, bundled_weights_path
+from dreamvideo.ffmpeg import VideoWriter, codec_args
+from dreamvideo.frames import read_frames
+from dreamvideo.images import resize_rgb
 from dreamvideo.metrics import measure_clip
 from dreamvideo.models import Backbone
 from dreamvideo.presets import load_preset
+from dreamvideo.render_video import render_video
+from dreamvideo.render_zoom import render_zoom
 from dreamvideo.zoom import Motion, cover, feedback_step
 
 # --------------------------------------------------------------------------- the reference
@@ -145,7 +143,9 @@ def video_case(
         .override("dream", device=str(device))
     )
     ours_file = folder / f"ours-{width}.mp4"
-    t, r = timed(lambda: render_video(cfg, real_clip(), ours_file, restart=True), device)
+    t, r = timed(
+        lambda: render_video(cfg, real_clip(), ours_file, restart=True, overwrite=True), device
+    )
     ours = t / r.frames
     ref, params = reference_for(cfg, device)
     ref_file = folder / f"ref-{width}.mp4"
@@ -175,7 +175,10 @@ def zoom_case(width: int, frames: int, device: torch.device, folder: Path) -> tu
     from PIL import Image
 
     Image.fromarray(skimage.data.astronaut()).save(src)
-    t, r = timed(lambda: render_zoom(cfg, src, folder / f"zoom-{width}.mp4", restart=True), device)
+    t, r = timed(
+        lambda: render_zoom(cfg, src, folder / f"zoom-{width}.mp4", restart=True, overwrite=True),
+        device,
+    )
     ours = t / r.frames
     ref, params = reference_for(cfg, device)
     step = Motion(zoom=float(cfg.zoom.zoom)).per_frame(fps)
@@ -219,14 +222,14 @@ def switched_off(what: str) -> Iterator[None]:
     elif what == "channels_last":
         patch(Backbone, "use_channels_last", lambda self: self)
     elif what == "reader/writer threads":
-        patch(pipeline, "prefetch", lambda items, depth=3: items)
-        patch(pipeline, "Sink", _SyncSink)
+        patch(clip_render, "prefetch", lambda items, depth=3: items)
+        patch(render, "Sink", _SyncSink)
     elif what == "torch.compile (on)":
         real = Dreamer.from_config.__func__
 
         def compiled(cls, cfg, allow_download=True):
             d = real(cls, cfg, allow_download)
-            return pipeline.replace(d, net=torch.compile(d.net, dynamic=True))
+            return dataclasses.replace(d, net=torch.compile(d.net, dynamic=True))
 
         patch(Dreamer, "from_config", classmethod(compiled))
     try:
@@ -256,7 +259,10 @@ def ablation(
         for what in variants:
             with switched_off(what) if what != "everything on" else contextlib.nullcontext():
                 t, r = timed(
-                    lambda: render_video(cfg, real_clip(), folder / "ab.mp4", restart=True), device
+                    lambda: render_video(
+                        cfg, real_clip(), folder / "ab.mp4", restart=True, overwrite=True
+                    ),
+                    device,
                 )
             best[what] = min(best[what], t / r.frames)
     base = best["everything on"]
@@ -299,7 +305,7 @@ def step_ablation(device: torch.device, variants: list[str], rounds: int = 5) ->
 _MEMORY_PROBE = """
 import json, os, sys, threading, time, torch
 from dreamvideo.ascent import gradient
-from dreamvideo.pipeline import Dreamer
+from dreamvideo.dreamer import Dreamer
 from dreamvideo.presets import load_preset
 w, h, tile, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 d = Dreamer.from_config(load_preset('video').override('dream', tile=tile, device=device).dream)

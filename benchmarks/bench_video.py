@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 from common import real_clip
-from dreamvideo.decode import probe_video
-from dreamvideo.encode import run_ffmpeg
-from dreamvideo.pipeline import render_video
 
 from dreamvideo.config import Config
+from dreamvideo.ffmpeg import run_ffmpeg
+from dreamvideo.frames import probe_video
 from dreamvideo.metrics import ClipMetrics, measure_clip
 from dreamvideo.presets import load_preset
+from dreamvideo.render_video import render_video
 
 
 def with_sound(clip: Path, folder: Path) -> Path:
@@ -49,13 +49,14 @@ def with_sound(clip: Path, folder: Path) -> Path:
             str(out),
         ],
         "adding a soundtrack",
+        timeout=120,
     )
     return out
 
 
 def timed_render(cfg: Config, source: Path, output: Path) -> float:
     t = time.perf_counter()
-    r = render_video(cfg, source, output)
+    r = render_video(cfg, source, output, overwrite=True)
     return (time.perf_counter() - t) / r.frames
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 from common import machine, table
-from dreamvideo.decode import read_frames
-from dreamvideo.pipeline import pick_device, render_zoom
 
+from dreamvideo.device import pick_device
+from dreamvideo.frames import read_frames
 from dreamvideo.presets import load_preset
+from dreamvideo.render_zoom import render_zoom
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "coffee.jpg"
 
@@ -33,7 +34,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "zoom.mp4"
-        r = render_zoom(cfg, SAMPLE, out)
+        r = render_zoom(cfg, SAMPLE, out, overwrite=True)
         frames = [f.astype(np.float32) for _, f in read_frames(out)]
     steps = [float(np.abs(b - a).mean()) for a, b in zip(frames, frames[1:], strict=False)]
     seam = float(np.abs(frames[0] - frames[-1]).mean())

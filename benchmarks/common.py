@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import torch
-from dreamvideo.pipeline import Dreamer
 from torch.utils.flop_counter import FlopCounterMode
 
 from dreamvideo.ascent import gradient, normalize_gradient
+from dreamvideo.dreamer import Dreamer
 
 
 def sync(device: torch.device) -> None:

@@ -19,7 +19,7 @@ timeout 90 python benchmarks/bench_ascent.py --device cuda --size 1024
 
 echo "== 720p video (sample clip upscaled to 1280x720, preset video)"
 timeout 120 python -m dreamvideo video samples/astronaut-pan.mp4 -o "$out/gpu-720p.mp4" \
-    --width 1280 --restart
+    --width 1280 --restart -y
 
 echo "== speed table (640 and 1280 wide, reference in the same run, torch.compile tried)"
 timeout 240 python benchmarks/bench_speed.py --device cuda --widths 640 1280 --frames 24 --compile

@@ -182,6 +182,9 @@ class DreamConfig(_Section):
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"
     device: str = _f("auto", pattern=(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N"))
     # forward precision: "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16"
+    # CPU threads for torch; 0 = torch's default (one per core). Lower it to share the
+    # machine: two renders side by side run best at half the cores each
+    threads: int = _f(0, min=0, max=1024)
     precision: str = _f("auto", choices=names.PRECISIONS)
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from dreamvideo.objectives import Objective, parse_objective
 
 Progress = Callable[[int], None]  # called with how many ascent steps just finished
 # settings that decide the loaded network itself; the others can change without a reload
-_NETWORK_KEYS = ("model", "weights", "guide", "device", "precision")
+_NETWORK_KEYS = ("model", "weights", "guide", "device", "precision", "threads")
 
 
 def ascent_params(cfg: DreamConfig) -> AscentParams:
@@ -54,6 +54,8 @@ class Dreamer:
     @classmethod
     def from_config(cls, cfg: DreamConfig, allow_download: bool = True) -> Dreamer:
         """Load the network ``cfg`` names and parse its objective (slow: once per run)."""
+        if cfg.threads:  # process-wide: a render owns its process
+            torch.set_num_threads(cfg.threads)
         device = pick_device(cfg.device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # octave shapes repeat every frame

@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import skimage.data
-from dreamvideo.encode import VideoWriter, codec_args, run_ffmpeg
+
+from dreamvideo.ffmpeg import VideoWriter, codec_args, run_ffmpeg
 
 HERE = Path(__file__).resolve().parent
 SIZE = (320, 180)
@@ -71,6 +72,7 @@ def main() -> None:
             str(out),
         ],
         "adding the soundtrack",
+        timeout=120,
     )
     silent.unlink()
     print(f"wrote {out}")

@@ -171,3 +171,15 @@ def test_a_render_piped_to_a_file_logs_progress_from_the_first_second(tmp_path):
     assert any("dreaming: the first frame gets the full dream" in line for line in lines)
     assert any(re.search(r"frame 6 of 6, [\d.]+ fps, eta 0:00", line) for line in lines), lines
     assert lines[-1].startswith("wrote ")
+
+
+def test_threads_flag_sets_torchs_threads(cat_png, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert run("image", cat_png, "-o", tmp_path / "t.png", *FAST, "--threads", 1).code == 0
+        assert torch.get_num_threads() == 1
+        assert read_image_metadata(tmp_path / "t.png")["config"]["dream"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)

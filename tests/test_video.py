@@ -236,12 +236,15 @@ def test_preview_shows_the_last_frame(clip, tmp_path):
         (["video", "{clip}", "-o", "{out}", "--width", "8"], "video.width: must be >= 16"),
         (["video", "{clip}", "-o", "{out}", "--scale", "0.1"], "too small to follow"),
         (["metrics", "{clip}", "{txt}"], "is not a video"),
+        (["video", "{png}", "-o", "{out}"], "is a picture; dream it with `dreamvideo image"),
     ],
 )
 def test_video_mistakes_are_one_line(tmp_path, clip, args, message):
     txt = tmp_path / "notes.mp4"
     txt.write_text("hello")
-    fmt = {"txt": txt, "clip": clip, "out": tmp_path / "o.mp4", "tmp": tmp_path}
+    png = tmp_path / "photo.png"
+    png.write_bytes(b"")
+    fmt = {"txt": txt, "clip": clip, "out": tmp_path / "o.mp4", "tmp": tmp_path, "png": png}
     assert_one_line_error(cli(*[a.format(**fmt) for a in args]), message)
     assert not (tmp_path / "o.mp4").exists() and not parts_dir(tmp_path / "o.mp4").exists()
 

@@ -1,0 +1,308 @@
+"""Commands for moving pictures: video, zoom, and the metrics of a dreamed clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from dreamvideo import names
+from dreamvideo.cli_common import (
+    Device,
+    Guide,
+    Iterations,
+    Layers,
+    Model,
+    Octaves,
+    Output,
+    Overwrite,
+    Preset,
+    Preview,
+    Restart,
+    Resume,
+    Seed,
+    Sets,
+    Step,
+    Threads,
+    Weights,
+    app,
+    build_config,
+    check_input,
+    number_or_text,
+    out,
+    rendering,
+)
+from dreamvideo.errors import UserError
+
+
+@app.command()
+def video(
+    input: Annotated[Path, typer.Argument(help="clip to dream", metavar="INPUT")],  # noqa: A002
+    output: Output,
+    preset: Preset = "video",
+    layers: Layers = None,
+    model: Model = None,
+    weights: Weights = None,
+    guide: Guide = None,
+    octaves: Octaves = None,
+    iterations: Iterations = None,
+    step: Step = None,
+    seed: Seed = None,
+    device: Device = None,
+    threads: Threads = None,
+    sets: Sets = None,
+    start: Annotated[
+        float | None, typer.Option("--start", help="first second of the clip to render")
+    ] = None,
+    end: Annotated[float | None, typer.Option("--end", help="second to stop at")] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", help="render at most this many frames")
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", help="render width in pixels (aspect kept)")
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option("--scale", help="render at this fraction of the source size")
+    ] = None,
+    blend: Annotated[
+        float | None,
+        typer.Option("--blend", help="how much of the previous frame's dream carries over (0..1)"),
+    ] = None,
+    flow: Annotated[
+        Literal[names.FLOWS] | None, typer.Option("--flow", help="optical flow")
+    ] = None,
+    flow_weights: Annotated[
+        Path | None, typer.Option("--flow-weights", help="RAFT weights file (with --flow raft)")
+    ] = None,
+    crf: Annotated[
+        int | None, typer.Option("--crf", help="H.264 quality: 0 best .. 51 worst (default 18)")
+    ] = None,
+    lossless: Annotated[
+        bool, typer.Option("--lossless", help="lossless RGB H.264 (big files)")
+    ] = False,
+    no_audio: Annotated[
+        bool, typer.Option("--no-audio", help="leave the source's sound out")
+    ] = False,
+    checkpoint_every: Annotated[
+        int | None, typer.Option("--checkpoint-every", help="frames between resumable checkpoints")
+    ] = None,
+    resume: Resume = False,
+    restart: Restart = False,
+    preview: Preview = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Dream a clip into a steady DeepDream clip with its sound.
+
+    Example: dreamvideo video samples/astronaut-pan.mp4 -o dream.mp4 --width 160
+    """
+    check_input(input)
+    if input.suffix.lower() in names.IMAGE_FORMATS:
+        raise UserError(
+            f"{input} is a picture; dream it with `dreamvideo image {input} -o dream.png`, "
+            f"or zoom into it with `dreamvideo zoom {input} -o zoom.mp4`"
+        )
+    if resume and restart:
+        raise UserError("--resume and --restart exclude each other")
+    cfg = build_config(
+        preset,
+        sets,
+        layers=layers,
+        model=model,
+        weights=weights,
+        guide=guide,
+        octaves=octaves,
+        iterations=iterations,
+        step=step,
+        seed=seed,
+        device=device,
+        threads=threads,
+    )
+    cfg = cfg.override(
+        "video",
+        start=start,
+        end=end,
+        max_frames=max_frames,
+        width=width,
+        scale=scale,
+        blend=blend,
+        flow=flow,
+        checkpoint_every=checkpoint_every,
+        flow_weights=str(flow_weights) if flow_weights else None,
+    )
+    cfg = cfg.override(
+        "encode", crf=crf, lossless=lossless or None, audio=False if no_audio else None
+    )
+    from dreamvideo.render_video import render_video
+
+    rendering(
+        output,
+        lambda **shown: render_video(
+            cfg,
+            input,
+            output,
+            resume=resume,
+            restart=restart,
+            overwrite=overwrite,
+            preview=preview,
+            **shown,
+        ),
+        f"reading {input}",
+    )
+
+
+@app.command()
+def zoom(
+    image: Annotated[
+        Path | None,
+        typer.Argument(
+            help="picture to start from (default: noise, or a colour with --start color)",
+            metavar="IMAGE",
+        ),
+    ] = None,
+    output: Output = Path("zoom.mp4"),
+    preset: Preset = "zoom",
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            "--layers",
+            "-l",
+            help='objective, or keyframes that cross-fade: "0: blocks.8, 5s: blocks.10"',
+        ),
+    ] = None,
+    model: Model = None,
+    weights: Weights = None,
+    guide: Guide = None,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="length")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="frames per second")] = None,
+    width: Annotated[int | None, typer.Option("--width", help="frame width")] = None,
+    height: Annotated[int | None, typer.Option("--height", help="frame height")] = None,
+    zoom_rate: Annotated[
+        str | None,
+        typer.Option("--zoom", help='zoom factor per second, or keyframes "0: 1.05, 120: 1.3"'),
+    ] = None,
+    rotate: Annotated[
+        str | None, typer.Option("--rotate", help="degrees per second (or keyframes)")
+    ] = None,
+    pan_x: Annotated[
+        str | None, typer.Option("--pan-x", help="pixels per second to the right (or keyframes)")
+    ] = None,
+    pan_y: Annotated[
+        str | None, typer.Option("--pan-y", help="pixels per second down (or keyframes)")
+    ] = None,
+    iterations: Annotated[
+        str | None, typer.Option("--iterations", "-i", help="ascent steps per frame (or keyframes)")
+    ] = None,
+    step: Annotated[
+        str | None, typer.Option("--step", help="step size per frame (or keyframes)")
+    ] = None,
+    start: Annotated[
+        Literal[names.ZOOM_STARTS] | None,
+        typer.Option("--start", help="what to start from without a picture"),
+    ] = None,
+    color: Annotated[str | None, typer.Option("--color", help="#RRGGBB for --start color")] = None,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="end flows into the start, for playing on repeat")
+    ] = False,
+    loop_frames: Annotated[
+        int | None,
+        typer.Option("--loop-frames", help="frames of the loop cross-fade (default: 1 s)"),
+    ] = None,
+    seed: Seed = None,
+    device: Device = None,
+    threads: Threads = None,
+    sets: Sets = None,
+    crf: Annotated[int | None, typer.Option("--crf", help="H.264 quality")] = None,
+    resume: Resume = False,
+    restart: Restart = False,
+    preview: Preview = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Render an infinite zoom-dream animation from a picture or from noise.
+
+    Example: dreamvideo zoom samples/coffee.jpg -o coffee-zoom.mp4 --seconds 10 --loop
+    """
+    if image is not None:
+        check_input(image)
+    if resume and restart:
+        raise UserError("--resume and --restart exclude each other")
+    cfg = build_config(
+        preset,
+        sets,
+        model=model,
+        weights=weights,
+        guide=guide,
+        seed=seed,
+        device=device,
+        threads=threads,
+    )
+    cfg = cfg.override(
+        "zoom",
+        seconds=seconds,
+        fps=fps,
+        width=width,
+        height=height,
+        zoom=number_or_text(zoom_rate),
+        rotate=number_or_text(rotate),
+        pan_x=number_or_text(pan_x),
+        pan_y=number_or_text(pan_y),
+        iterations=number_or_text(iterations, int),
+        layers=layers,
+        step=number_or_text(step),
+        start=start,
+        color=color,
+        loop=loop or None,
+        loop_frames=loop_frames,
+    )
+    cfg = cfg.override("encode", crf=crf)
+    from dreamvideo.render_zoom import render_zoom
+
+    rendering(
+        output,
+        lambda **shown: render_zoom(
+            cfg,
+            image,
+            output,
+            resume=resume,
+            restart=restart,
+            overwrite=overwrite,
+            preview=preview,
+            **shown,
+        ),
+        f"preparing {output}",
+    )
+
+
+@app.command()
+def metrics(
+    source: Annotated[Path, typer.Argument(help="the original clip", metavar="SOURCE")],
+    output: Annotated[Path, typer.Argument(help="its dreamed version", metavar="OUTPUT")],
+    first_frame: Annotated[
+        int | None,
+        typer.Option(
+            "--first-frame",
+            help="source frame the output starts at (default: from the output's metadata)",
+        ),
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", help="measure at most this many frames")
+    ] = None,
+    flow: Annotated[
+        Literal[names.METRIC_FLOWS], typer.Option("--flow", help="flow for the warping error")
+    ] = "farneback",
+) -> None:
+    """Temporal stability (warping error vs the source's) and dream strength with its drift."""
+    check_input(source)
+    check_input(output)
+    from dreamvideo.metrics import measure_clip
+
+    m = measure_clip(source, output, first_frame, max_frames, flow)
+    table = Table("measure", "value", title=f"{output} vs {source} ({m.frames} frames)")
+    table.add_row("warping error, output (0..255)", f"{m.warp_error_output:.2f}")
+    table.add_row("warping error, source (0..255)", f"{m.warp_error_source:.2f}")
+    table.add_row("ratio output / source (lower is steadier)", f"{m.warp_ratio:.2f}")
+    table.add_row("dream strength, mean |output - source|", f"{m.strength:.1f}")
+    table.add_row("strength, first / last tenth", f"{m.strength_first:.1f} / {m.strength_last:.1f}")
+    table.add_row("drift (last / first)", f"{m.drift:.2f}")
+    out.print(table)
