@@ -5,8 +5,8 @@
 # Takes about 6 minutes on an H100: GPU tests, the ascent step, 720p video, the speed table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pip install --no-deps -q wheels/*.whl
-export PYTHONPATH=.
+python -m pip install -q --no-index --no-deps --no-compile --target /tmp/site wheels/*.whl
+export PYTHONPATH=.:/tmp/site
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
