@@ -15,23 +15,11 @@ import numpy as np
 
 from dreamvideo.config import Config
 from dreamvideo.dreamer import Dreamer
-from dreamvideo.errors import UserError
 from dreamvideo.presets import load_preset, set_values
 from dreamvideo.render import OnFrame, RenderResult
 from dreamvideo.render_image import render_image
 from dreamvideo.render_video import render_video
 from dreamvideo.render_zoom import render_zoom
-
-__all__ = [
-    "Config",
-    "Dreamer",
-    "UserError",
-    "dream_image",
-    "dream_video",
-    "dream_zoom",
-    "load_config",
-    "load_dreamer",
-]
 
 
 def load_config(
