@@ -227,8 +227,8 @@ def switched_off(what: str) -> Iterator[None]:
     elif what == "torch.compile (on)":
         real = Dreamer.from_config.__func__
 
-        def compiled(cls, cfg, allow_download=True):
-            d = real(cls, cfg, allow_download)
+        def compiled(cls, cfg):
+            d = real(cls, cfg)
             return dataclasses.replace(d, net=torch.compile(d.net, dynamic=True))
 
         patch(Dreamer, "from_config", classmethod(compiled))

@@ -52,14 +52,14 @@ class Dreamer:
     config: DreamConfig  # what it was built from
 
     @classmethod
-    def from_config(cls, cfg: DreamConfig, allow_download: bool = True) -> Dreamer:
+    def from_config(cls, cfg: DreamConfig) -> Dreamer:
         """Load the network ``cfg`` names and parse its objective (slow: once per run)."""
         if cfg.threads:  # process-wide: a render owns its process
             torch.set_num_threads(cfg.threads)
         device = pick_device(cfg.device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # octave shapes repeat every frame
-        full = load_backbone(cfg.model, cfg.weights, device, allow_download=allow_download)
+        full = load_backbone(cfg.model, cfg.weights, device)
         full.use_channels_last()
         channels = {info.name: info.channels for info in full.layer_table()}
         guide = None

@@ -247,21 +247,15 @@ def _load_state(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _torchvision_state(
-    name: str, allow_download: bool, option: str = "--weights"
-) -> dict[str, torch.Tensor]:
+def _torchvision_state(name: str, option: str = "--weights") -> dict[str, torch.Tensor]:
+    """torchvision's weights for ``name`` from the torch hub cache. Nothing is downloaded at
+    run time (renders must not depend on the network); the error says what to fetch."""
     cached = hub_weights_file(name)
     if cached.is_file():
         return _load_state(cached)
-    reason = "downloads are off"
-    if allow_download:
-        try:
-            return _default_weights(name).get_state_dict(progress=True)
-        except Exception as e:  # no network, proxy, disk full...: all mean "file missing"
-            reason = f"download failed: {type(e).__name__}"
     raise ModelError(
         f"model {name} needs its weights file {cached.name}, which is not in "
-        f"{cached.parent} ({reason}); download {_default_weights(name).url} into "
+        f"{cached.parent}; download {_default_weights(name).url} into "
         f"that folder, or pass {option} FILE"
     )
 
@@ -271,7 +265,6 @@ def load_backbone(
     weights: str | Path | None = None,
     device: torch.device | str = "cpu",
     pretrained: bool = True,
-    allow_download: bool = True,
 ) -> Backbone:
     """Build ``name`` with its ImageNet weights (strictly loaded), frozen, in eval mode.
 
@@ -288,7 +281,7 @@ def load_backbone(
         elif name == DEFAULT_MODEL:
             state = _load_state(bundled_weights_path())
         else:
-            state = _torchvision_state(name, allow_download)
+            state = _torchvision_state(name)
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as e:
@@ -303,17 +296,12 @@ def load_backbone(
 def load_raft(
     weights: str | Path | None = None,
     device: torch.device | str = "cpu",
-    allow_download: bool = True,
 ) -> nn.Module:
     """torchvision's RAFT-small optical flow network with its weights, frozen, in eval mode."""
     import torchvision.models.optical_flow as of
 
     net = of.raft_small(weights=None)
-    state = (
-        _load_state(weights)
-        if weights
-        else _torchvision_state("raft_small", allow_download, "--flow-weights")
-    )
+    state = _load_state(weights) if weights else _torchvision_state("raft_small", "--flow-weights")
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError:

@@ -53,6 +53,7 @@ class Display:
         self.tty = self.stream.isatty()
         self.console = Console(file=self.stream, soft_wrap=True)
         self.label, self.rate, self._task = label, Rate(), None
+        self.unit = "frame"  # what is counted: frames, or ascent steps for one picture
         self._bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -84,7 +85,11 @@ class Display:
         now = time.monotonic()
         self.rate.update(r, now)
         eta = self.rate.eta(max(r.expected - r.done, 0))
-        speed = f"{1 / self.rate.per_frame:.2f} fps" if self.rate.per_frame else "first frame"
+        speed = (
+            f"{1 / self.rate.per_frame:.2f} {self.unit}s/s"
+            if self.rate.per_frame
+            else f"first {self.unit}"
+        )
         eta_text = _clock(eta) if eta is not None else "?"
         if self.tty:
             if self._task is None:
@@ -98,11 +103,11 @@ class Display:
             )
         elif now - self._last_line >= LOG_EVERY or r.done >= r.expected:
             self._last_line = now
-            self.stage(f"frame {r.done} of {r.expected}, {speed}, eta {eta_text}")
+            self.stage(f"{self.unit} {r.done} of {r.expected}, {speed}, eta {eta_text}")
 
     def steps(self, total: int) -> Callable[[int], None]:
         """A per-step callback for single pictures (``total`` ascent steps)."""
-        done = 0
+        done, self.unit = 0, "step"
 
         def advance(n: int) -> None:
             nonlocal done

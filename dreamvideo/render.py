@@ -3,6 +3,7 @@ thread into resumable segments, with a preview picture and a report after every 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -11,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from dreamvideo import __version__
-from dreamvideo.checkpoint import SegmentedRender, State
+from dreamvideo.checkpoint import SegmentedRender, State, parts_dir
 from dreamvideo.config import Config
 from dreamvideo.device import HostFrame
-from dreamvideo.ffmpeg import codec_args
+from dreamvideo.ffmpeg import codec_args, count_frames, read_video_metadata
 from dreamvideo.images import PREVIEW_KEY, write_image
 from dreamvideo.threads import Sink
 
@@ -95,6 +96,21 @@ class Job:
     resume_point: Callable[[State], int] | None = None
 
 
+def finished_before(job: Job) -> RenderResult | None:
+    """The result of an earlier render of exactly this job whose file is complete, if any.
+
+    A file counts as this job's when the settings in its comment tag are this job's; a resume
+    of such a file then has nothing to do (rather than failing or rendering it again)."""
+    if not job.output.is_file() or (parts_dir(job.output) / "run.json").exists():
+        return None
+    stored = read_video_metadata(job.output) or {}
+    frames = stored.pop("frames", None)
+    if stored != json.loads(json.dumps(job.metadata)) or count_frames(job.output) != frames:
+        return None
+    note = f"{job.output} is already complete with these settings; nothing to resume"
+    return RenderResult(frames, frames, 0.0, 0.0, 0, job.size, job.fps, (note,))
+
+
 def _write(render: SegmentedRender, frame: HostFrame, state: State) -> None:
     render.write(frame.numpy(), state)
 
@@ -120,6 +136,8 @@ def run(
     preview picture is refreshed at most once a second. On any error or Ctrl-C the open
     segment is dropped and committed ones stay for ``--resume``.
     """
+    if resume and (done := finished_before(job)) is not None:
+        return done
     codec = codec_args(*job.size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)
     with SegmentedRender(
         job.output,

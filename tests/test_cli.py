@@ -170,7 +170,7 @@ def test_a_render_piped_to_a_file_logs_progress_from_the_first_second(tmp_path):
     # well under a second on an idle machine; the bound leaves room for a busy test run
     assert first_line < 5 and lines[0] == f"[0:00] reading {clip}"
     assert any("dreaming: the first frame gets the full dream" in line for line in lines)
-    assert any(re.search(r"frame 6 of 6, [\d.]+ fps, eta 0:00", line) for line in lines), lines
+    assert any(re.search(r"frame 6 of 6, [\d.]+ frames/s, eta 0:00", line) for line in lines), lines
     assert lines[-1].startswith("wrote ")
 
 

@@ -62,7 +62,7 @@ def test_torchvision_weights_from_a_local_file(tmp_path, name):
     ref = getattr(tvm, name)(weights=None, **kwargs).eval()
     path = tmp_path / f"{name}.pth"
     torch.save(ref.state_dict(), path)
-    net = load_backbone(name, weights=path, allow_download=False)
+    net = load_backbone(name, weights=path)
     x = torch.rand(1, 3, 96, 96)
     first = net.names[0]  # googlenet: conv1, resnet50: conv1 + bn1 + relu + maxpool
     stem = (
@@ -78,7 +78,7 @@ def test_torchvision_weights_from_a_local_file(tmp_path, name):
 def test_missing_torchvision_weights_say_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(ModelError) as e:
-        load_backbone("googlenet", allow_download=False)
+        load_backbone("googlenet")
     msg = str(e.value)
     assert hub_weights_file("googlenet").name in msg  # googlenet-1378be20.pth
     assert str(tmp_path / "hub" / "checkpoints") in msg

@@ -202,6 +202,20 @@ def test_a_failure_before_the_first_checkpoint_leaves_nothing_behind(tmp_path, c
     assert r.code == 0, r.output
 
 
+def test_a_resume_of_a_finished_render_keeps_the_file_and_says_so(tmp_path, clip):
+    out = tmp_path / "o.mp4"
+    render_video(fast(), clip, out)
+    before = (out.stat().st_mtime_ns, out.read_bytes())
+    again = render_video(fast(), clip, out, resume=True)
+    assert again.frames == again.resumed_from == 9
+    assert again.notes and "already complete" in again.notes[0]
+    assert (out.stat().st_mtime_ns, out.read_bytes()) == before
+    # other settings are not this file's render: nothing to resume, and the file stays
+    with pytest.raises(UserError, match="nothing to resume"):
+        render_video(fast(blend=0.5), clip, out, resume=True)
+    assert out.read_bytes() == before[1]
+
+
 def test_a_second_render_of_the_same_output_is_locked_out(tmp_path, clip):
     out = tmp_path / "o.mp4"
     seen = []

@@ -1,0 +1,82 @@
+"""The README's commands still run, and every picture it shows is made by samples/make_samples.py.
+
+Each ``dreamvideo`` line of the README's bash blocks runs as written except for its effort:
+flags that set size or work are turned down (``--octaves 5`` becomes ``--octaves 1``) and
+``--set`` values shrink the rest, so the whole README runs in well under a minute."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_one_line_error, cli
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+# Flag -> the value it gets in the test (same meaning, least work).
+TINY_FLAGS = {"--octaves": "1", "--iterations": "1", "--width": "64", "--seconds": "0.25"}
+# Per command: settings that no flag in the README sets, turned down with --set.
+TINY_SETS = {
+    "image": ["dream.octaves=1", "dream.iterations=1", "dream.tile=64"],
+    "gallery": ["dream.octaves=1", "dream.iterations=1"],
+    "video": ["video.width=64", "video.max_frames=3", "dream.iterations=1", "dream.octaves=1"],
+    "zoom": ["zoom.seconds=0.25", "zoom.width=48", "zoom.height=48", "zoom.iterations=1"],
+}
+
+
+def readme_commands() -> list[list[str]]:
+    """Every ``dreamvideo`` command in the README's bash blocks, as argument lists."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in line.split("&&"):
+                args = shlex.split(part, comments=True)
+                if args and args[0] == "dreamvideo":
+                    commands.append(args[1:])
+    return commands
+
+
+def tiny(args: list[str]) -> list[str]:
+    """The command with its effort turned down and nothing else changed."""
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg in TINY_FLAGS:
+            out[i + 1] = TINY_FLAGS[arg]
+    for value in TINY_SETS.get(args[0], []):
+        out += ["--set", value]
+    return out
+
+
+def test_the_readme_has_commands_for_every_command() -> None:
+    used = {args[0] for args in readme_commands()}
+    assert {"image", "video", "zoom", "metrics", "gallery", "layers"} <= used
+
+
+def test_every_readme_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "samples").symlink_to(ROOT / "samples")
+    monkeypatch.chdir(tmp_path)
+    # An empty hub cache: the commands that need downloaded weights must say so in one line.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    (tmp_path / "googlenet-1378be20.pth").write_bytes(b"not weights")
+    ran = 0
+    for args in readme_commands():
+        result = cli(*tiny(args))
+        if "classic" in args:
+            assert_one_line_error(result, "googlenet")
+            continue
+        assert result.code == 0, f"dreamvideo {shlex.join(args)}\n{result.output}"
+        ran += 1
+    assert ran >= 15
+
+
+def test_every_readme_picture_is_made_by_the_samples_script() -> None:
+    script = (ROOT / "samples" / "make_samples.py").read_text()
+    shown = set(re.findall(r"\]\((samples/[^)]+)\)", README))
+    assert len(shown) >= 6
+    for path in shown:
+        assert (ROOT / path).is_file(), path
+        assert Path(path).name in script, f"{path} is not made by samples/make_samples.py"
