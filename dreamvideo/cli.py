@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from dreamvideo import cli_motion, cli_pictures  # noqa: F401 (they register the commands)
+from dreamvideo import cli_audio, cli_motion, cli_pictures  # noqa: F401 (they register commands)
 from dreamvideo.cli_common import app, err
 from dreamvideo.errors import UserError
 

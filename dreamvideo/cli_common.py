@@ -12,7 +12,6 @@ from rich.console import Console
 
 from dreamvideo import names
 from dreamvideo.config import Config
-from dreamvideo.errors import UserError
 from dreamvideo.presets import apply_sets, load_preset
 
 if TYPE_CHECKING:
@@ -68,6 +67,13 @@ Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or
 Threads = Annotated[
     int | None, typer.Option("--threads", help="CPU threads (default: all cores)", min=0)
 ]
+ColorMatch = Annotated[
+    Literal[names.COLOR_MATCHES] | None,
+    typer.Option(
+        "--color-match",
+        help="keep colours: match each frame to its source, or to the first dream",
+    ),
+]
 Sets = Annotated[
     list[str] | None,
     typer.Option("--set", help="any config value, e.g. --set dream.jitter=16 (repeatable)"),
@@ -101,13 +107,6 @@ def report(output: Path, r: RenderResult) -> None:
         markup=False,
         highlight=False,
     )
-
-
-def check_input(path: Path) -> None:
-    if not path.exists():
-        raise UserError(f"input file {path} does not exist")
-    if not path.is_file():
-        raise UserError(f"input {path} is not a file")
 
 
 def display(label: str) -> Display:

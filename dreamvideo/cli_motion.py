@@ -10,6 +10,7 @@ from rich.table import Table
 
 from dreamvideo import names
 from dreamvideo.cli_common import (
+    ColorMatch,
     Device,
     Guide,
     Iterations,
@@ -29,12 +30,13 @@ from dreamvideo.cli_common import (
     Weights,
     app,
     build_config,
-    check_input,
     number_or_text,
     out,
     rendering,
 )
 from dreamvideo.errors import UserError
+from dreamvideo.paths import check_input
+from dreamvideo.presets import set_values
 
 
 @app.command()
@@ -52,6 +54,7 @@ def video(
     seed: Seed = None,
     device: Device = None,
     threads: Threads = None,
+    color_match: ColorMatch = None,
     sets: Sets = None,
     start: Annotated[
         float | None, typer.Option("--start", help="first second of the clip to render")
@@ -118,6 +121,7 @@ def video(
         seed=seed,
         device=device,
         threads=threads,
+        color_match=color_match,
     )
     cfg = cfg.override(
         "video",
@@ -209,9 +213,19 @@ def zoom(
         int | None,
         typer.Option("--loop-frames", help="frames of the loop cross-fade (default: 1 s)"),
     ] = None,
+    audio: Annotated[
+        Path | None,
+        typer.Option(
+            "--audio",
+            help="song whose envelopes (rms, onset, beat, bass, mid, treble) drive the "
+            "schedules' expressions and which becomes the soundtrack; its length is the "
+            "animation's unless --seconds is given",
+        ),
+    ] = None,
     seed: Seed = None,
     device: Device = None,
     threads: Threads = None,
+    color_match: ColorMatch = None,
     sets: Sets = None,
     crf: Annotated[int | None, typer.Option("--crf", help="H.264 quality")] = None,
     resume: Resume = False,
@@ -236,6 +250,7 @@ def zoom(
         seed=seed,
         device=device,
         threads=threads,
+        color_match=color_match,
     )
     cfg = cfg.override(
         "zoom",
@@ -256,6 +271,11 @@ def zoom(
         loop_frames=loop_frames,
     )
     cfg = cfg.override("encode", crf=crf)
+    if audio is not None:
+        check_input(audio, "--audio")
+        cfg = cfg.override("zoom", audio=str(audio))
+        if seconds is None:  # the song's length
+            cfg = set_values(cfg, {"zoom.seconds": None})
     from dreamvideo.render_zoom import render_zoom
 
     rendering(

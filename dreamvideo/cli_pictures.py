@@ -10,6 +10,7 @@ from rich.table import Table
 
 from dreamvideo import names
 from dreamvideo.cli_common import (
+    ColorMatch,
     Device,
     Guide,
     Iterations,
@@ -26,10 +27,10 @@ from dreamvideo.cli_common import (
     Weights,
     app,
     build_config,
-    check_input,
     display,
     out,
 )
+from dreamvideo.paths import check_input
 from dreamvideo.presets import describe, load_preset, preset_names, read_preset
 
 
@@ -48,6 +49,7 @@ def image(
     seed: Seed = None,
     device: Device = None,
     threads: Threads = None,
+    color_match: ColorMatch = None,
     sets: Sets = None,
     width: Annotated[
         int | None, typer.Option("--width", help="resize to this width first (pixels, aspect kept)")
@@ -72,6 +74,7 @@ def image(
         seed=seed,
         device=device,
         threads=threads,
+        color_match=color_match,
     )
     from dreamvideo.render_image import render_image
 
@@ -118,6 +121,7 @@ def gallery(
     seed: Seed = None,
     device: Device = None,
     threads: Threads = None,
+    color_match: ColorMatch = None,
     sets: Sets = None,
     overwrite: Overwrite = False,
 ) -> None:
@@ -137,6 +141,7 @@ def gallery(
         seed=seed,
         device=device,
         threads=threads,
+        color_match=color_match,
     )
     from dreamvideo.render_image import render_gallery
 

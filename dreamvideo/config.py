@@ -117,7 +117,7 @@ class _Section:
             if not _type_ok(value, tp):
                 raise ConfigError(f"{key}: expected {_describe(tp)}, got {excerpt(value)}")
             if isinstance(value, str) and "schedule" in rules:
-                for v in _parse_schedule(value, key).values():
+                for v in _parse_schedule(value, key).numbers():
                     _check_number(key, v, rules)
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 _check_number(key, value, rules)
@@ -181,11 +181,15 @@ class DreamConfig(_Section):
     seed: int = _f(0, min=0, max=2**63 - 1, words="an integer in 0..2**63-1")
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"
     device: str = _f("auto", pattern=(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N"))
-    # forward precision: "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16"
     # CPU threads for torch; 0 = torch's default (one per core). Lower it to share the
     # machine: two renders side by side run best at half the cores each
     threads: int = _f(0, min=0, max=1024)
+    # forward precision: "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16"
     precision: str = _f("auto", choices=names.PRECISIONS)
+    # match each dreamed frame's colours (mean and spread in LAB) to: "none"; "source", the
+    # picture it was dreamed from; "first", the first dreamed frame (stops long zooms drifting
+    # to vivid greens and reds)
+    color_match: str = _f("none", choices=names.COLOR_MATCHES)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -257,8 +261,8 @@ class ZoomConfig(_Section):
     """
 
     SECTION: typing.ClassVar[str] = "zoom"
-    # length of the animation in seconds
-    seconds: float = _f(10.0, above=0.0, max=36000.0)
+    # length of the animation in seconds; null = the length of zoom.audio
+    seconds: float | None = _f(10.0, above=0.0, max=36000.0)
     # frames per second
     fps: float = _f(24.0, above=0.0, max=240.0)
     # frame width and height in pixels
@@ -295,6 +299,9 @@ class ZoomConfig(_Section):
     loop_frames: int | None = _f(None, min=1)
     # save a resumable checkpoint every this many frames
     checkpoint_every: int = _f(48, min=1)
+    # a song (any file with sound) whose envelopes drive the schedules' expressions (rms,
+    # onset, beat, bass, mid, treble) and which becomes the animation's soundtrack
+    audio: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -302,12 +309,34 @@ class ZoomConfig(_Section):
             _parse_schedule(self.layers, "zoom.layers", numbers=False)
 
 
+@dataclass(frozen=True)
+class AudioConfig(_Section):
+    """How the audio envelopes that drive schedules follow the music (all in seconds)."""
+
+    SECTION: typing.ClassVar[str] = "audio"
+    # how fast an envelope rises towards a louder moment; 0 = at once
+    attack: float = _f(0.0, min=0.0, max=10.0)
+    # how fast it falls back after one
+    release: float = _f(0.2, min=0.0, max=10.0)
+    # the beat pulse falls to 1/e this long after each beat
+    beat_decay: float = _f(0.25, above=0.0, max=10.0)
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "dream": DreamConfig,
     "video": VideoConfig,
     "encode": EncodeConfig,
     "zoom": ZoomConfig,
+    "audio": AudioConfig,
 }
+
+
+def check_scheduled(key: str, value: float) -> None:
+    """The range rules of the schedulable setting ``key`` (``"zoom.zoom"``) for one value an
+    expression gave; :class:`ConfigError` names the key and what is accepted."""
+    section, name = key.split(".")
+    rules = {f.name: f.metadata for f in dataclasses.fields(SECTIONS[section])}[name]
+    _check_number(key, value, rules)
 
 
 @dataclass(frozen=True)
@@ -318,6 +347,7 @@ class Config:
     video: VideoConfig = field(default_factory=VideoConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     zoom: ZoomConfig = field(default_factory=ZoomConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
 
     @classmethod
     def from_dict(cls, data: Any) -> Config:

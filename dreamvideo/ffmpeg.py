@@ -50,6 +50,11 @@ def _tail(text: str | bytes, lines: int = 4) -> str:
 
 
 def run_ffmpeg(args: Sequence[str], what: str, timeout: float) -> str:
+    """Run ffmpeg to completion within ``timeout`` seconds; returns its stdout as text."""
+    return _run(args, what, timeout).decode("utf-8", "replace")
+
+
+def _run(args: Sequence[str], what: str, timeout: float) -> bytes:
     """Run ffmpeg to completion within ``timeout`` seconds; returns its stdout.
 
     :class:`EncodeError` with its stderr tail if it fails or runs out of time (it is killed:
@@ -63,7 +68,23 @@ def run_ffmpeg(args: Sequence[str], what: str, timeout: float) -> str:
         raise EncodeError(f"{what} timed out after {timeout:.0f} s (ffmpeg was stopped)") from None
     if r.returncode != 0:
         raise EncodeError(f"{what} failed (ffmpeg exit {r.returncode}): {_tail(r.stderr)}")
-    return r.stdout.decode("utf-8", "replace")
+    return r.stdout
+
+
+def read_audio(path: str | Path, rate: int) -> np.ndarray:
+    """The sound of ``path`` (any file ffmpeg reads, a video's soundtrack too) as mono
+    float32 samples at ``rate`` Hz, shape ``(samples,)``."""
+    try:
+        raw = _run(
+            ["-i", str(path), "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
+            f"reading the sound of {path}",
+            600,
+        )
+    except EncodeError as e:
+        raise UserError(f"cannot read sound from {path}: {str(e).split(': ', 1)[-1]}") from None
+    if not raw:
+        raise UserError(f"{path} has no sound to read")
+    return np.frombuffer(raw, np.float32).copy()
 
 
 def describe(path: Path, timeout: float = PROBE_SECONDS) -> str:

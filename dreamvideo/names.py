@@ -19,6 +19,12 @@ NORMALIZATIONS = ("mean", "laplacian")
 # keyframe interpolations (dreamvideo.schedule)
 INTERPOLATIONS = ("linear", "smooth", "step")
 
+# audio envelopes that schedules can use (dreamvideo.audio.envelopes makes each, 0..1)
+ENVELOPES = ("rms", "onset", "beat", "bass", "mid", "treble")
+
+# colour matching of dreamed frames (dreamvideo.color.COLOR_MATCHES)
+COLOR_MATCHES = ("none", "source", "first")
+
 # forward precision on the device
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 

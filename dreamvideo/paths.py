@@ -134,3 +134,11 @@ class RenderLock:
         if not self._file.closed:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
+
+
+def check_input(path: Path, what: str = "input") -> None:
+    """A readable file at ``path``, or one line naming it (``what``: the option or key)."""
+    if not path.exists():
+        raise UserError(f"{what} file {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"{what} {path} is not a file")

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from dreamvideo.color import color_stats, match_color
 from dreamvideo.config import Config
 from dreamvideo.device import to_tensor, to_uint8
 from dreamvideo.dreamer import Dreamer, Progress
@@ -60,6 +62,14 @@ def _path(source: str | Path | np.ndarray) -> str | Path | None:
     return None if isinstance(source, np.ndarray) else source
 
 
+def colored(cfg: Config, dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """A picture's dream with ``dream.color_match`` applied: "source" keeps the picture's
+    own colours; "first" (the picture's own dream) changes nothing."""
+    if cfg.dream.color_match == "source":
+        return match_color(dream, color_stats(source))
+    return dream
+
+
 def render_image(
     cfg: Config,
     source: str | Path | np.ndarray,
@@ -85,7 +95,7 @@ def render_image(
     t0 = time.perf_counter()
     x = to_tensor(rgb, dreamer.device)
     progress = start(dreamer.steps(*rgb.shape[:2])) if start else None
-    dream = dreamer(x, progress=progress)
+    dream = colored(cfg, dreamer(x, progress=progress), x)
     out, seconds = to_uint8(dream), time.perf_counter() - t0
     if output is not None:
         write_image(output, out, run_metadata(cfg, _path(source), width=width))
@@ -119,7 +129,7 @@ def render_gallery(
     x = to_tensor(rgb, dreamer.device)
     progress = start(dreamer.steps(*rgb.shape[:2]) * len(names)) if start else None
     tiles = [
-        (name, to_uint8(dreamer.with_objective(obj)(x, progress=progress)))
+        (name, to_uint8(colored(cfg, dreamer.with_objective(obj)(x, progress=progress), x)))
         for name, obj in zip(names, objectives, strict=True)
     ]
     write_image(output, contact_sheet(tiles, columns), run_metadata(cfg, source, layers=names))

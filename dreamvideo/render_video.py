@@ -188,7 +188,7 @@ def render_video(
     )
     dreamer = Dreamer.reuse(dreamer, cfg.dream)
     flow_fn = flow_function(cfg.video, dreamer.device)
-    steps = ClipSteps.from_config(cfg.video, dreamer.params)
+    steps = ClipSteps.from_config(cfg.video, dreamer.params, cfg.dream.color_match)
     job = Job(
         output,
         {

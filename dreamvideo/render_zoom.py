@@ -8,17 +8,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from dreamvideo.ascent import AscentParams
+from dreamvideo.audio import Envelopes
 from dreamvideo.checkpoint import SegmentedRender
-from dreamvideo.config import Config
+from dreamvideo.config import Config, ConfigError, check_scheduled
 from dreamvideo.device import HostFrame, to_tensor
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import UserError
+from dreamvideo.expressions import Expression
 from dreamvideo.ffmpeg import check_video_output
 from dreamvideo.frames import exact_fps
 from dreamvideo.images import check_preview, read_image
 from dreamvideo.objectives import Objective
+from dreamvideo.paths import check_input
 from dreamvideo.render import (
     Frame,
     FrameReport,
@@ -34,10 +38,28 @@ from dreamvideo.schedule import Schedule, parse_schedule
 from dreamvideo.zoom import ZoomPlan, ZoomState, color_start, cover, noise_start, step_zoom
 
 
-def plan_zoom(cfg: Config) -> ZoomPlan:
+def load_audio(cfg: Config) -> Envelopes | None:
+    """The envelopes of ``zoom.audio`` at the animation's frame rate, if a song is given."""
+    if cfg.zoom.audio is None:
+        return None
+    from dreamvideo.audio import load_envelopes
+
+    path = Path(cfg.zoom.audio)
+    check_input(path, "zoom.audio")
+    a = cfg.audio
+    return load_envelopes(path, float(exact_fps(cfg.zoom.fps)), a.attack, a.release, a.beat_decay)
+
+
+def plan_zoom(cfg: Config, audio: Envelopes | None = None) -> ZoomPlan:
+    """Frames, schedules and the song's envelopes; every schedulable value is computed for
+    every frame here, so an expression that fails or leaves its range (at frame 200, say)
+    is one error before the first frame is dreamed."""
     z = cfg.zoom
     fps = exact_fps(z.fps)
-    frames = max(1, round(z.seconds * fps))
+    seconds = z.seconds if z.seconds is not None else audio.seconds if audio else None
+    if seconds is None:
+        raise UserError("zoom.seconds: null (the song's length) needs zoom.audio / --audio")
+    frames = max(1, round(seconds * fps))
     loop = 0
     if z.loop:
         loop = min(z.loop_frames or max(1, round(fps)), frames - 1)
@@ -48,7 +70,7 @@ def plan_zoom(cfg: Config) -> ZoomPlan:
         value = getattr(z, key) if key != "layers" else (z.layers or cfg.dream.layers)
         return parse_schedule(value, f"zoom.{key}", numbers, z.interpolation)
 
-    return ZoomPlan(
+    plan = ZoomPlan(
         fps,
         frames,
         loop,
@@ -58,7 +80,26 @@ def plan_zoom(cfg: Config) -> ZoomPlan:
         sched("layers", numbers=False),
         z.octaves,
         (z.center_x, z.center_y),
+        audio,
+        cfg.dream.color_match,
+        cfg.dream.seed,
     )
+    _check_every_frame(plan)
+    return plan
+
+
+def _check_every_frame(plan: ZoomPlan) -> None:
+    numbers = [*plan.motion, plan.iterations] + ([plan.step] if plan.step else [])
+    fps = float(plan.fps)
+    for schedule in numbers:
+        if all(not isinstance(v, Expression) for v in schedule.values()):
+            continue  # plain numbers were checked with the config
+        for t in range(1, plan.rendered):
+            value = schedule.value(t, fps, plan.envelopes_at(t))
+            try:
+                check_scheduled(schedule.key, value)
+            except ConfigError as e:
+                raise ConfigError(f"{e} at frame {t}") from None
 
 
 def _hex_color(text: str) -> tuple[int, int, int]:
@@ -87,15 +128,15 @@ def _dreamed(
     objective text, parsed."""
     fps = float(plan.fps)
 
-    def dream(x: np.ndarray, params: AscentParams, t: int):
+    def dream(x: torch.Tensor, params: AscentParams, t: int) -> torch.Tensor:
         objective = Objective.sum(
             w * objectives[text] if w != 1.0 else objectives[text]
             for text, w in plan.layers.weights(t, fps)
         )
-        return replace(dreamer, objective=objective)(to_tensor(x, dreamer.device), params)
+        return replace(dreamer, objective=objective)(x, params)
 
     state = (
-        ZoomState.from_arrays(render.state, plan, size)
+        ZoomState.from_arrays(render.state, plan, size, dreamer.device)
         if render.state
         else ZoomState.start(plan, size)
     )
@@ -134,7 +175,10 @@ def render_zoom(
     output = check_video_output(output, (image,), overwrite or resume)
     if preview is not None:
         preview = check_preview(preview, (image, output), overwrite)
-    plan = plan_zoom(cfg)
+    if on_stage is not None and cfg.zoom.audio is not None:
+        on_stage(f"listening to {cfg.zoom.audio}")
+    audio = load_audio(cfg)
+    plan = plan_zoom(cfg, audio)
     size = (cfg.zoom.width, cfg.zoom.height)
     if on_stage is not None:
         on_stage(
@@ -146,14 +190,21 @@ def render_zoom(
     objectives = {text: dreamer.parse(text) for text in plan.layers.values()}
     layers = frozenset().union(*(o.layers for o in objectives.values()))
     dreamer = replace(dreamer, net=dreamer.full.truncated(layers))  # every keyframe's layers
-    start = start_picture(cfg, image)
+    start = to_tensor(start_picture(cfg, image), dreamer.device)
+    song = Path(cfg.zoom.audio) if cfg.zoom.audio is not None else None
     job = Job(
         output,
-        {**file_fingerprint(image), "size": list(size)},
+        {
+            **file_fingerprint(image),
+            "song": file_fingerprint(song),
+            "size": list(size),
+            "frames": plan.frames,
+        },
         size,
         plan.fps,
         cfg.zoom.checkpoint_every,
         run_metadata(cfg, image, size=list(size), fps=str(plan.fps)),
+        audio_source=song if cfg.encode.audio else None,
         first_note=f"dreaming: the first frame gets the full dream "
         f"({dreamer.steps(size[1], size[0])} ascent steps), later frames "
         f"{plan.params_at(1, dreamer.params).iterations} steps each",

@@ -1,27 +1,35 @@
 """Keyframed values: ``"0: 1.05, 120: 1.3, 240: 1.05"`` -> a value for every frame.
 
-Text form (parsed by hand, never evaluated)::
+Text form (keyframes parsed by hand; expressions compiled by :mod:`dreamvideo.expressions`,
+never evaluated as Python)::
 
     [linear: | smooth: | step:]  TIME: VALUE, TIME: VALUE, ...
 
 ``TIME`` is a frame number, or seconds with an ``s`` suffix (``2.5s``); all keys use the same
-unit and increase. ``VALUE`` is a number, or, for objective schedules, an objective text
-(``0: blocks.8, 10s: blocks.10``). Between keys the value is interpolated linearly, with
-``smooth`` (ease in and out) or held (``step``); before the first key and after the last the
-nearest key holds. A plain number (or objective) is a constant schedule.
+unit and increase. ``VALUE`` is a number, a math expression of ``t``, ``s``, ``fps`` and the
+audio envelopes (``0: (1.02 + 0.02*sin(2*pi*t/20)), 120: 1.0``, Deforum's syntax), or, for
+objective schedules, an objective text (``0: blocks.8, 10s: blocks.10``).
+
+Between number keys the value is interpolated linearly, with ``smooth`` (ease in and out) or
+held (``step``); before the first key and after the last the nearest key holds. As in
+Deforum, an expression key is computed at every frame from its time until the next key, and a
+number key before an expression key eases towards the expression's value at that key. A plain
+number, expression (or objective) is a constant schedule.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from dreamvideo.errors import UserError
+from dreamvideo.expressions import Expression, ExpressionError, compile_expression
 from dreamvideo.text import excerpt
 
-T = TypeVar("T", float, str)
+T = TypeVar("T", float, str, "float | Expression")
 # Limits on what a schedule may hold, checked before any parsing so hostile text costs nothing.
 # Hand-written schedules hold tens of keyframes; 2,000 still allows one per frame for over a
 # minute at 24 fps, and every frame's interpolation looks over all of them. The text limit is
@@ -52,6 +60,7 @@ class Schedule(Generic[T]):
     keys: tuple[tuple[float, T], ...]
     seconds: bool = False
     mode: str = "linear"
+    key: str = ""  # the config key, named in errors
 
     def _frames(self, fps: float) -> list[float]:
         return [t * fps if self.seconds else t for t, _ in self.keys]
@@ -68,12 +77,36 @@ class Schedule(Generic[T]):
         pairs = [(self.keys[i][1], 1.0 - a), (self.keys[i + 1][1], a)]
         return [(v, w) for v, w in pairs if w > 0]
 
-    def value(self, frame: float, fps: float) -> float:
-        """The interpolated number at ``frame`` (number schedules only)."""
-        return float(sum(float(v) * w for v, w in self.weights(frame, fps)))
+    def value(self, frame: float, fps: float, audio: Mapping[str, float] | None = None) -> float:
+        """The number at ``frame`` (number schedules only); ``audio``: the envelopes' values at
+        this frame, for expressions (missing ones are 0).
+
+        :class:`ScheduleError` if an expression cannot be computed here."""
+        times = self._frames(fps)
+        i = max([k for k, t in enumerate(times) if t <= frame], default=0)
+        if isinstance(self.keys[i][1], Expression) or frame <= times[0] or i == len(times) - 1:
+            return self._at(i, frame, fps, audio)
+        a = EASINGS[self.mode]((frame - times[i]) / (times[i + 1] - times[i]))
+        start = self._at(i, frame, fps, audio)
+        return start if a == 0 else (1 - a) * start + a * self._at(i + 1, times[i + 1], fps, audio)
+
+    def _at(self, i: int, frame: float, fps: float, audio: Mapping[str, float] | None) -> float:
+        v = self.keys[i][1]
+        if not isinstance(v, Expression):
+            return float(v)
+        try:
+            return v({**(audio or {}), "t": frame, "s": frame / fps, "fps": fps})
+        except ExpressionError as e:
+            raise ScheduleError(
+                f"{self.key}: {e} at frame {frame:g} in {excerpt(v.text)}"
+            ) from None
 
     def values(self) -> list[T]:
         return [v for _, v in self.keys]
+
+    def numbers(self) -> list[float]:
+        """The keys that are plain numbers (expressions are checked frame by frame)."""
+        return [float(v) for _, v in self.keys if not isinstance(v, Expression)]
 
 
 def _fail(text: str, key: str, why: str) -> ScheduleError:
@@ -90,6 +123,30 @@ def _too_big(key: str, what: str) -> ScheduleError:
     )
 
 
+def _number(raw: str, key: str, text: str, offset: int) -> float | Expression:
+    """A keyframe's value: a number, or an expression found ``offset`` characters into the
+    schedule's ``text`` (so its errors point into what the user wrote)."""
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        return compile_expression(raw, offset)
+    except ExpressionError as e:
+        raise ScheduleError(f"{key}: {e}; in {excerpt(text)}") from None
+
+
+def _top_level(body: str, starts: list[re.Match[str]]) -> list[re.Match[str]]:
+    """The keyframe starts outside parentheses (an expression's commas are not keys)."""
+    depth, pos, kept = 0, 0, []
+    for m in starts:
+        depth += body.count("(", pos, m.start()) - body.count(")", pos, m.start())
+        pos = m.start()
+        if depth <= 0:
+            kept.append(m)
+    return kept
+
+
 def parse_schedule(
     value: float | int | str, key: str, numbers: bool = True, default_mode: str = "linear"
 ) -> Schedule:
@@ -98,39 +155,30 @@ def parse_schedule(
     ``numbers=False`` keeps keyframe values as text (objective schedules).
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return Schedule(((0.0, float(value)),))
+        return Schedule(((0.0, float(value)),), key=key)
     text = str(value)
     if len(text) > MAX_SCHEDULE_CHARS:
         raise _too_big(key, f"{len(text):,} characters")
     if not is_schedule(text):
-        if not numbers:
-            return Schedule(((0.0, text.strip()),))
-        try:
-            return Schedule(((0.0, float(text)),))
-        except ValueError:
-            raise _fail(text, key, f"{excerpt(text.strip(), 20)} is not a number") from None
+        constant: Any = _number(text, key, text, 0) if numbers else text.strip()
+        return Schedule(((0.0, constant),), key=key)
     mode, body = default_mode, text
     m = _MODE.match(text)
     if m:
         mode, body = m.group(1), text[m.end() :]
-    starts = list(_KEY_START.finditer(body))
+    skipped = len(text) - len(body)
+    starts = _top_level(body, list(_KEY_START.finditer(body)))
     if len(starts) > MAX_KEYFRAMES:
         raise _too_big(key, f"{len(starts):,} keyframes")
     if not starts or starts[0].start() != 0 or body[: starts[0].start()].strip():
         raise _fail(text, key, "it does not start with a keyframe")
-    keys: list[tuple[float, str | float]] = []
+    keys: list[tuple[float, Any]] = []
     units = set()
     for m, nxt in zip(starts, [*starts[1:], None], strict=True):
-        raw = body[m.end() : nxt.start() if nxt else len(body)].strip()
-        if not raw:
+        raw = body[m.end() : nxt.start() if nxt else len(body)]
+        if not raw.strip():
             raise _fail(text, key, f"keyframe {excerpt(m.group(1), quote=False)} has no value")
-        if numbers:
-            try:
-                val: str | float = float(raw)
-            except ValueError:
-                raise _fail(text, key, f"{excerpt(raw, 20)} is not a number") from None
-        else:
-            val = raw
+        val = _number(raw, key, text, skipped + m.end()) if numbers else raw.strip()
         time = float(m.group(1))
         if not math.isfinite(time):  # 400 digits make inf, which no frame ever reaches
             raise _fail(
@@ -146,4 +194,4 @@ def parse_schedule(
     times = [t for t, _ in keys]
     if any(b <= a for a, b in zip(times, times[1:], strict=False)):
         raise _fail(text, key, "keyframe times do not increase")
-    return Schedule(tuple(keys), seconds=units == {"s"}, mode=mode)
+    return Schedule(tuple(keys), seconds=units == {"s"}, mode=mode, key=key)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from dreamvideo.ascent import AscentParams
+from dreamvideo.color import color_stats, match_color
 from dreamvideo.config import VideoConfig
 from dreamvideo.flow import carry_residual
 
@@ -43,16 +44,29 @@ class ClipSteps:
     tracked_step: float  # step on carried pixels as a share of the full step, 0..1
     hold_strength: bool  # steer the carried residual to keep the shot's strength
     scene_cut: float  # restart below this coverage, 0..1
+    color_match: str = "none"  # dreamvideo.color.COLOR_MATCHES; "first": of each shot
 
     @classmethod
-    def from_config(cls, video: VideoConfig, full: AscentParams) -> ClipSteps:
+    def from_config(
+        cls, video: VideoConfig, full: AscentParams, color_match: str = "none"
+    ) -> ClipSteps:
         return cls(
             replace(full, octaves=video.next_octaves, iterations=video.next_iterations),
             video.blend,
             video.tracked_step,
             video.hold_strength,
             video.scene_cut,
+            color_match,
         )
+
+    def colored(self, out: torch.Tensor, cur: torch.Tensor, reference: torch.Tensor | None):
+        """``out`` with its colours matched as asked: to its source frame ``cur``, or to the
+        shot's first dream (``reference``, its statistics; ``None`` on that first frame)."""
+        if self.color_match == "source":
+            return match_color(out, color_stats(cur))
+        if self.color_match == "first" and reference is not None:
+            return match_color(out, reference)
+        return out
 
 
 @dataclass(frozen=True)
@@ -64,15 +78,17 @@ class Carry:
     prev_dream: torch.Tensor  # (1,3,H,W) float [0,1], its dream
     target: torch.Tensor  # 0-dim: mean |dream - source| of the shot's full dream (0..1)
     cap: torch.Tensor  # 0-dim: mean carried residual allowed now (0..1)
+    reference: torch.Tensor | None = None  # (2,3) colour statistics of the shot's first dream
 
     def to_arrays(self) -> dict[str, np.ndarray | torch.Tensor]:
         """For a checkpoint (tensors are copied to the host when saved)."""
-        return {
+        arrays = {
             "prev_source": self.prev_frame,
             "prev_dream": self.prev_dream,
             "target": self.target,
             "cap": self.cap,
         }
+        return arrays if self.reference is None else {**arrays, "reference": self.reference}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], device: torch.device) -> Carry:
@@ -83,6 +99,7 @@ class Carry:
             source.permute(2, 0, 1)[None].float().div_(255.0),
             torch.from_numpy(arrays["prev_dream"]).to(device),
             *(torch.as_tensor(arrays[k], device=device) for k in ("target", "cap")),
+            torch.from_numpy(arrays["reference"]).to(device) if "reference" in arrays else None,
         )
 
 
@@ -111,9 +128,10 @@ def step_clip(
     """
     fresh = tracked is None or carry is None or tracked.coverage < steps.scene_cut
     if fresh:
-        out = dream(cur, dream.params)
+        out = steps.colored(dream(cur, dream.params), cur, None)
         now = (out - cur).abs().mean()
-        return out, Carry(frame, cur, out, now, now), True
+        reference = color_stats(out) if steps.color_match == "first" else None
+        return out, Carry(frame, cur, out, now, now, reference), True
     assert tracked is not None and carry is not None
     init = carry_residual(
         cur,
@@ -126,8 +144,8 @@ def step_clip(
     )
     # carried-over pixels get a gentler touch-up than newly revealed ones
     step_map = 1.0 - (1.0 - steps.tracked_step) * tracked.mask[None, None]
-    out = dream(init, steps.later, step_map=step_map)
+    out = steps.colored(dream(init, steps.later, step_map=step_map), cur, carry.reference)
     now = (out - cur).abs().mean()
     # steer the carried share so touch-up and all end at the shot's strength
     cap = carry.cap * carry.target / (now + 1e-8)
-    return out, Carry(frame, cur, out, carry.target, cap), False
+    return out, Carry(frame, cur, out, carry.target, cap, carry.reference), False

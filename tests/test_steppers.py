@@ -12,6 +12,7 @@ from dreamvideo.ascent import NORMALIZATIONS, AscentParams
 from dreamvideo.config import DreamConfig, VideoConfig, ZoomConfig
 from dreamvideo.flow import DIS_PRESETS, FLOW_METHODS
 from dreamvideo.models import _SPECS
+from dreamvideo.color import COLOR_MATCHES
 from dreamvideo.schedule import EASINGS, parse_schedule
 from dreamvideo.video import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.zoom import ZoomPlan, ZoomState, step_zoom
@@ -119,22 +120,23 @@ def zoom_plan(frames=6, loop=2) -> ZoomPlan:
     )
 
 
-def test_zoom_stepper_holds_the_loop_head_and_blends_it_in_at_the_end():
+def test_zoom_stepper_holds_the_loop_head_and_ends_on_it():
     plan, asked = zoom_plan(), []
 
     def dream(x, params, t):
         asked.append((t, params.iterations, params.octaves))
-        return torch.from_numpy(x).permute(2, 0, 1)[None] * 0 + t / 10  # frame t is flat t/10
+        return x * 0 + t / 10  # frame t is flat t/10
 
     state = ZoomState.start(plan, (W, H))
-    start = np.zeros((H, W, 3), np.float32)
+    start = torch.zeros(1, 3, H, W)
     written = []
     while state.next < plan.rendered:
         image, state = step_zoom(dream, plan, FULL, start, state)
         written.append(None if image is None else int(image[0, 0, 0]))
-    # frames 0, 1 held back; 2..5 as they come; then 6, 7 fade into 0, 1
+    # frames 0, 1 held back; 2..5 as they come; 6 dreamed towards frame 0; the last is frame 1
     assert written[:2] == [None, None]
-    assert np.allclose(written[2:], [51, 76.5, 102, 127.5, 255 * 0.6 * 0.5, 255 * 0.1], atol=1)
+    assert np.allclose(written[2:], [51, 76.5, 102, 127.5, 153, 25.5], atol=1)
+    assert [t for t, _, _ in asked] == [0, 1, 2, 3, 4, 5, 6]  # the last frame is not dreamed
     assert asked[0] == (0, FULL.iterations, FULL.octaves)
     assert asked[1] == (1, 5, 1) and asked[4] == (4, 8, 1)  # keyframed iterations
 
@@ -143,12 +145,17 @@ def test_zoom_state_round_trips_through_a_checkpoint():
     plan = zoom_plan()
     state = ZoomState(
         3,
-        np.random.default_rng(0).random((H, W, 3), dtype=np.float32),
+        torch.rand(1, 3, H, W),
         np.arange(2 * H * W * 3, dtype=np.uint8).reshape(2, H, W, 3),
+        torch.rand(2, 3),
     )
-    again = ZoomState.from_arrays(state.to_arrays(), plan, (W, H))
-    assert again.next == 3 and np.array_equal(again.prev, state.prev)
-    assert np.array_equal(again.head, state.head)
+    saved = {
+        k: v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+        for k, v in state.to_arrays().items()
+    }
+    again = ZoomState.from_arrays(saved, plan, (W, H), torch.device("cpu"))
+    assert again.next == 3 and torch.equal(again.prev, state.prev)
+    assert np.array_equal(again.head, state.head) and torch.equal(again.reference, state.reference)
 
 
 def test_every_name_has_an_implementation_and_the_config_offers_exactly_those():
@@ -157,6 +164,7 @@ def test_every_name_has_an_implementation_and_the_config_offers_exactly_those():
     assert set(DIS_PRESETS) == set(names.DIS_PRESETS)
     assert set(NORMALIZATIONS) == set(names.NORMALIZATIONS)
     assert set(EASINGS) == set(names.INTERPOLATIONS)
+    assert set(COLOR_MATCHES) == set(names.COLOR_MATCHES)
 
     def choices(section, key):
         return next(
