@@ -12,7 +12,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 
 echo "== GPU tests"
-timeout 120 python -m pytest -q -m gpu tests/test_device.py
+timeout 120 python -m pytest -q -m gpu tests/test_device.py tests/test_zoom.py
 
 echo "== one ascent step at 1024x1024"
 timeout 90 python benchmarks/bench_ascent.py --device cuda --size 1024

@@ -210,6 +210,10 @@ class VideoConfig(_Section):
     blend: float = _f(0.98, min=0.0, max=1.0)
     # step size on carried-over pixels, as a share of the step on newly revealed ones
     tracked_step: float = _f(0.5, min=0.0, max=1.0)
+    # step size of those frames' touch-ups, 0..255 units: a number, keyframes, or an expression
+    # of t (frame), s (seconds) and the clip's own sound (rms, onset, beat, bass, mid, treble),
+    # e.g. "1.5 + 3*beat"; null = dream.step
+    step: float | str | None = _f(None, above=0.0, max=100.0, schedule=True)
     # keep the dream as strong as the shot's first frame: the carried residual is scaled so
     # that carried part plus touch-up stay at that strength, instead of drifting frame by frame
     hold_strength: bool = True

@@ -109,6 +109,7 @@ class Expression:
     text: str
     _fn: _Node
     constant: bool  # uses no names
+    uses: frozenset[str] = frozenset()  # the variables it reads
 
     def __call__(self, env: Env) -> float:
         try:
@@ -131,6 +132,7 @@ def _why(e: Exception) -> str:
 class _Compiler:
     def __init__(self, offset: int) -> None:
         self.offset, self.nodes = offset, 0  # offset: where the expression starts in its text
+        self.uses: set[str] = set()
 
     def fail(self, node: ast.AST, what: str, allowed: bool = True) -> ExpressionError:
         """The error for ``node``; ``allowed`` adds what may be written (for what may not)."""
@@ -171,6 +173,7 @@ class _Compiler:
                 return (lambda env: value), True
             if name not in VARIABLES:
                 raise self.fail(node, f"unknown name {name!r}")
+            self.uses.add(name)
             return (lambda env: float(env.get(name, 0.0))), False
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             op = _BINARY[type(node.op)]
@@ -238,5 +241,6 @@ def compile_expression(text: str, offset: int = 0) -> Expression:
         ) from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("it is nested too deeply") from None
-    fn, constant = _Compiler(offset).compile(tree.body)
-    return Expression(source, fn, constant)
+    compiler = _Compiler(offset)
+    fn, constant = compiler.compile(tree.body)
+    return Expression(source, fn, constant, frozenset(compiler.uses))

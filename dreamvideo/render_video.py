@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dreamvideo.audio import Envelopes, load_envelopes
 from dreamvideo.checkpoint import SegmentedRender
-from dreamvideo.config import Config, VideoConfig
+from dreamvideo.config import Config, VideoConfig, check_scheduled
 from dreamvideo.device import DeviceIO, Uploaded, to_uint8_device
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import UserError
@@ -20,6 +21,7 @@ from dreamvideo.flow import MIN_FLOW_SIDE, FlowFn, Track, make_flow, track
 from dreamvideo.frames import VideoInfo, probe_video, read_frames
 from dreamvideo.images import check_preview
 from dreamvideo.models import load_raft
+from dreamvideo.names import ENVELOPES
 from dreamvideo.render import (
     Frame,
     FrameReport,
@@ -31,6 +33,7 @@ from dreamvideo.render import (
     run_metadata,
 )
 from dreamvideo.render import run as run_render
+from dreamvideo.schedule import Schedule, parse_schedule
 from dreamvideo.threads import prefetch
 from dreamvideo.video import Carry, ClipSteps, Tracked, step_clip
 
@@ -103,6 +106,41 @@ def tracked_frames(
         prev = frame
 
 
+@dataclass(frozen=True)
+class StepSchedule:
+    """``video.step`` for every frame: keyframes or an expression, and the envelopes of the
+    clip's own sound when the expression listens to it."""
+
+    schedule: Schedule
+    fps: float
+    first: int  # source frame of t = 0
+    audio: Envelopes | None  # indexed by source frame
+
+    def envelopes(self, t: int) -> dict[str, float] | None:
+        return self.audio.at(self.first + t) if self.audio is not None else None
+
+    def at(self, t: int) -> float:
+        return self.schedule.value(t, self.fps, self.envelopes(t))
+
+
+def plan_step(cfg: Config, source: Path, plan: ClipPlan) -> StepSchedule | None:
+    """Read ``video.step`` and, if it uses the sound, analyse the clip's soundtrack; every
+    frame's value is checked here, before any frame is dreamed."""
+    if cfg.video.step is None:
+        return None
+    schedule = parse_schedule(cfg.video.step, "video.step")
+    audio = None
+    if schedule.uses() & set(ENVELOPES):
+        if not plan.info.has_audio:
+            heard = ", ".join(sorted(schedule.uses() & set(ENVELOPES)))
+            raise UserError(f"video.step listens to the sound ({heard}), but {source} has none")
+        a = cfg.audio
+        audio = load_envelopes(source, float(plan.info.fps), a.attack, a.release, a.beat_decay)
+    steps = StepSchedule(schedule, float(plan.info.fps), plan.first, audio)
+    schedule.check_frames(range(plan.expected), steps.fps, steps.envelopes, check_scheduled)
+    return steps
+
+
 def _dreamed(
     render: SegmentedRender,
     dreamer: Dreamer,
@@ -111,8 +149,10 @@ def _dreamed(
     plan: ClipPlan,
     flow_fn: FlowFn,
     occlusion: bool,
+    step: StepSchedule | None = None,
 ) -> Iterator[Frame]:
-    """The clip's frames from where ``render`` stands, dreamed one by one."""
+    """The clip's frames from where ``render`` stands, dreamed one by one; ``step``: the
+    touch-up step of each frame, when scheduled."""
     io = DeviceIO(dreamer.device)
     carry = Carry.from_arrays(render.state, dreamer.device) if render.state else None
 
@@ -136,7 +176,8 @@ def _dreamed(
             t = io.ready(up)
             cur = t["frame"].permute(2, 0, 1)[None].float().div_(255.0)
             tracked = None if tr is None else Tracked(t["flow"], t["mask"], tr.coverage)
-            out, carry, fresh = step_clip(dreamer, steps, frame, cur, tracked, carry)
+            now = steps if step is None else steps.with_step(step.at(done))
+            out, carry, fresh = step_clip(dreamer, now, frame, cur, tracked, carry)
             done += 1
             yield Frame(
                 io.download(to_uint8_device(out)),
@@ -182,6 +223,9 @@ def render_video(
     say = on_stage or (lambda text: None)
     info = probe_video(source)
     plan = plan_clip(info, cfg.video)
+    if cfg.video.step is not None and not isinstance(cfg.video.step, float):
+        say(f"scheduling video.step over {plan.expected} frames")
+    step = plan_step(cfg, source, plan)
     say(
         f"{info.width}x{info.height} at {float(info.fps):.3f} fps, about {plan.expected} "
         f"frames to dream at {plan.size[0]}x{plan.size[1]}; loading {cfg.dream.model}"
@@ -210,7 +254,9 @@ def render_video(
     return run_render(
         cfg,
         job,
-        lambda render: _dreamed(render, dreamer, steps, source, plan, flow_fn, cfg.video.occlusion),
+        lambda render: _dreamed(
+            render, dreamer, steps, source, plan, flow_fn, cfg.video.occlusion, step
+        ),
         resume=resume,
         restart=restart,
         preview=preview,

@@ -13,11 +13,10 @@ import torch
 from dreamvideo.ascent import AscentParams
 from dreamvideo.audio import Envelopes
 from dreamvideo.checkpoint import SegmentedRender
-from dreamvideo.config import Config, ConfigError, check_scheduled
+from dreamvideo.config import Config, check_scheduled
 from dreamvideo.device import HostFrame, to_tensor
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import UserError
-from dreamvideo.expressions import Expression
 from dreamvideo.ffmpeg import check_video_output
 from dreamvideo.frames import exact_fps
 from dreamvideo.images import check_preview, read_image
@@ -83,6 +82,7 @@ def plan_zoom(cfg: Config, audio: Envelopes | None = None) -> ZoomPlan:
         audio,
         cfg.dream.color_match,
         cfg.dream.seed,
+        warmup=loop,
     )
     _check_every_frame(plan)
     return plan
@@ -90,16 +90,10 @@ def plan_zoom(cfg: Config, audio: Envelopes | None = None) -> ZoomPlan:
 
 def _check_every_frame(plan: ZoomPlan) -> None:
     numbers = [*plan.motion, plan.iterations] + ([plan.step] if plan.step else [])
-    fps = float(plan.fps)
     for schedule in numbers:
-        if all(not isinstance(v, Expression) for v in schedule.values()):
-            continue  # plain numbers were checked with the config
-        for t in range(1, plan.rendered):
-            value = schedule.value(t, fps, plan.envelopes_at(t))
-            try:
-                check_scheduled(schedule.key, value)
-            except ConfigError as e:
-                raise ConfigError(f"{e} at frame {t}") from None
+        schedule.check_frames(
+            range(1, plan.rendered), float(plan.fps), plan.envelopes_at, check_scheduled
+        )
 
 
 def _hex_color(text: str) -> tuple[int, int, int]:
@@ -183,7 +177,11 @@ def render_zoom(
     if on_stage is not None:
         on_stage(
             f"{plan.frames} frames of {size[0]}x{size[1]} at {float(plan.fps):g} fps"
-            + (f" (+{plan.loop_frames} to close the loop)" if plan.loop_frames else "")
+            + (
+                f" (+{plan.warmup + plan.loop_frames} to settle and close the loop)"
+                if plan.loop_frames
+                else ""
+            )
             + f"; loading {cfg.dream.model}"
         )
     dreamer = Dreamer.reuse(dreamer, cfg.dream)

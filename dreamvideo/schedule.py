@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -103,6 +103,30 @@ class Schedule(Generic[T]):
 
     def values(self) -> list[T]:
         return [v for _, v in self.keys]
+
+    def uses(self) -> frozenset[str]:
+        """The variables its expressions read (``t``, ``beat``, ...)."""
+        return frozenset().union(*(v.uses for _, v in self.keys if isinstance(v, Expression)))
+
+    def check_frames(
+        self,
+        frames: range,
+        fps: float,
+        audio: Callable[[int], Mapping[str, float] | None],
+        check: Callable[[str, float], None],
+    ) -> None:
+        """Compute every frame's value up front and ``check(key, value)`` it, so an expression
+        that fails or leaves its range at frame 200 is one error before any work; the error
+        names the frame."""
+        if not any(isinstance(v, Expression) for _, v in self.keys):
+            return  # plain numbers were checked with the config
+        for t in frames:
+            try:
+                check(self.key, self.value(t, fps, audio(t)))
+            except ScheduleError:
+                raise
+            except UserError as e:
+                raise type(e)(f"{e} at frame {t}") from None
 
     def numbers(self) -> list[float]:
         """The keys that are plain numbers (expressions are checked frame by frame)."""

@@ -59,6 +59,10 @@ class ClipSteps:
             color_match,
         )
 
+    def with_step(self, step: float) -> ClipSteps:
+        """These settings with the touch-ups' step size set to ``step`` (one frame's value)."""
+        return replace(self, later=replace(self.later, step=step))
+
     def colored(self, out: torch.Tensor, cur: torch.Tensor, reference: torch.Tensor | None):
         """``out`` with its colours matched as asked: to its source frame ``cur``, or to the
         shot's first dream (``reference``, its statistics; ``None`` on that first frame)."""

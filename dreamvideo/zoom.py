@@ -157,9 +157,10 @@ def loop_input(
     """The picture dreamed for frame ``i`` of a ``frames``-long loop closing: the moved last
     dream, with pixels switching to the head's frame ``i`` at the moments in ``field``.
 
-    A loop of N frames is rendered as N + K frames f. The file holds f[K:N], then K closing
-    frames g[i] = dream(loop_input(move(g[i-1]), f[i], i, K)), and g[K-1] = f[K-1] exactly,
-    so playing it on repeat, end -> start is an ordinary step of the animation. Unlike a
+    A loop of N frames is rendered as N + K frames f (after the plan's warm-up). The file
+    holds f[K:N], then K closing frames g[i] = dream(loop_input(move(g[i-1]), f[i], i, K)),
+    the last being f[K-1] itself, so playing it on repeat, end -> start is an ordinary step
+    of the animation. Unlike a
     cross-fade, each pixel comes from one picture or the other (but for a soft edge), and
     the dream on top heals the seams: no double exposure, no softening.
     """
@@ -187,10 +188,13 @@ class ZoomPlan:
     audio: Envelopes | None = None  # drives the schedules' expressions
     color_match: str = "none"  # dreamvideo.color.COLOR_MATCHES
     seed: int = 0  # of the loop's dissolve pattern
+    # frames dreamed before the file's first (a loop's head comes from the settled animation,
+    # not from its first second, while detail is still growing out of the start picture)
+    warmup: int = 0
 
     @property
     def rendered(self) -> int:
-        return self.frames + self.loop_frames
+        return self.warmup + self.frames + self.loop_frames
 
     def envelopes_at(self, t: int) -> dict[str, float] | None:
         return self.audio.at(t) if self.audio is not None else None
@@ -266,7 +270,8 @@ def step_zoom(
     are written last, reached through the dissolve of :func:`loop_input`.
     """
     t, head = state.next, state.head
-    closing = t - plan.frames  # >= 0 while the loop closes
+    held = t - plan.warmup  # index into the head while 0 <= held < loop_frames
+    closing = t - plan.warmup - plan.frames  # >= 0 while the loop closes
     if plan.loop_frames and closing == plan.loop_frames - 1:
         # the last frame is the head's own, so end -> start plays as an ordinary step
         return head[closing], ZoomState(t + 1, state.prev, head, state.reference)
@@ -283,6 +288,7 @@ def step_zoom(
     elif plan.color_match != "none":
         out = match_color(out, reference if plan.color_match == "first" else color_stats(x))
     frame = to_uint8(out)
-    if t < plan.loop_frames:
-        head[t] = frame
-    return (None if t < plan.loop_frames else frame), ZoomState(t + 1, out, head, reference)
+    if 0 <= held < plan.loop_frames:
+        head[held] = frame
+    written = frame if held >= plan.loop_frames else None
+    return written, ZoomState(t + 1, out, head, reference)

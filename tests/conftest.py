@@ -66,10 +66,11 @@ def write_clip(
     path,
     frames: list[np.ndarray],
     fps=Fraction(30000, 1001),
-    audio: bool = False,
+    audio: bool | Path = False,
     lossless: bool = False,
 ) -> str:
-    """Encode ``frames`` to ``path`` (H.264), with a 440 Hz sine soundtrack if ``audio``."""
+    """Encode ``frames`` to ``path`` (H.264), with a 440 Hz sine soundtrack if ``audio`` is
+    true, or with the sound file ``audio``."""
     from dreamvideo.ffmpeg import VideoWriter, codec_args, run_ffmpeg
 
     h, w = frames[0].shape[:2]
@@ -84,10 +85,11 @@ def write_clip(
             [
                 "-i",
                 str(target),
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:sample_rate=44100",
+                *(
+                    ["-i", str(audio)]
+                    if isinstance(audio, Path)
+                    else ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+                ),
                 "-t",
                 f"{seconds:.4f}",
                 "-map",

@@ -9,10 +9,10 @@ import torch
 
 from dreamvideo import names
 from dreamvideo.ascent import NORMALIZATIONS, AscentParams
+from dreamvideo.color import COLOR_MATCHES
 from dreamvideo.config import DreamConfig, VideoConfig, ZoomConfig
 from dreamvideo.flow import DIS_PRESETS, FLOW_METHODS
 from dreamvideo.models import _SPECS
-from dreamvideo.color import COLOR_MATCHES
 from dreamvideo.schedule import EASINGS, parse_schedule
 from dreamvideo.video import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.zoom import ZoomPlan, ZoomState, step_zoom

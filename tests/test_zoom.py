@@ -86,12 +86,24 @@ def test_the_loop_dissolve_takes_each_pixel_from_one_picture_and_ends_on_the_hea
     assert torch.allclose(loop_input(tail, head, 7, 8, field), head, atol=1e-4)
 
 
-def test_the_device_warp_matches_the_lanczos_warp():
+CUDA = pytest.param(
+    "cuda",
+    marks=[
+        pytest.mark.gpu,
+        pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    ],
+)
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_the_device_warp_matches_the_lanczos_warp(device):
     img = photo("astronaut", 128)[:96].astype(np.float32) / 255
     for step in (Motion(zoom=1.03, rotate=2.0, pan_x=1.3), Motion(zoom=0.97, pan_y=-2.2)):
         want = feedback_step(img, step, (0.4, 0.6))
-        t = torch.from_numpy(img).permute(2, 0, 1)[None]
-        got = feedback_step_device(t, step, (0.4, 0.6))[0].permute(1, 2, 0).numpy()
+        t = torch.from_numpy(img).permute(2, 0, 1)[None].to(device)
+        moved = feedback_step_device(t, step, (0.4, 0.6))
+        assert moved.device.type == device  # never leaves the device
+        got = moved[0].permute(1, 2, 0).cpu().numpy()
         inner = (slice(4, -4), slice(4, -4))  # borders: both mirror, one pixel apart at most
         assert np.abs(got - want)[inner].mean() < 0.01
         assert np.abs(got - want)[inner].max() < 0.25
@@ -249,8 +261,9 @@ def test_interrupted_loop_resumes_to_the_same_animation(tmp_path, cat_png):
     with pytest.raises(UserError, match="zoom.seconds: 1.5 -> 2.0"):
         render_zoom(zoom_cfg(seconds=2.0, loop=True, loop_frames=5), cat_png, out, resume=True)
     r = render_zoom(cfg, cat_png, out, resume=True)
-    # 12 frames written (3 checkpoints); the 5 frames of the loop head are written last
-    assert r.resumed_from == 17
+    # 5 frames of warm-up and 5 of the loop head (written last), then 11 frames written when
+    # stopped: 2 checkpoints of 4 kept, so the animation goes on from frame 5 + 5 + 8
+    assert r.resumed_from == 18
     got, want = frames_of(out), frames_of(ref)
     assert len(got) == len(want) == 18
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
