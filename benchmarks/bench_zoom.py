@@ -1,6 +1,6 @@
 """Zoom acceptance: a looped 10 s, 24 fps, 512x512 zoom from a photo; speed and loop seam.
 
-    python benchmarks/bench_zoom.py [--preset zoom] [--seconds 10] [--size 512]
+    python benchmarks/bench_zoom.py [--preset zoom] [--seconds 10] [--size 512] [--image PNG]
 
 Prints seconds per frame, the mean |difference| (0..255) between the last and the first
 frame beside the range of differences between neighbouring frames, and how sharp (variance
@@ -31,13 +31,14 @@ def main() -> None:
     ap.add_argument("--preset", default="zoom")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--image", type=Path, default=SAMPLE, help="start picture")
     args = ap.parse_args()
     cfg = load_preset(args.preset).override(
         "zoom", seconds=args.seconds, fps=24.0, width=args.size, height=args.size, loop=True
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "zoom.mp4"
-        r = render_zoom(cfg, SAMPLE, out, overwrite=True)
+        r = render_zoom(cfg, args.image, out, overwrite=True)
         frames = [f.astype(np.float32) for _, f in read_frames(out)]
     steps = [float(np.abs(b - a).mean()) for a, b in zip(frames, frames[1:], strict=False)]
     seam = float(np.abs(frames[0] - frames[-1]).mean())
@@ -56,7 +57,7 @@ def main() -> None:
             ],
             [
                 [
-                    f"`{args.preset}` from samples/coffee.jpg, {args.size}x{args.size}, 24 fps, "
+                    f"`{args.preset}` from {args.image.name}, {args.size}x{args.size}, 24 fps, "
                     "--loop",
                     str(r.frames),
                     f"{r.seconds_per_frame:.2f}",

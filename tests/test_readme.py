@@ -18,7 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 # Flag -> the value it gets in the test (same meaning, least work).
-TINY_FLAGS = {"--octaves": "1", "--iterations": "1", "--width": "64", "--seconds": "0.25"}
+TINY_FLAGS = {
+    "--octaves": "1",
+    "--iterations": "1",
+    "--width": "64",
+    "--height": "48",
+    "--seconds": "0.25",
+}
 # Per command: settings that no flag in the README sets, turned down with --set.
 TINY_SETS = {
     "image": ["dream.octaves=1", "dream.iterations=1", "dream.tile=64"],
