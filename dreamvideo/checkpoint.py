@@ -28,6 +28,7 @@ from dreamvideo.paths import RenderLock, replace_into, temp_path, write_atomic
 
 State = Mapping[str, np.ndarray | torch.Tensor]  # tensors are copied to the host when saved
 KEEP_STATES = 2  # states of the newest commits kept, to roll back past a damaged segment
+CHUNKED = "chunks.json"  # marks a parts folder of a chunked render (dreamvideo.render_chunked)
 
 
 def parts_dir(output: str | Path) -> Path:
@@ -35,16 +36,16 @@ def parts_dir(output: str | Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-def _first_difference(old: Any, new: Any, prefix: str = "") -> str:
+def first_difference(old: Any, new: Any, prefix: str = "") -> str:
     """A readable ``key: old -> new`` for the first setting that changed."""
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
             if old.get(key) != new.get(key):
-                return _first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+                return first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
     return f"{prefix.rstrip('.')}: {old!r} -> {new!r}"[:160]
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -52,7 +53,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read_json(path: Path, what: str) -> Any:
+def read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -105,16 +106,22 @@ class SegmentedRender:
                 shutil.rmtree(self.dir)
                 old.release()
         if resume:
+            if (self.dir / CHUNKED).is_file():
+                self._lock.release()
+                raise UserError(
+                    f"{self.dir} holds a chunked render (made with --workers); resume it "
+                    "with --workers N (any number), or use --restart"
+                )
             if not (self.dir / "run.json").is_file():
                 raise UserError(
                     f"nothing to resume for {self.output}: no unfinished render "
                     f"in {self.dir}; run without --resume"
                 )
-            saved = _read_json(self.dir / "run.json", "the render's settings")
+            saved = read_json(self.dir / "run.json", "the render's settings")
             if saved != fingerprint:
                 raise UserError(
                     f"the unfinished render in {self.dir} was made with other "
-                    f"settings ({_first_difference(saved, fingerprint)}); repeat "
+                    f"settings ({first_difference(saved, fingerprint)}); repeat "
                     "the original command with --resume, or use --restart"
                 )
             self._load()
@@ -154,13 +161,13 @@ class SegmentedRender:
             return "missing"
         if path.stat().st_size != entry.get("bytes"):
             return f"{path.stat().st_size} bytes instead of {entry.get('bytes')}"
-        if _sha256(path) != entry.get("sha256"):
+        if sha256_of(path) != entry.get("sha256"):
             return "its checksum does not match"
         return None
 
     def _load(self) -> None:
         """Keep the longest run of intact segments whose closing state can be loaded."""
-        listed = _read_json(self.dir / "manifest.json", "the list of finished segments")
+        listed = read_json(self.dir / "manifest.json", "the list of finished segments")
         entries = listed.get("segments", []) if isinstance(listed, dict) else []
         good = 0
         for k, entry in enumerate(entries):
@@ -210,7 +217,7 @@ class SegmentedRender:
                 "file": self._segment(k).name,
                 "frames": self._open_frames,
                 "bytes": self._segment(k).stat().st_size,
-                "sha256": _sha256(self._segment(k)),
+                "sha256": sha256_of(self._segment(k)),
             }
         )
         self._open_frames = 0

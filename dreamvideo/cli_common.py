@@ -115,16 +115,19 @@ def display(label: str) -> Display:
     return Display(label)
 
 
-def rendering(output: Path, render: Callable[..., RenderResult], first: str) -> None:
-    """Run ``render(on_frame=..., on_stage=...)`` with progress; Ctrl-C says what is kept.
-
-    ``first`` is shown at once, before torch is even imported."""
+def rendering(
+    output: Path, render: Callable[..., RenderResult], first: str, workers: bool = False
+) -> None:
+    """Run ``render(on_frame=..., on_stage=...)`` (and ``on_worker=...`` with ``workers``)
+    with progress; Ctrl-C says what is kept. ``first`` is shown at once, before torch is
+    even imported."""
     with display("dreaming") as shown:
         shown.stage(first)
         from dreamvideo.checkpoint import parts_dir
 
+        hooks = {"on_worker": shown.worker} if workers else {}
         try:
-            r = render(on_frame=shown.frame, on_stage=shown.stage)
+            r = render(on_frame=shown.frame, on_stage=shown.stage, **hooks)
         except KeyboardInterrupt:
             kept = parts_dir(output)
             err.print(

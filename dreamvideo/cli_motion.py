@@ -91,6 +91,31 @@ def video(
     checkpoint_every: Annotated[
         int | None, typer.Option("--checkpoint-every", help="frames between resumable checkpoints")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="render chunks of the clip in parallel on this many Ray workers "
+            "(needs dreamvideo[ray]); a local Ray is started unless --ray-address is given",
+            min=1,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="join this Ray cluster (or set RAY_ADDRESS), e.g. 192.168.1.10:6379",
+        ),
+    ] = None,
+    gpus_per_worker: Annotated[
+        float | None,
+        typer.Option(
+            "--gpus-per-worker",
+            help="GPUs each worker asks Ray for (default: 1 where the cluster has GPUs; "
+            "0.5 puts two workers on a GPU)",
+            min=0.0,
+        ),
+    ] = None,
     resume: Resume = False,
     restart: Restart = False,
     preview: Preview = None,
@@ -138,6 +163,31 @@ def video(
     cfg = cfg.override(
         "encode", crf=crf, lossless=lossless or None, audio=False if no_audio else None
     )
+    if workers is None and (ray_address or gpus_per_worker is not None):
+        raise UserError("--ray-address and --gpus-per-worker go with --workers N")
+    if workers is not None:
+        if preview is not None:
+            raise UserError("--preview works without --workers (chunks render out of order)")
+        from dreamvideo.render_chunked import render_video_chunked
+
+        rendering(
+            output,
+            lambda **shown: render_video_chunked(
+                cfg,
+                input,
+                output,
+                workers=workers,
+                address=ray_address,
+                gpus_per_worker=gpus_per_worker,
+                resume=resume,
+                restart=restart,
+                overwrite=overwrite,
+                **shown,
+            ),
+            f"reading {input}",
+            workers=True,
+        )
+        return
     from dreamvideo.render_video import render_video
 
     rendering(

@@ -239,6 +239,12 @@ class VideoConfig(_Section):
     scale: float = _f(1.0, above=0.0, max=4.0)
     # save a resumable checkpoint every this many frames
     checkpoint_every: int = _f(30, min=1)
+    # with --workers: a long shot is rendered as chunks of about this many seconds, in
+    # parallel (scene cuts are chunk boundaries too)
+    chunk_seconds: float = _f(10.0, above=0.0, max=36000.0)
+    # frames each chunk that splits a shot starts early; over them the two chunks' dreams
+    # are cross-faded, so no pop shows at the seam
+    chunk_overlap: int = _f(12, min=0, max=1000)
 
 
 @dataclass(frozen=True)

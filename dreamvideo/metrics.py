@@ -45,6 +45,8 @@ class ClipMetrics:
     strength: float  # mean |output - source|, 0..255
     strength_first: float  # over the first tenth of the frames
     strength_last: float  # over the last tenth
+    # the output's warping error from each frame to the next (frame t -> t+1 at index t)
+    warp_errors: tuple[float, ...] = ()
 
     @property
     def warp_ratio(self) -> float:
@@ -105,4 +107,5 @@ def measure_clip(
         float(np.mean(strength)),
         float(np.mean(strength[:tenth])),
         float(np.mean(strength[-tenth:])),
+        tuple(err_out),
     )

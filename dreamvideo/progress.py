@@ -6,12 +6,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dreamvideo.render import FrameReport
+
+if TYPE_CHECKING:
+    from dreamvideo.render_chunked import ChunkProgress
 
 LOG_EVERY = 5.0  # seconds between plain progress lines when stderr is not a terminal
 SMOOTHING = 0.2  # weight of the newest frame in the seconds-per-frame average
@@ -66,6 +69,8 @@ class Display:
         )
         self._t0 = time.monotonic()
         self._last_line = float("-inf")
+        self._workers: dict[int, ChunkProgress] = {}
+        self._last_workers = float("-inf")
 
     def __enter__(self) -> Display:
         self._bar.__enter__()
@@ -104,6 +109,20 @@ class Display:
         elif now - self._last_line >= LOG_EVERY or r.done >= r.expected:
             self._last_line = now
             self.stage(f"{self.unit} {r.done} of {r.expected}, {speed}, eta {eta_text}")
+
+    def worker(self, p: ChunkProgress) -> None:
+        """A worker's report (``--workers``): a line per worker every few seconds."""
+        self._workers[p.worker] = p
+        now = time.monotonic()
+        if now - self._last_workers < LOG_EVERY:
+            return
+        self._last_workers = now
+        for k in sorted(self._workers):
+            w = self._workers[k]
+            self.stage(
+                f"  worker {k + 1} on node {w.node} (pid {w.pid}): chunk {w.chunk}, "
+                f"{w.done}/{w.total} frames, {w.fps:.2f} frames/s"
+            )
 
     def steps(self, total: int) -> Callable[[int], None]:
         """A per-step callback for single pictures (``total`` ascent steps)."""

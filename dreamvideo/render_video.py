@@ -3,7 +3,7 @@ dream frame by frame (:mod:`dreamvideo.video`), encode behind (:mod:`dreamvideo.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from dreamvideo.audio import Envelopes, load_envelopes
-from dreamvideo.checkpoint import SegmentedRender
+from dreamvideo.checkpoint import State
 from dreamvideo.config import Config, VideoConfig, check_scheduled
 from dreamvideo.device import DeviceIO, Uploaded, to_uint8_device
 from dreamvideo.dreamer import Dreamer
@@ -122,6 +122,10 @@ class StepSchedule:
     def at(self, t: int) -> float:
         return self.schedule.value(t, self.fps, self.envelopes(t))
 
+    def at_index(self, index: int) -> float:
+        """The step of source frame ``index``."""
+        return self.at(index - self.first)
+
 
 def plan_step(cfg: Config, source: Path, plan: ClipPlan) -> StepSchedule | None:
     """Read ``video.step`` and, if it uses the sound, analyse the clip's soundtrack; every
@@ -141,26 +145,28 @@ def plan_step(cfg: Config, source: Path, plan: ClipPlan) -> StepSchedule | None:
     return steps
 
 
-def _dreamed(
-    render: SegmentedRender,
+def clip_frames(
     dreamer: Dreamer,
     steps: ClipSteps,
     source: Path,
     plan: ClipPlan,
     flow_fn: FlowFn,
     occlusion: bool,
-    step: StepSchedule | None = None,
+    step: Callable[[int], float] | None = None,
+    state: State | None = None,
+    done: int = 0,
 ) -> Iterator[Frame]:
-    """The clip's frames from where ``render`` stands, dreamed one by one; ``step``: the
-    touch-up step of each frame, when scheduled."""
+    """The clip's frames, dreamed one by one, from ``done`` frames into the plan with the
+    carry saved in ``state`` (``None``: from a full dream); ``step(index)``: the touch-up
+    step of source frame ``index``, when scheduled."""
     io = DeviceIO(dreamer.device)
-    carry = Carry.from_arrays(render.state, dreamer.device) if render.state else None
+    carry = Carry.from_arrays(state, dreamer.device) if state else None
 
     def uploaded() -> Iterator[tuple[int, np.ndarray, Track | None, Uploaded]]:
         """Reader thread: decode, flow, and the copy to the device for the next frames."""
         prev = carry.prev_frame if carry is not None else None
         for index, frame, tr in tracked_frames(
-            source, plan, plan.first + render.done, flow_fn, occlusion, prev
+            source, plan, plan.first + done, flow_fn, occlusion, prev
         ):
             arrays = (
                 {"frame": frame}
@@ -169,14 +175,13 @@ def _dreamed(
             )
             yield index, frame, tr, io.upload(arrays)
 
-    done = render.done
     frames = prefetch(uploaded())
     try:
         for index, frame, tr, up in frames:
             t = io.ready(up)
             cur = t["frame"].permute(2, 0, 1)[None].float().div_(255.0)
             tracked = None if tr is None else Tracked(t["flow"], t["mask"], tr.coverage)
-            now = steps if step is None else steps.with_step(step.at(done))
+            now = steps if step is None else steps.with_step(step(index))
             out, carry, fresh = step_clip(dreamer, now, frame, cur, tracked, carry)
             done += 1
             yield Frame(
@@ -254,8 +259,16 @@ def render_video(
     return run_render(
         cfg,
         job,
-        lambda render: _dreamed(
-            render, dreamer, steps, source, plan, flow_fn, cfg.video.occlusion, step
+        lambda render: clip_frames(
+            dreamer,
+            steps,
+            source,
+            plan,
+            flow_fn,
+            cfg.video.occlusion,
+            step.at_index if step is not None else None,
+            render.state,
+            render.done,
         ),
         resume=resume,
         restart=restart,

@@ -1,0 +1,176 @@
+"""Chunked renders on Ray workers (--workers): planning, seams, sound, resume, retries."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, cli, pan_frames, write_clip
+
+from dreamvideo.checkpoint import parts_dir
+from dreamvideo.chunks import Chunk, crossfade, plan_chunks
+from dreamvideo.config import Config
+from dreamvideo.frames import probe_video, read_frames
+from dreamvideo.metrics import measure_clip
+from dreamvideo.render_chunked import render_video_chunked
+from dreamvideo.render_video import render_video
+
+ray = pytest.importorskip("ray")
+
+FAST = {
+    "dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2, "jitter": 2},
+    "video": {"next_octaves": 1, "next_iterations": 1, "chunk_seconds": 0.5, "chunk_overlap": 4},
+    "encode": {"preset": "ultrafast"},
+}
+TINY = [
+    "--set", "dream.layers=blocks.3", "--set", "dream.jitter=2",
+    "--octaves", "1", "--iterations", "2",
+    "--set", "video.next_octaves=1", "--set", "video.next_iterations=1",
+    "--set", "video.chunk_seconds=0.5", "--set", "video.chunk_overlap=4",
+    "--set", "encode.preset=ultrafast",
+]  # fmt: skip
+
+
+def fast(**video):
+    return Config.from_dict({**FAST, "video": {**FAST["video"], **video}})
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (renders reuse a connection that is already there)."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture()
+def clip(tmp_path):
+    return Path(write_clip(tmp_path / "clip.mp4", pan_frames(40, (64, 48)), audio=True))
+
+
+def frames_of(path):
+    return [f for _, f in read_frames(path)]
+
+
+# ------------------------------------------------------------------ planning (no Ray)
+
+
+def test_chunks_cover_the_clip_split_long_shots_and_start_fresh_at_cuts():
+    chunks = plan_chunks(0, 100, cuts=[40], chunk_frames=15, overlap=4)
+    assert chunks[0].start == 0 and chunks[-1].end == 100
+    assert all(a.end == b.start for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(c.end - c.start <= 15 for c in chunks)
+    at_cut = next(c for c in chunks if c.start == 40)
+    assert at_cut.lead == 0  # a scene cut needs no overlap: the dream restarts there anyway
+    assert chunks[0].lead == 0 and all(c.lead == 4 for c in chunks if c.start not in (0, 40))
+    for a, b in zip(chunks, chunks[1:], strict=False):
+        assert a.tail == b.lead and a.main[1] - a.main[0] >= 1
+    # frames of the file: every chunk's main plus every overlap, each frame once
+    assert sum(c.main[1] - c.main[0] + c.lead for c in chunks) == 100
+    assert plan_chunks(0, 10, [], 15, 4) == [Chunk(0, 0, 10, 0, 0)]  # short: one chunk
+
+
+def test_crossfade_goes_from_the_old_dream_to_the_new():
+    tail, head = np.zeros((4, 2, 2, 3), np.uint8), np.full((4, 2, 2, 3), 200, np.uint8)
+    mixed = crossfade(tail, head)[:, 0, 0, 0].astype(int)
+    assert list(mixed) == sorted(mixed) and 0 < mixed[0] < 50 and 150 < mixed[-1] < 200
+
+
+# ------------------------------------------------------------------ renders
+
+
+def test_a_chunked_render_matches_the_single_process_file_and_its_seams_do_not_pop(
+    tmp_path, clip, local_ray
+):
+    one, many = tmp_path / "one.mp4", tmp_path / "many.mp4"
+    # lossless: at 64x48 the encoder's keyframe at each joined segment would outweigh the seam
+    cfg = fast().override("encode", lossless=True)
+    render_video(cfg, clip, one)
+    heard = []
+    r = render_video_chunked(cfg, clip, many, workers=2, on_worker=heard.append)
+    a, b = probe_video(one), probe_video(many)
+    assert (b.frame_count, b.fps, b.width, b.height) == (a.frame_count, a.fps, a.width, a.height)
+    assert b.has_audio and abs(b.duration - a.duration) < 0.05
+    assert r.frames == 40 and not parts_dir(many).exists()
+    assert {p.worker for p in heard} == {0, 1}  # both workers rendered
+    # steadiness: the whole clip, and every seam against the frames inside the chunks
+    m_one, m_many = measure_clip(clip, one), measure_clip(clip, many)
+    assert m_many.warp_ratio <= 1.2 * m_one.warp_ratio
+    chunks = plan_chunks(0, 40, [], 15, 4)
+    seams = {t for c in chunks[1:] for t in range(c.start - c.lead - 1, c.start)}
+    inside = [e for t, e in enumerate(m_many.warp_errors) if t not in seams]
+    at_seams = [m_many.warp_errors[t] for t in sorted(seams)]
+    assert max(at_seams) <= max(inside)
+
+
+def test_a_killed_worker_has_its_chunk_rendered_again(tmp_path, clip, local_ray):
+    killed = []
+
+    def kill_first(p):
+        if p.chunk == 1 and not killed:
+            killed.append(p.pid)
+            os.kill(p.pid, signal.SIGKILL)
+
+    out = tmp_path / "out.mp4"
+    r = render_video_chunked(fast(), clip, out, workers=2, on_worker=kill_first)
+    assert killed and any("died during chunk 1" in n for n in r.notes)
+    assert len(frames_of(out)) == 40
+
+
+def test_a_killed_driver_resumes_with_only_the_missing_chunks(tmp_path, clip, local_ray):
+    out = tmp_path / "out.mp4"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "dreamvideo", "video", clip, "-o", out, "--workers", "2", *TINY],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own local Ray lives in its process group
+    )
+    listed, t0 = {}, time.monotonic()
+    while time.monotonic() - t0 < 90 and not any(k.startswith("chunk") for k in listed):
+        time.sleep(0.1)
+        with contextlib.suppress(OSError, ValueError):
+            listed = json.loads((parts_dir(out) / "done.json").read_text())
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and its Ray, as a closed terminal would
+    driver.wait()
+    kept = sorted(k for k in listed if k.startswith("chunk"))
+    assert kept and not out.exists()
+    assert_one_line_error(
+        cli("video", clip, "-o", out, "--workers", "2", *TINY, "--blend", "0.5", "--resume"),
+        "made with other settings (config.video.blend: 0.98 -> 0.5)",
+    )
+    assert_one_line_error(cli("video", clip, "-o", out, *TINY, "--resume"), "holds a chunked")
+    # another worker count is the same render: the chunks do not depend on it
+    r = cli("video", clip, "-o", out, "--workers", "1", *TINY, "--resume")
+    assert r.code == 0, r.output
+    assert f"{len(kept)} already done" in r.err and "resumed at frame" in r.out
+    assert len(frames_of(out)) == 40
+
+
+def test_the_command_line_runs_workers_and_says_what_is_wrong(tmp_path, clip, local_ray):
+    out = tmp_path / "cli.mp4"
+    r = cli("video", clip, "-o", out, "--workers", "2", *TINY)
+    assert r.code == 0, r.output
+    assert "chunk(s)" in r.err and "worker 1 on node" in r.err
+    assert len(frames_of(out)) == 40
+    assert_one_line_error(
+        cli("video", clip, "-o", tmp_path / "x.mp4", "--ray-address", "auto"), "go with --workers"
+    )
+    assert_one_line_error(
+        cli("video", clip, "-o", tmp_path / "x.mp4", "--workers", "2", "--preview", "p.png"),
+        "--preview works without --workers",
+    )
+
+
+def test_ray_missing_is_one_line_naming_the_extra(tmp_path, clip, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    result = cli("video", clip, "-o", tmp_path / "x.mp4", "--workers", "2", *TINY)
+    assert_one_line_error(result, "pip install 'dreamvideo[ray]'")
+    assert not parts_dir(tmp_path / "x.mp4").exists()
