@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from dreamvideo import cli_audio, cli_motion, cli_pictures  # noqa: F401 (they register commands)
+from dreamvideo import cli_audio, cli_batch, cli_motion, cli_pictures, cli_zoom  # noqa: F401
 from dreamvideo.cli_common import app, err
 from dreamvideo.errors import UserError
 
@@ -15,6 +15,9 @@ except ImportError:  # pragma: no cover
     from click import ClickException as _UsageError  # type: ignore[assignment]
 
 
+# --help lists the commands in the order people need them, not in import order
+ORDER = ["image", "video", "zoom", "gallery", "layers", "presets", "metrics", "audio", "batch"]
+app.registered_commands.sort(key=lambda c: ORDER.index(c.name or c.callback.__name__))
 # the whole first line of each command's docstring in the top-level --help, not cut at "..."
 for _command in app.registered_commands:
     _command.short_help = _command.short_help or (_command.callback.__doc__ or "").split("\n")[0]

@@ -20,8 +20,9 @@ def audio(
     sets: Sets = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Plot the audio envelopes (rms, onset, beat, bass, mid, treble) that zoom schedules
-    can use, with the beats marked.
+    """Plot a song's envelopes for schedules, with the beats marked.
+
+    The envelopes are rms, onset, beat, bass, mid and treble, each 0..1 per frame.
 
     Example: dreamvideo audio song.mp3 -o envelopes.png
     """

@@ -110,25 +110,25 @@ def _preset_path(name_or_path: str | Path) -> Path:
     return path
 
 
-def read_preset(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The preset's file and its parsed mapping (``description`` included)."""
-    path = _preset_path(name_or_path)
+def read_yaml_file(path: Path, what: str = "preset") -> Any:
+    """A YAML file read with :class:`PresetLoader` (at most 1 MB); one-line errors name the
+    file, what it is, and for bad YAML the line."""
     name = _file(path)
     try:
         size = path.stat().st_size
         if size > MAX_PRESET_BYTES:
-            raise UserError(f"{name}: preset is {size:,} bytes; at most 1 MB")
+            raise UserError(f"{name}: {what} is {size:,} bytes; at most 1 MB")
         with path.open("rb") as f:  # one byte past the cap: a file may grow or lie (/proc)
             raw = f.read(MAX_PRESET_BYTES + 1)
         if len(raw) > MAX_PRESET_BYTES:
-            raise UserError(f"{name}: preset is over {MAX_PRESET_BYTES:,} bytes; at most 1 MB")
+            raise UserError(f"{name}: {what} is over {MAX_PRESET_BYTES:,} bytes; at most 1 MB")
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(
-            f"{name}: cannot read preset ({excerpt(str(e), 200, quote=False)})"
+            f"{name}: cannot read {what} ({excerpt(str(e), 200, quote=False)})"
         ) from None
     try:
-        data = _load_yaml(text)
+        return _load_yaml(text)
     except YamlRefused as e:
         raise UserError(f"{name}: {e.problem} (line {e.line})") from None
     except yaml.YAMLError as e:
@@ -140,11 +140,17 @@ def read_preset(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
         ) from None
     except ValueError as e:  # e.g. an integer of over 4,300 digits, which Python refuses
         raise UserError(f"{name}: invalid YAML: {excerpt(str(e), 120, quote=False)}") from None
+
+
+def read_preset(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The preset's file and its parsed mapping (``description`` included)."""
+    path = _preset_path(name_or_path)
+    data = read_yaml_file(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UserError(
-            f"{name}: a preset must be a mapping of sections, got {type(data).__name__}"
+            f"{_file(path)}: a preset must be a mapping of sections, got {type(data).__name__}"
         )
     return path, data
 

@@ -157,13 +157,15 @@ def render_zoom(
     preview: str | Path | None = None,
     on_frame: OnFrame | None = None,
     on_stage: OnStage | None = None,
+    name: str | Path | None = None,
 ) -> RenderResult:
     """Render an infinite-dream animation: each frame is the last one moved, then dreamed.
 
     Starts from ``image`` (scaled to cover the frame) or from noise / a flat colour. Frame 0
     gets the full dream; later frames the ``zoom`` section's lighter, keyframed ascent and
-    motion. With ``zoom.loop`` the end cross-fades into the start (see
-    :func:`dreamvideo.zoom.loop_blend`). Resumable like clips.
+    motion. With ``zoom.loop`` the end dissolves into the start (see
+    :func:`dreamvideo.zoom.loop_input`). Resumable like clips. ``name``: the start picture
+    to record in the file's settings when ``image`` is a copy of it (a batch worker's).
     """
     image = Path(image) if image is not None else None
     output = check_video_output(output, (image,), overwrite or resume)
@@ -201,7 +203,7 @@ def render_zoom(
         size,
         plan.fps,
         cfg.zoom.checkpoint_every,
-        run_metadata(cfg, image, size=list(size), fps=str(plan.fps)),
+        run_metadata(cfg, name or image, size=list(size), fps=str(plan.fps)),
         audio_source=song if cfg.encode.audio else None,
         first_note=f"dreaming: the first frame gets the full dream "
         f"({dreamer.steps(size[1], size[0])} ascent steps), later frames "

@@ -174,3 +174,58 @@ def test_ray_missing_is_one_line_naming_the_extra(tmp_path, clip, monkeypatch):
     result = cli("video", clip, "-o", tmp_path / "x.mp4", "--workers", "2", *TINY)
     assert_one_line_error(result, "pip install 'dreamvideo[ray]'")
     assert not parts_dir(tmp_path / "x.mp4").exists()
+
+
+# ------------------------------------------------------------------ batch
+
+
+def jobs_file(tmp_path, clip) -> Path:
+    (tmp_path / "cat.png").write_bytes(Path(write_png(tmp_path)).read_bytes())
+    path = tmp_path / "jobs.yaml"
+    small = "dream.octaves: 1, dream.iterations: 1, dream.layers: blocks.3"
+    path.write_text(
+        f"""
+- kind: image
+  input: cat.png
+  output: out/cat-dream.png
+  set: {{{small}}}
+- kind: video
+  input: {clip.name}
+  output: out/clip-dream.mp4
+  set: {{{small}, video.max_frames: 20, video.chunk_seconds: 0.5, encode.preset: ultrafast}}
+- kind: zoom
+  output: out/zoom.mp4
+  set: {{{small}, zoom.seconds: 0.25, zoom.width: 32, zoom.heigth: 32}}
+"""
+    )
+    (tmp_path / "out").mkdir()
+    return path
+
+
+def write_png(tmp_path) -> Path:
+    from conftest import photo
+    from PIL import Image
+
+    Image.fromarray(photo("chelsea", 64)).save(tmp_path / "src.png")
+    return tmp_path / "src.png"
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+def test_a_batch_runs_the_good_jobs_reports_the_bad_one_and_skips_finished_ones(
+    tmp_path, clip, workers, local_ray
+):
+    jobs = jobs_file(tmp_path, clip)
+    extra = ["--workers", str(workers)] if workers else []
+    r = cli("batch", jobs, *extra)
+    assert r.code == 1, r.output
+    bad = [line for line in r.err.splitlines() if "failed:" in line]
+    assert bad == [
+        "job 3 (out/zoom.mp4): failed: zoom.heigth: unknown key; valid keys: seconds, fps, "
+        "width, height, zoom, rotate, pan_x, pan_y, center_x, center_y, layers, iterations, "
+        "octaves, step, interpolation, start, color, loop, loop_frames, checkpoint_every, audio"
+    ]
+    assert "1 of 3 job(s) failed" in r.err
+    assert len(frames_of(tmp_path / "out" / "clip-dream.mp4")) == 20
+    assert (tmp_path / "out" / "cat-dream.png").stat().st_size > 1000
+    again = cli("batch", jobs, *extra)
+    assert again.err.count("skipped: already complete") == 2
