@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from dreamvideo import cli_audio, cli_batch, cli_motion, cli_pictures, cli_zoom  # noqa: F401
+from dreamvideo import cli_audio, cli_batch, cli_motion, cli_pictures, cli_ui, cli_zoom  # noqa: F401
 from dreamvideo.cli_common import app, err
 from dreamvideo.errors import UserError
 
@@ -16,7 +16,18 @@ except ImportError:  # pragma: no cover
 
 
 # --help lists the commands in the order people need them, not in import order
-ORDER = ["image", "video", "zoom", "gallery", "layers", "presets", "metrics", "audio", "batch"]
+ORDER = [
+    "image",
+    "video",
+    "zoom",
+    "gallery",
+    "layers",
+    "presets",
+    "metrics",
+    "audio",
+    "batch",
+    "ui",
+]
 app.registered_commands.sort(key=lambda c: ORDER.index(c.name or c.callback.__name__))
 # the whole first line of each command's docstring in the top-level --help, not cut at "..."
 for _command in app.registered_commands:

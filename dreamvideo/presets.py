@@ -8,6 +8,8 @@ config is copied into plain dicts) and without deep nesting, from files of at mo
 from __future__ import annotations
 
 import importlib.resources
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import yaml
 
 from dreamvideo.config import SECTIONS, Config, ConfigError
 from dreamvideo.errors import UserError
+from dreamvideo.paths import write_atomic
 from dreamvideo.schedule import MAX_SCHEDULE_CHARS
 from dreamvideo.text import excerpt
 
@@ -78,8 +81,54 @@ def presets_dir() -> Path:
     return Path(str(importlib.resources.files("dreamvideo.configs")))
 
 
+def user_presets_dir() -> Path:
+    """Where the user's own presets live: ``$DREAMVIDEO_PRESETS``, else
+    ``$XDG_CONFIG_HOME/dreamvideo/presets`` (``~/.config/dreamvideo/presets``)."""
+    if os.environ.get("DREAMVIDEO_PRESETS"):
+        return Path(os.environ["DREAMVIDEO_PRESETS"])
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "dreamvideo" / "presets"
+
+
 def preset_names() -> list[str]:
-    return sorted(p.stem for p in presets_dir().glob("*.yaml"))
+    """The bundled presets, then the user's own (which may not reuse a bundled name)."""
+    bundled = sorted(p.stem for p in presets_dir().glob("*.yaml"))
+    user = user_presets_dir()
+    own = sorted(p.stem for p in user.glob("*.yaml")) if user.is_dir() else []
+    return bundled + [name for name in own if name not in bundled]
+
+
+PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def save_user_preset(name: str, text: str) -> Path:
+    """Check ``text`` as a preset (YAML, keys, values) and save it as the user's preset
+    ``name``; one-line errors say what is wrong. Returns the file."""
+    if not PRESET_NAME.fullmatch(name):
+        raise UserError(
+            f"preset name {excerpt(name)}: use 1-64 lower-case letters, digits, - and _"
+        )
+    if (presets_dir() / f"{name}.yaml").is_file():
+        raise UserError(f"preset name {name!r} is a bundled preset; choose another name")
+    if len(text.encode()) > MAX_PRESET_BYTES:
+        raise UserError(f"preset {name}: over {MAX_PRESET_BYTES:,} bytes; at most 1 MB")
+    try:
+        data = _load_yaml(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"preset {name}: invalid YAML{where}: {excerpt(problem, 120)}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"preset {name}: a preset must be a mapping of sections")
+    try:
+        Config.from_dict({k: v for k, v in data.items() if k != "description"})
+    except ConfigError as e:
+        raise ConfigError(f"preset {name}: {e}") from None
+    folder = user_presets_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / f"{name}.yaml", text.encode())
+    return folder / f"{name}.yaml"
 
 
 def _is_file(path: Path) -> bool:
@@ -102,6 +151,8 @@ def _preset_path(name_or_path: str | Path) -> Path:
             raise UserError(f"preset file {_file(path)} does not exist")
         return path
     path = presets_dir() / f"{text}.yaml"
+    if not _is_file(path):
+        path = user_presets_dir() / f"{text}.yaml"
     if not _is_file(path):
         raise UserError(
             f"unknown preset {excerpt(text)}; available: "

@@ -111,10 +111,12 @@ class Display:
             self.stage(f"{self.unit} {r.done} of {r.expected}, {speed}, eta {eta_text}")
 
     def worker(self, p: ChunkProgress) -> None:
-        """A worker's report (``--workers``): a line per worker every few seconds."""
+        """A worker's report (``--workers``): a line per worker every few seconds, and at
+        once when a worker reports for the first time (so its start shows)."""
+        new = p.worker not in self._workers
         self._workers[p.worker] = p
         now = time.monotonic()
-        if now - self._last_workers < LOG_EVERY:
+        if now - self._last_workers < LOG_EVERY and not new:
             return
         self._last_workers = now
         for k in sorted(self._workers):

@@ -36,21 +36,30 @@ TINY_SETS = {
 
 # Commands that name what only the reader has: a cluster's machine, their own long clip.
 PLACEHOLDERS = ("FIRST_MACHINE", "long.mp4")
+# The studio serves until stopped; tests/test_studio.py drives it in a browser.
+SERVERS = ("ui",)
 
 
 def readme_commands() -> list[list[str]]:
-    """Every ``dreamvideo`` command in the README's bash blocks, as argument lists."""
+    """Every ``dreamvideo`` command in the README's bash blocks, as argument lists (a line's
+    ``&&``-joined commands each count; quoted text stays whole)."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", README, re.S):
         for line in block.replace("\\\n", " ").splitlines():
-            for part in line.split("&&"):
-                args = shlex.split(part, comments=True)
+            lexer = shlex.shlex(line, posix=True, punctuation_chars="&;|")
+            lexer.whitespace_split, lexer.commenters = True, "#"
+            tokens, part = list(lexer), []
+            for token in [*tokens, "&&"]:
+                if token not in ("&&", ";", "|"):
+                    part.append(token)
+                    continue
                 if (
-                    args
-                    and args[0] == "dreamvideo"
-                    and not any(p in arg for p in PLACEHOLDERS for arg in args)
+                    part[:1] == ["dreamvideo"]
+                    and part[1:2] != list(SERVERS)
+                    and not any(p in arg for p in PLACEHOLDERS for arg in part)
                 ):
-                    commands.append(args[1:])
+                    commands.append(part[1:])
+                part = []
     return commands
 
 

@@ -1,0 +1,196 @@
+"""The web studio in real Chromium (Debian's package; Playwright downloads nothing).
+
+Screenshots go to each test's folder, and also to ``$DREAMVIDEO_SCREENSHOTS`` when it names
+a folder (the README's come from ``DREAMVIDEO_SCREENSHOTS=docs pytest tests/test_studio.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import cli, pan_frames, photo, write_clip
+from PIL import Image
+
+from dreamvideo.checkpoint import parts_dir
+from dreamvideo.frames import read_frames
+
+pytest.importorskip("gradio")
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package")
+TIMEOUT = 120_000  # ms: a render on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    from dreamvideo.studio import serve
+
+    root = tmp_path_factory.mktemp("studio")
+    port = free_port()
+    app = serve(root, "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}", root
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, studio):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(studio[0])
+    page.wait_for_selector("text=dreamvideo studio")
+    yield page
+    context.close()
+
+
+def shot(page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    folder = os.environ.get("DREAMVIDEO_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tmp_path / f"{name}.png", Path(folder) / f"{name}.png")
+
+
+def status(page, name: str) -> str:
+    return page.locator(f"#{name}-status textarea").input_value()
+
+
+def wait_status(page, name: str, start: str) -> str:
+    page.wait_for_function(
+        f"() => (document.querySelector('#{name}-status textarea') || {{}}).value"
+        f"?.startsWith({start!r})"
+    )
+    return status(page, name)
+
+
+def fill(page, elem: str, value: object) -> None:
+    page.locator(f"#{elem} input, #{elem} textarea").first.fill(str(value))
+
+
+def test_the_page_loads_with_four_tabs(page, tmp_path):
+    for tab in ("Picture", "Clip", "Zoom", "Presets"):
+        assert page.get_by_role("tab", name=tab).is_visible()
+    shot(page, tmp_path, "studio-picture")
+
+
+def test_a_tiny_picture_is_dreamed_downloads_and_its_command_makes_the_same_file(page, tmp_path):
+    src = tmp_path / "cat.png"
+    Image.fromarray(photo("chelsea", 96)).save(src)
+    page.set_input_files("#picture-in input[type=file]", str(src))
+    fill(page, "picture-octaves", 1)
+    fill(page, "picture-iterations", 2)
+    fill(page, "picture-layers", "blocks.3")
+    page.locator("#picture-go").click()
+    assert wait_status(page, "picture", "wrote").endswith(".png")
+    page.wait_for_selector("#picture-out img")
+    with page.expect_download() as info:
+        page.locator("#picture-file a").first.click()
+    got = tmp_path / "downloaded.png"
+    info.value.save_as(got)
+    dreamed = np.asarray(Image.open(got).convert("RGB"))
+    assert dreamed.shape == (64, 96, 3)
+    shot(page, tmp_path, "studio-picture-dreamed")
+    # the command shown, run in a terminal, makes the same picture
+    command = page.locator("#picture-cmd .cm-content").inner_text()
+    args = shlex.split(command)
+    assert args[:2] == ["dreamvideo", "image"] and "--preset" in args
+    out = tmp_path / "again.png"
+    args[args.index("-o") + 1] = str(out)
+    assert cli(*args[1:]).code == 0
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), dreamed)
+
+
+def test_a_tiny_clip_renders_with_progress_and_plays(page, tmp_path, studio):
+    clip = Path(write_clip(tmp_path / "pan.mp4", pan_frames(8, (96, 64)), audio=True))
+    page.get_by_role("tab", name="Clip").click()
+    page.set_input_files("#clip-in input[type=file]", str(clip))
+    page.locator("#clip-go").click()
+    seen = wait_status(page, "clip", "frame")  # progress while it renders
+    assert " of " in seen
+    assert wait_status(page, "clip", "wrote").endswith(".mp4")
+    page.locator("#clip-out video").wait_for()
+    # it plays: the browser decodes the file and its clock moves
+    page.evaluate("document.querySelector('#clip-out video').muted = true")
+    page.evaluate("document.querySelector('#clip-out video').play()")
+    page.wait_for_function("document.querySelector('#clip-out video').currentTime > 0.05")
+    assert "ratio" in page.locator("#clip-metrics textarea").input_value()
+    shot(page, tmp_path, "studio-clip")
+    made = sorted((studio[1] / "sessions").glob("*/clip-*.mp4"))
+    assert made and len(list(read_frames(made[-1]))) == 8
+
+
+def test_cancel_stops_a_render_and_keeps_nothing(page, tmp_path, studio):
+    clip = Path(write_clip(tmp_path / "long.mp4", pan_frames(120, (160, 96))))
+    page.get_by_role("tab", name="Clip").click()
+    page.set_input_files("#clip-in input[type=file]", str(clip))
+    page.locator("#clip-go").click()
+    wait_status(page, "clip", "frame")
+    page.locator("#clip-cancel").click()
+    assert wait_status(page, "clip", "cancelled") == "cancelled; nothing was kept"
+    for session in (studio[1] / "sessions").iterdir():
+        for out in session.glob("clip-*.mp4"):
+            assert not parts_dir(out).exists()
+    assert not [p for p in (studio[1] / "sessions").glob("*/*.parts")]
+
+
+def test_zoom_preview_and_presets_tab(page, tmp_path):
+    page.get_by_role("tab", name="Zoom").click()
+    fill(page, "zoom-width", 64)
+    fill(page, "zoom-height", 64)
+    page.locator("#zoom-preview").click()
+    assert wait_status(page, "zoom", "wrote").endswith(".mp4")
+    shot(page, tmp_path, "studio-zoom")
+    page.get_by_role("tab", name="Presets").click()
+    shot(page, tmp_path, "studio-presets")
+
+
+def test_a_broken_preset_shows_its_one_line_error_in_the_page(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("DREAMVIDEO_PRESETS", str(tmp_path / "mine"))
+    page.get_by_role("tab", name="Presets").click()
+    editor = page.locator("#preset-yaml .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text("dream:\n  octaves: [1, 2\n")  # no auto-close, no auto-indent
+    fill(page, "preset-name", "broken")
+    page.locator("#preset-save").click()
+    text = wait_status(page, "preset", "error")
+    assert text.startswith("error: preset broken: invalid YAML") and "\n" not in text
+    assert not (tmp_path / "mine").exists()
+
+
+def test_no_file_outside_the_studio_folder_can_be_read(studio):
+    for path in ("/etc/passwd", str(Path(__file__).resolve())):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{studio[0]}/gradio_api/file={path}", timeout=10)
+        assert e.value.code in (403, 404)
+
+
+def test_gradio_missing_is_one_line_naming_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    monkeypatch.delitem(sys.modules, "dreamvideo.studio_app", raising=False)
+    result = cli("ui", "--port", str(free_port()), "--share-folder", tmp_path / "s")
+    assert result.code == 2 and "pip install 'dreamvideo[ui]'" in result.err
