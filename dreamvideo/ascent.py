@@ -219,6 +219,7 @@ def dream(
     autocast: torch.dtype | None = None,
     step_map: torch.Tensor | None = None,
     on_step: Callable[[], None] | None = None,
+    pull: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """DeepDream ``img`` ``(1,3,H,W)`` float in ``[0,1]``; returns the same shape and range.
 
@@ -227,7 +228,10 @@ def dream(
     ``step/255 * normalized gradient`` and clips to ``[0,1]``. ``step_map`` ``(1,1,H,W)``
     (values in ``[0,1]``) scales the step per pixel, e.g. to touch up carried-over video
     pixels gently while dreaming new ones fully. ``on_step`` is called after every step
-    (progress bars); nothing here forces a device sync.
+    (progress bars); nothing here forces a device sync. ``pull`` = ``(target (1,3,H,W),
+    weight (1,1,H,W))`` adds a temporal term: each step also moves every pixel back towards
+    ``target`` by ``weight`` of the way (a gradient step on ``weight/2 * |x - target|^2``), so
+    a video frame's touch-up cannot wander far from the motion-warped previous dream.
     """
     _check_image(img)
     img = img.detach().float()
@@ -238,6 +242,7 @@ def dream(
         base = resize(img, size)
         x = (base + resize(detail, size)).clamp(0, 1)
         step = params.step / 255.0 * (resize(step_map, size) if step_map is not None else 1.0)
+        target, weight = (resize(pull[0], size), resize(pull[1], size)) if pull else (None, None)
         for _ in range(params.iterations):
             dy, dx = (
                 torch.randint(-params.jitter, params.jitter + 1, (2,), generator=generator).tolist()
@@ -251,7 +256,10 @@ def dream(
             g = torch.roll(
                 normalize_gradient(g, params.normalize, params.lap_levels), (-dy, -dx), dims=(2, 3)
             )
-            x = (x + step * g).clamp(0, 1)
+            x = x + step * g
+            if target is not None:
+                x = x - weight * (x - target)
+            x = x.clamp(0, 1)
             if on_step is not None:
                 on_step()
         detail = x - base

@@ -214,6 +214,15 @@ class VideoConfig(_Section):
     # of t (frame), s (seconds) and the clip's own sound (rms, onset, beat, bass, mid, treble),
     # e.g. "1.5 + 3*beat"; null = dream.step
     step: float | str | None = _f(None, above=0.0, max=100.0, schedule=True)
+    # dream (first frames and touch-ups) at this fraction of the frame size; the change is
+    # upsampled onto the full-size frame, whose carried detail keeps its resolution. 0.5 makes
+    # each ascent about 4x cheaper (HD on a CPU)
+    dream_scale: float = _f(1.0, above=0.05, max=1.0)
+    # touch up every Nth frame; the frames between only carry the residual along the flow
+    stride: int = _f(1, min=1, max=100)
+    # temporal term of the touch-ups: each step pulls followed pixels this share of the way
+    # back towards the motion-warped previous dream (0 = off), so short touch-ups cannot drift
+    temporal: float = _f(0.0, min=0.0, max=1.0)
     # keep the dream as strong as the shot's first frame: the carried residual is scaled so
     # that carried part plus touch-up stay at that strength, instead of drifting frame by frame
     hold_strength: bool = True

@@ -125,8 +125,10 @@ class Dreamer:
         params: AscentParams | None = None,
         progress: Progress | None = None,
         step_map: torch.Tensor | None = None,
+        pull: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Dream ``(1,3,H,W)`` float ``[0,1]``; the jitter sequence restarts from ``seed``."""
+        """Dream ``(1,3,H,W)`` float ``[0,1]``; the jitter sequence restarts from ``seed``.
+        ``step_map`` and ``pull``: see :func:`dreamvideo.ascent.dream`."""
         gen = torch.Generator().manual_seed(self.seed)
         step = (lambda: progress(1)) if progress else None
         return dream(
@@ -138,6 +140,7 @@ class Dreamer:
             autocast=self.autocast,
             step_map=step_map,
             on_step=step,
+            pull=pull,
         )
 
     def score(self, img: torch.Tensor) -> float:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from dreamvideo.ascent import AscentParams
 from dreamvideo.color import color_stats, match_color
@@ -32,6 +33,7 @@ class DreamFn(Protocol):
         params: AscentParams | None = None,
         *,
         step_map: torch.Tensor | None = None,
+        pull: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor: ...
 
 
@@ -45,6 +47,9 @@ class ClipSteps:
     hold_strength: bool  # steer the carried residual to keep the shot's strength
     scene_cut: float  # restart below this coverage, 0..1
     color_match: str = "none"  # dreamvideo.color.COLOR_MATCHES; "first": of each shot
+    dream_scale: float = 1.0  # ascents run at this fraction of the frame size
+    stride: int = 1  # touch up every stride-th frame; between them the residual is only carried
+    temporal: float = 0.0  # pull towards the warped previous dream per step, on followed pixels
 
     @classmethod
     def from_config(
@@ -57,7 +62,30 @@ class ClipSteps:
             video.hold_strength,
             video.scene_cut,
             color_match,
+            video.dream_scale,
+            video.stride,
+            video.temporal,
         )
+
+    def ascend(self, dream: DreamFn, x: torch.Tensor, params: AscentParams, **kw) -> torch.Tensor:
+        """``dream(x)`` at ``dream_scale`` of the size: the change the ascent makes on the
+        small copy is upsampled and added to ``x`` at full size, so the carried detail keeps
+        its full resolution while the touch-up costs ``dream_scale**2`` as much."""
+        if self.dream_scale >= 1.0:
+            return dream(x, params, **kw)
+        h, w = x.shape[-2:]
+        size = (max(16, round(h * self.dream_scale)), max(16, round(w * self.dream_scale)))
+
+        def small(t: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(t, size=size, mode="area")
+
+        if kw.get("step_map") is not None:
+            kw["step_map"] = small(kw["step_map"])
+        if kw.get("pull") is not None:
+            kw["pull"] = (small(kw["pull"][0]), small(kw["pull"][1]))
+        low = small(x)
+        change = F.interpolate(dream(low, params, **kw) - low, size=(h, w), mode="bilinear")
+        return (x + change).clamp(0.0, 1.0)
 
     def with_step(self, step: float) -> ClipSteps:
         """These settings with the touch-ups' step size set to ``step`` (one frame's value)."""
@@ -83,6 +111,7 @@ class Carry:
     target: torch.Tensor  # 0-dim: mean |dream - source| of the shot's full dream (0..1)
     cap: torch.Tensor  # 0-dim: mean carried residual allowed now (0..1)
     reference: torch.Tensor | None = None  # (2,3) colour statistics of the shot's first dream
+    since: int = 0  # frames carried since the last touch-up (video.stride)
 
     def to_arrays(self) -> dict[str, np.ndarray | torch.Tensor]:
         """For a checkpoint (tensors are copied to the host when saved)."""
@@ -91,6 +120,7 @@ class Carry:
             "prev_dream": self.prev_dream,
             "target": self.target,
             "cap": self.cap,
+            "since": np.int64(self.since),
         }
         return arrays if self.reference is None else {**arrays, "reference": self.reference}
 
@@ -104,6 +134,7 @@ class Carry:
             torch.from_numpy(arrays["prev_dream"]).to(device),
             *(torch.as_tensor(arrays[k], device=device) for k in ("target", "cap")),
             torch.from_numpy(arrays["reference"]).to(device) if "reference" in arrays else None,
+            int(arrays.get("since", 0)),
         )
 
 
@@ -132,7 +163,7 @@ def step_clip(
     """
     fresh = tracked is None or carry is None or tracked.coverage < steps.scene_cut
     if fresh:
-        out = steps.colored(dream(cur, dream.params), cur, None)
+        out = steps.colored(steps.ascend(dream, cur, dream.params), cur, None)
         now = (out - cur).abs().mean()
         reference = color_stats(out) if steps.color_match == "first" else None
         return out, Carry(frame, cur, out, now, now, reference), True
@@ -146,10 +177,19 @@ def step_clip(
         steps.blend,
         carry.cap if steps.hold_strength else None,
     )
-    # carried-over pixels get a gentler touch-up than newly revealed ones
-    step_map = 1.0 - (1.0 - steps.tracked_step) * tracked.mask[None, None]
-    out = steps.colored(dream(init, steps.later, step_map=step_map), cur, carry.reference)
+    since = carry.since + 1
+    if since < steps.stride:  # between touch-ups the residual is only carried
+        out = steps.colored(init, cur, carry.reference)
+    else:
+        since = 0
+        # carried-over pixels get a gentler touch-up than newly revealed ones, and with a
+        # temporal weight each step also pulls them back towards the warped previous dream
+        mask = tracked.mask[None, None]
+        step_map = 1.0 - (1.0 - steps.tracked_step) * mask
+        pull = (init, steps.temporal * mask) if steps.temporal else None
+        touched = steps.ascend(dream, init, steps.later, step_map=step_map, pull=pull)
+        out = steps.colored(touched, cur, carry.reference)
     now = (out - cur).abs().mean()
     # steer the carried share so touch-up and all end at the shot's strength
     cap = carry.cap * carry.target / (now + 1e-8)
-    return out, Carry(frame, cur, out, carry.target, cap, carry.reference), False
+    return out, Carry(frame, cur, out, carry.target, cap, carry.reference, since), False

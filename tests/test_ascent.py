@@ -125,3 +125,21 @@ def test_step_map_scales_the_step_per_pixel(lite0):
     out = dream(x, net, obj, one, torch.Generator().manual_seed(0), step_map=step_map)
     assert torch.equal(out[..., :32], x[..., :32])
     assert (out[..., 32:] - x[..., 32:]).abs().mean() > 0.01
+
+
+def test_a_full_temporal_pull_keeps_the_picture_and_none_lets_it_dream(lite0):
+    import torch
+
+    img = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    obj = parse_objective("blocks.3")
+    params = AscentParams(
+        octaves=1, octave_scale=1.4, iterations=3, step=4.0, jitter=0, normalize="mean", tile=0
+    )
+
+    def run(weight: float) -> torch.Tensor:
+        pull = (img, torch.full((1, 1, 48, 64), weight))
+        return dream(img, lite0, obj, params, torch.Generator().manual_seed(0), pull=pull)
+
+    assert torch.allclose(run(1.0), img, atol=1e-6)  # pulled all the way back every step
+    free, half = ((run(w) - img).abs().mean() for w in (0.0, 0.5))
+    assert free > 2 * half > 0

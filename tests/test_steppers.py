@@ -32,12 +32,15 @@ class FakeDreamer:
         g = torch.Generator().manual_seed(0)
         self.pattern = torch.rand(1, 3, H, W, generator=g) * 2 - 1
         self.calls: list[tuple[AscentParams, torch.Tensor | None]] = []
+        self.sizes: list[tuple[int, int]] = []
 
-    def __call__(self, img, params=None, *, step_map=None):
+    def __call__(self, img, params=None, *, step_map=None, pull=None):
         params = params or self.params
         self.calls.append((params, step_map))
+        self.sizes.append(tuple(img.shape[-2:]))
         gain = 0.01 * params.iterations * (1.0 if step_map is None else step_map)
-        return (img + gain * self.pattern).clamp(0, 1)
+        pattern = torch.nn.functional.interpolate(self.pattern, size=img.shape[-2:], mode="area")
+        return (img + gain * pattern).clamp(0, 1)
 
 
 def still(value=0.5):
@@ -87,6 +90,41 @@ def test_clip_stepper_touches_up_lightly_and_restarts_at_cuts():
     assert torch.allclose(step_map, torch.full((1, 1, H, W), 1 - 0.75 * 0.9))
     _, carry, fresh = step_clip(dreamer, steps, frame, cur, still_track(0.1), carry)
     assert fresh and dreamer.calls[-1][0] == FULL  # a scene cut: the full dream again
+
+
+def test_a_stride_touches_up_every_nth_frame_and_only_carries_between():
+    dreamer, carry = FakeDreamer(), None
+    steps = ClipSteps.from_config(VideoConfig(stride=3, blend=1.0, hold_strength=False), FULL)
+    frame, cur = still()
+    touched, prev = [], None
+    for t in range(10):
+        before = len(dreamer.calls)
+        out, carry, _ = step_clip(
+            dreamer, steps, frame, cur, None if t == 0 else still_track(), carry
+        )
+        touched.append(len(dreamer.calls) > before)
+        if t and not touched[-1]:  # carried only: the previous dream, warped (here: still)
+            assert torch.allclose(out, prev, atol=1e-6)
+        prev = out
+    assert touched == [True, False, False, True, False, False, True, False, False, True]
+    again = Carry.from_arrays(
+        {k: np.asarray(v) for k, v in carry.to_arrays().items()}, torch.device("cpu")
+    )
+    assert again.since == carry.since == 0
+
+
+def test_dream_scale_dreams_a_small_copy_and_keeps_the_carried_detail():
+    dreamer = FakeDreamer()
+    steps = ClipSteps.from_config(VideoConfig(dream_scale=0.5), FULL)
+    big, half = (4 * H, 4 * W), (2 * H, 2 * W)
+    detail = torch.rand(1, 3, *big, generator=torch.Generator().manual_seed(1))
+    out = steps.ascend(dreamer, detail, FULL)
+    assert dreamer.sizes == [half] and out.shape == detail.shape
+    # the full-size frame keeps its own detail; only the small dream's change is added
+    low = torch.nn.functional.interpolate(detail, size=half, mode="area")
+    change = torch.nn.functional.interpolate(FakeDreamer()(low) - low, size=big, mode="bilinear")
+    assert torch.allclose(out, (detail + change).clamp(0, 1), atol=1e-6)
+    assert (out - detail).abs().mean() > 0.01
 
 
 def test_carry_round_trips_through_a_checkpoint():
