@@ -226,6 +226,9 @@ class VideoConfig(_Section):
     # keep the dream as strong as the shot's first frame: the carried residual is scaled so
     # that carried part plus touch-up stay at that strength, instead of drifting frame by frame
     hold_strength: bool = True
+    # how far that controller may also scale the carried residual UP when the dream fades (1 =
+    # only down); 1.5 holds the strength when touch-ups are sparse (video.stride) or small
+    hold_gain: float = _f(1.0, min=1.0, max=4.0)
     # optical flow between source frames: "dis" (fast), "farneback", or "raft" (needs weights)
     flow: str = _f("dis", choices=names.FLOWS)
     # DIS quality/speed: "ultrafast", "fast", "medium"

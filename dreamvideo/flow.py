@@ -152,6 +152,7 @@ def carry_residual(
     mask: torch.Tensor,
     blend: float,
     cap: torch.Tensor | None = None,
+    max_gain: float = 1.0,
 ) -> torch.Tensor:
     """The next frame's starting point: ``cur + blend * mask * warp(prev_dream - prev_source)``.
 
@@ -162,8 +163,10 @@ def carry_residual(
     ``cur``, ``prev_dream``, ``prev_source``: ``(1,3,H,W)`` float in ``[0,1]``;
     ``flow``: ``(H,W,2)`` backward flow in pixels; ``mask``: ``(H,W)`` in ``[0,1]``.
     Bicubic sampling: the residual is warped once per frame and bilinear would blur it away.
-    ``cap`` (0-dim, 0..1 units): the carried residual is scaled down when its mean magnitude
-    exceeds it, so touch-ups cannot pile up into a dream that grows frame after frame.
+    ``cap`` (0-dim, 0..1 units): the carried residual is scaled towards it, down when its
+    mean magnitude exceeds it (touch-ups cannot pile up into a dream that grows frame after
+    frame) and up by at most ``max_gain`` when it falls short (sparse or half-size touch-ups
+    cannot let the dream fade).
     """
     h, w = cur.shape[-2:]
     if flow.shape != (h, w, 2) or mask.shape != (h, w):
@@ -180,5 +183,5 @@ def carry_residual(
     )
     residual = blend * mask[None, None] * residual
     if cap is not None:  # a tensor op, so no device sync
-        residual = residual * (cap / (residual.abs().mean() + 1e-8)).clamp(max=1.0)
+        residual = residual * (cap / (residual.abs().mean() + 1e-8)).clamp(max=max_gain)
     return (cur + residual).clamp_(0.0, 1.0)

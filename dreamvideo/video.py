@@ -50,6 +50,7 @@ class ClipSteps:
     dream_scale: float = 1.0  # ascents run at this fraction of the frame size
     stride: int = 1  # touch up every stride-th frame; between them the residual is only carried
     temporal: float = 0.0  # pull towards the warped previous dream per step, on followed pixels
+    hold_gain: float = 1.0  # how far the controller may scale the carried residual up
 
     @classmethod
     def from_config(
@@ -65,6 +66,7 @@ class ClipSteps:
             video.dream_scale,
             video.stride,
             video.temporal,
+            video.hold_gain,
         )
 
     def ascend(self, dream: DreamFn, x: torch.Tensor, params: AscentParams, **kw) -> torch.Tensor:
@@ -176,6 +178,7 @@ def step_clip(
         tracked.mask,
         steps.blend,
         carry.cap if steps.hold_strength else None,
+        steps.hold_gain,
     )
     since = carry.since + 1
     if since < steps.stride:  # between touch-ups the residual is only carried

@@ -76,6 +76,17 @@ def test_clip_stepper_holds_the_shots_strength_in_milliseconds():
     assert piled[-1] > 2 * piled[0]  # without it the touch-ups pile up
 
 
+def test_hold_gain_keeps_sparse_touch_ups_from_fading():
+    def last(gain: float) -> float:
+        config = VideoConfig(blend=0.9, tracked_step=0.1, stride=4, hold_gain=gain)
+        held = strengths(ClipSteps.from_config(config, FULL))
+        return held[-1] / held[0]
+
+    faded, held = last(1.0), last(1.5)
+    assert faded < 0.3  # the carried residual loses 10 % a frame; weak, sparse touch-ups lag
+    assert abs(held - 1) < 0.1  # scaled back up to the shot's strength
+
+
 def test_clip_stepper_touches_up_lightly_and_restarts_at_cuts():
     dreamer = FakeDreamer()
     steps = ClipSteps.from_config(
