@@ -116,3 +116,11 @@ def test_every_readme_picture_is_made_by_the_samples_script() -> None:
     for path in shown:
         assert (ROOT / path).is_file(), path
         assert Path(path).name in script, f"{path} is not made by samples/make_samples.py"
+
+
+def test_every_preset_is_listed_in_the_readme() -> None:
+    from dreamvideo.presets import presets_dir
+
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", README, re.M))
+    bundled = {p.stem for p in presets_dir().glob("*.yaml")}
+    assert bundled <= listed, bundled - listed
