@@ -74,9 +74,15 @@ def render_chunk(
         order = [name for name in ("head", "main", "tail") for _ in range(counts[name])]
         try:
             frames = clip_frames(
-                dreamer, steps, source, plan, flow_function(cfg.video, dreamer.device),
-                cfg.video.occlusion, step,
-            )  # fmt: skip
+                dreamer,
+                steps,
+                source,
+                plan,
+                flow_function(cfg.video, dreamer.device),
+                cfg.video.occlusion,
+                step,
+                flow_scale=cfg.video.flow_scale,
+            )
             done = 0
             for frame in frames:
                 writers[order[done]].write(np.asarray(frame.image.numpy()))

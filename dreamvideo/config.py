@@ -231,6 +231,8 @@ class VideoConfig(_Section):
     hold_gain: float = _f(1.0, min=1.0, max=4.0)
     # optical flow between source frames: "dis" (fast), "farneback", or "raft" (needs weights)
     flow: str = _f("dis", choices=names.FLOWS)
+    # compute the flow on frames this much smaller and scale it up (0.5: a quarter of the cost)
+    flow_scale: float = _f(1.0, above=0.05, max=1.0)
     # DIS quality/speed: "ultrafast", "fast", "medium"
     flow_preset: str = _f("medium", choices=names.DIS_PRESETS)
     # RAFT weights file (raft_small_C_T_V2-01064c6d.pth) when flow is "raft"; null = hub cache

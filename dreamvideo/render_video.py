@@ -99,10 +99,12 @@ def tracked_frames(
     flow_fn: FlowFn,
     occlusion: bool,
     prev: np.ndarray | None,
+    flow_scale: float = 1.0,
 ) -> Iterator[tuple[int, np.ndarray, Track | None]]:
     """``(index, frame, how it follows the previous frame)``; ``prev`` is frame ``first - 1``."""
     for index, frame in read_frames(source, first, plan.last, plan.size):
-        yield index, frame, (track(prev, frame, flow_fn, occlusion) if prev is not None else None)
+        followed = track(prev, frame, flow_fn, occlusion, flow_scale) if prev is not None else None
+        yield index, frame, followed
         prev = frame
 
 
@@ -155,6 +157,7 @@ def clip_frames(
     step: Callable[[int], float] | None = None,
     state: State | None = None,
     done: int = 0,
+    flow_scale: float = 1.0,
 ) -> Iterator[Frame]:
     """The clip's frames, dreamed one by one, from ``done`` frames into the plan with the
     carry saved in ``state`` (``None``: from a full dream); ``step(index)``: the touch-up
@@ -166,7 +169,7 @@ def clip_frames(
         """Reader thread: decode, flow, and the copy to the device for the next frames."""
         prev = carry.prev_frame if carry is not None else None
         for index, frame, tr in tracked_frames(
-            source, plan, plan.first + done, flow_fn, occlusion, prev
+            source, plan, plan.first + done, flow_fn, occlusion, prev, flow_scale
         ):
             arrays = (
                 {"frame": frame}
@@ -269,6 +272,7 @@ def render_video(
             step.at_index if step is not None else None,
             render.state,
             render.done,
+            cfg.video.flow_scale,
         ),
         resume=resume,
         restart=restart,

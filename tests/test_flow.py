@@ -45,6 +45,18 @@ def test_known_pan_is_recovered_and_warps_with_near_zero_error(flow_fn):
     assert tr.coverage > 0.85
 
 
+def test_half_size_flow_is_scaled_back_to_full_size_vectors():
+    prev, cur = pan_frames(2, (256, 192), step=(6.0, 4.0))
+    tr = track(prev, cur, dis_flow(), scale=0.5)
+    assert tr.flow.shape == (192, 256, 2) and tr.mask.shape == (192, 256)
+    inner = (slice(24, -24), slice(24, -24))
+    assert np.median(tr.flow[inner][..., 0]) == pytest.approx(-6.0, abs=0.5)
+    assert np.median(tr.flow[inner][..., 1]) == pytest.approx(-4.0, abs=0.5)
+    err = np.abs(warp(prev.astype(np.float32), tr.flow) - cur)[inner].mean()
+    still = np.abs(prev.astype(np.float32) - cur)[inner].mean()
+    assert err < 0.35 * still and tr.coverage > 0.85
+
+
 def test_occlusion_mask_flags_uncovered_background():
     background = photo("coffee", 128)[:80]
     patch = photo("chelsea", 96)[10:34, 30:54]  # a textured square the flow can follow
