@@ -20,7 +20,7 @@ from pathlib import Path
 from common import real_clip
 
 from dreamvideo.config import Config
-from dreamvideo.ffmpeg import run_ffmpeg
+from dreamvideo.ffmpeg import add_soundtrack
 from dreamvideo.frames import probe_video
 from dreamvideo.metrics import ClipMetrics, measure_clip
 from dreamvideo.presets import load_preset
@@ -29,28 +29,7 @@ from dreamvideo.render_video import render_video
 
 def with_sound(clip: Path, folder: Path) -> Path:
     out = folder / "bikes-sound.mp4"
-    run_ffmpeg(
-        [
-            "-i",
-            str(clip),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=330:sample_rate=48000",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "copy",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(out),
-        ],
-        "adding a soundtrack",
-        timeout=120,
-    )
+    add_soundtrack(clip, ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000"], out)
     return out
 
 

@@ -71,6 +71,27 @@ def _run(args: Sequence[str], what: str, timeout: float) -> bytes:
     return r.stdout
 
 
+def add_soundtrack(
+    video: str | Path,
+    sound: Sequence[str],
+    output: str | Path,
+    audio_filter: str | None = None,
+) -> None:
+    """``video``'s picture (copied) with a sound (AAC) cut to its length, into ``output``.
+    ``sound``: ffmpeg's input arguments for it, a file (``["-i", path]``) or a generator
+    (``["-f", "lavfi", "-i", "sine=frequency=440"]``); ``audio_filter``: e.g. fades."""
+    run_ffmpeg(
+        [
+            "-i", str(video), *sound,
+            *(["-af", audio_filter] if audio_filter else []),
+            "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k",
+            "-shortest", str(output),
+        ],
+        f"adding a soundtrack to {video}",
+        timeout=120,
+    )  # fmt: skip
+
+
 def read_audio(path: str | Path, rate: int) -> np.ndarray:
     """The sound of ``path`` (any file ffmpeg reads, a video's soundtrack too) as mono
     float32 samples at ``rate`` Hz, shape ``(samples,)``."""

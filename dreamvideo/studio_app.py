@@ -3,7 +3,9 @@ library, one render at a time through Gradio's queue (see :mod:`dreamvideo.studi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -12,7 +14,6 @@ from dreamvideo.errors import UserError
 from dreamvideo.presets import load_preset, preset_names
 from dreamvideo.studio import (
     Session,
-    Update,
     clip_config,
     dream_picture,
     first_frame,
@@ -60,9 +61,24 @@ def _cancel(st: Session | None) -> None:
         st.stop.set()
 
 
-def _progress(update: Update, progress: gr.Progress) -> str:
-    progress(update.fraction, desc=update.text)
-    return update.text
+def _rendering(
+    st: Session,
+    output: Path,
+    work: Callable[..., Any],
+    done: Callable[[], tuple],
+    fields: int,
+    progress: gr.Progress,
+) -> Iterator[tuple]:
+    """The page's rows while ``work(on_frame)`` renders into ``output``: progress in the
+    status, or the error, or once finished the file and ``done()``'s ``fields`` values."""
+    for update in run_in_thread(st, output, work):
+        if update.error:
+            yield st, None, update.error, *[""] * fields
+        elif update.result is None:
+            progress(update.fraction, desc=update.text)
+            yield st, None, update.text, *[gr.skip()] * fields
+        else:
+            yield st, str(output), f"wrote {output.name}", *done()
 
 
 def build(root: Path) -> gr.Blocks:
@@ -212,20 +228,17 @@ def build(root: Path) -> gr.Blocks:
             def work(on_frame):
                 return render_video(cfg, source, output, on_frame=on_frame)
 
-            for u in run_in_thread(st, output, work):
-                if u.error:
-                    yield st, None, u.error, "", "", ""
-                elif u.result is None:
-                    yield st, None, _progress(u, progress), gr.skip(), gr.skip(), gr.skip()
-                else:
-                    m = measure_clip(source, output)
-                    line, text, _ = reproduction(["video", str(source)], cfg, output)
-                    facts = (
-                        f"warping error {m.warp_error_output:.2f} against the source's "
-                        f"{m.warp_error_source:.2f} (ratio {m.warp_ratio:.2f}); strength "
-                        f"{m.strength:.1f}; drift {m.drift:.2f}"
-                    )
-                    yield st, str(output), f"wrote {output.name}", facts, line, text
+            def done():
+                m = measure_clip(source, output)
+                line, text, _ = reproduction(["video", str(source)], cfg, output)
+                facts = (
+                    f"warping error {m.warp_error_output:.2f} against the source's "
+                    f"{m.warp_error_source:.2f} (ratio {m.warp_ratio:.2f}); strength "
+                    f"{m.strength:.1f}; drift {m.drift:.2f}"
+                )
+                return facts, line, text
+
+            yield from _rendering(st, output, work, done, 3, progress)
 
         c_go.click(render_clip, clip_inputs, [state, c_out, c_status, c_metrics, c_cmd, c_yaml])
 
@@ -269,15 +282,12 @@ def build(root: Path) -> gr.Blocks:
                 def work(on_frame):
                     return render_zoom(cfg, source, output, on_frame=on_frame)
 
-                for u in run_in_thread(st, output, work):
-                    if u.error:
-                        yield st, None, u.error, "", ""
-                    elif u.result is None:
-                        yield st, None, _progress(u, progress), gr.skip(), gr.skip()
-                    else:
-                        command = ["zoom", *([str(source)] if source else [])]
-                        line, text, _ = reproduction(command, cfg, output)
-                        yield st, str(output), f"wrote {output.name}", line, text
+                def done():
+                    command = ["zoom", *([str(source)] if source else [])]
+                    line, text, _ = reproduction(command, cfg, output)
+                    return line, text
+
+                yield from _rendering(st, output, work, done, 2, progress)
 
             return handler
 

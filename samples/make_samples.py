@@ -24,7 +24,7 @@ import skimage.data
 
 from dreamvideo.audio import write_wav
 from dreamvideo.cli import main as dreamvideo
-from dreamvideo.ffmpeg import VideoWriter, codec_args, run_ffmpeg
+from dreamvideo.ffmpeg import VideoWriter, add_soundtrack, codec_args, run_ffmpeg
 from dreamvideo.frames import read_frames
 from dreamvideo.images import resize_rgb, write_image
 
@@ -58,32 +58,8 @@ def make_clip() -> None:
             w.write(frame)
     chord = "+".join(f"0.12*sin(2*PI*{f}*t)" for f in (220.0, 261.63, 329.63))
     fade = f"afade=t=in:d=0.5,afade=t=out:st={SECONDS - 0.7}:d=0.7"
-    run_ffmpeg(
-        [
-            "-i",
-            str(silent),
-            "-f",
-            "lavfi",
-            "-i",
-            f"aevalsrc={chord}:s=44100:d={SECONDS}",
-            "-af",
-            fade,
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "copy",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "96k",
-            "-shortest",
-            str(out),
-        ],
-        "adding the soundtrack",
-        timeout=120,
-    )
+    add_soundtrack(silent, ["-f", "lavfi", "-i", f"aevalsrc={chord}:s=44100:d={SECONDS}"], out,
+                   fade)  # fmt: skip
     silent.unlink()
     print(f"wrote {out}")
 

@@ -71,7 +71,7 @@ def write_clip(
 ) -> str:
     """Encode ``frames`` to ``path`` (H.264), with a 440 Hz sine soundtrack if ``audio`` is
     true, or with the sound file ``audio``."""
-    from dreamvideo.ffmpeg import VideoWriter, codec_args, run_ffmpeg
+    from dreamvideo.ffmpeg import VideoWriter, add_soundtrack, codec_args
 
     h, w = frames[0].shape[:2]
     path = Path(path)
@@ -80,31 +80,12 @@ def write_clip(
         for f in frames:
             vw.write(f)
     if audio:
-        seconds = len(frames) / float(fps)
-        run_ffmpeg(
-            [
-                "-i",
-                str(target),
-                *(
-                    ["-i", str(audio)]
-                    if isinstance(audio, Path)
-                    else ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
-                ),
-                "-t",
-                f"{seconds:.4f}",
-                "-map",
-                "0:v",
-                "-map",
-                "1:a",
-                "-c:v",
-                "copy",
-                "-c:a",
-                "aac",
-                str(path),
-            ],
-            "adding a test soundtrack",
-            60,
+        sound = (
+            ["-i", str(audio)]
+            if isinstance(audio, Path)
+            else ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
         )
+        add_soundtrack(target, sound, path)
         target.unlink()
     return str(path)
 
