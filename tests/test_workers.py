@@ -112,16 +112,20 @@ def test_a_chunked_render_matches_the_single_process_file_and_its_seams_do_not_p
 
 
 def test_a_killed_worker_has_its_chunk_rendered_again(tmp_path, clip, local_ray):
+    # The kill must land before the worker's next chunk, not race a chunk that takes
+    # milliseconds: a chunk's last report is queued before its result returns, and the driver
+    # hears reports before it hands that worker more work. Short chunks keep work pending.
     killed = []
 
-    def kill_first(p):
-        if p.chunk == 1 and not killed:
+    def kill_after_first_chunk(p):
+        if p.done == p.total and not killed:
             killed.append(p.pid)
             os.kill(p.pid, signal.SIGKILL)
 
     out = tmp_path / "out.mp4"
-    r = render_video_chunked(fast(), clip, out, workers=2, on_worker=kill_first)
-    assert killed and any("died during chunk 1" in n for n in r.notes)
+    cfg = fast(chunk_seconds=0.25, chunk_overlap=2)
+    r = render_video_chunked(cfg, clip, out, workers=2, on_worker=kill_after_first_chunk)
+    assert killed and any("died during chunk" in n for n in r.notes), r.notes
     assert len(frames_of(out)) == 40
 
 
