@@ -221,17 +221,30 @@ def metrics(
     flow: Annotated[
         Literal[names.METRIC_FLOWS], typer.Option("--flow", help="flow for the warping error")
     ] = "farneback",
+    long_gap: Annotated[
+        int,
+        typer.Option(
+            "--long-gap",
+            min=0,
+            help="also measure the warping error from frame t-N to frame t (0: skip)",
+        ),
+    ] = 4,
 ) -> None:
     """Temporal stability (warping error vs the source's) and dream strength with its drift."""
     check_input(source)
     check_input(output)
     from dreamvideo.metrics import measure_clip
 
-    m = measure_clip(source, output, first_frame, max_frames, flow)
+    m = measure_clip(source, output, first_frame, max_frames, flow, long_gap)
     table = Table("measure", "value", title=f"{output} vs {source} ({m.frames} frames)")
     table.add_row("warping error, output (0..255)", f"{m.warp_error_output:.2f}")
     table.add_row("warping error, source (0..255)", f"{m.warp_error_source:.2f}")
     table.add_row("ratio output / source (lower is steadier)", f"{m.warp_ratio:.2f}")
+    if m.long_gap:
+        table.add_row(
+            f"the same ratio from frame t-{m.long_gap} to t",
+            f"{m.long_ratio:.2f} ({m.long_error_output:.2f} / {m.long_error_source:.2f})",
+        )
     table.add_row("dream strength, mean |output - source|", f"{m.strength:.1f}")
     table.add_row("strength, first / last tenth", f"{m.strength_first:.1f} / {m.strength_last:.1f}")
     table.add_row("drift (last / first)", f"{m.drift:.2f}")

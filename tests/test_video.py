@@ -216,6 +216,26 @@ def test_metrics_of_a_clip_against_itself(tmp_path):
     assert m.warp_error_source < 5  # the flow follows a clean pan
 
 
+def test_the_long_range_error_sees_a_dream_that_wanders_slowly(tmp_path):
+    # a still shot; one dream drifts from one pattern to another a little each frame (steady
+    # from frame to frame, inconsistent over spans), the other flickers at random each frame
+    src = pan_frames(12, (64, 48), step=(0.0, 0.0))
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-30, 30, (2, 48, 64, 3))
+    wander = [np.clip(f + a + (b - a) * t / 11, 0, 255).astype(np.uint8) for t, f in enumerate(src)]
+    flicker = [np.clip(f + rng.uniform(-6, 6, f.shape), 0, 255).astype(np.uint8) for f in src]
+    source = write_clip(tmp_path / "still.mp4", src, lossless=True)
+    measured = {}
+    for name, frames in (("wander", wander), ("flicker", flicker)):
+        out = write_clip(tmp_path / f"{name}.mp4", frames, lossless=True)
+        measured[name] = measure_clip(source, out, long_gap=4)
+    w, f = measured["wander"], measured["flicker"]
+    assert w.long_gap == f.long_gap == 4
+    assert w.long_error_output > 3 * w.warp_error_output  # it adds up over four frames
+    assert f.long_error_output < 1.3 * f.warp_error_output  # random flicker does not
+    assert measure_clip(source, source).long_gap == 0  # not asked: not measured
+
+
 def test_preview_shows_the_last_frame(clip, tmp_path):
     preview, out = tmp_path / "now.png", tmp_path / "o.mp4"
     render_video(
