@@ -223,6 +223,10 @@ class VideoConfig(_Section):
     # temporal term of the touch-ups: each step pulls followed pixels this share of the way
     # back towards the motion-warped previous dream (0 = off), so short touch-ups cannot drift
     temporal: float = _f(0.0, min=0.0, max=1.0)
+    # what that pull aims at: the average of the last N dreams, each moved along the motion
+    # onto the current frame (1 = the previous dream only); longer memories keep the dream
+    # consistent over spans of frames, not only from one frame to the next
+    memory: int = _f(1, min=1, max=100)
     # keep the dream as strong as the shot's first frame: the carried residual is scaled so
     # that carried part plus touch-up stay at that strength, instead of drifting frame by frame
     hold_strength: bool = True

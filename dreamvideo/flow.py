@@ -167,6 +167,21 @@ def track(
     return Track(backward, mask, float(mask.mean()))
 
 
+def follow(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(1,C,H,W)`` moved along the backward ``flow`` ``(H,W,2)`` (pixels): bicubic,
+    edges replicated, on the tensors' device. Bicubic because what is carried is warped once
+    per frame, again and again, and bilinear would blur it away."""
+    h, w = x.shape[-2:]
+    ys = torch.arange(h, device=flow.device, dtype=torch.float32)
+    xs = torch.arange(w, device=flow.device, dtype=torch.float32)
+    gx = (xs[None, :] + flow[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys[:, None] + flow[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)[None]
+    return torch.nn.functional.grid_sample(
+        x, grid, mode="bicubic", padding_mode="border", align_corners=True
+    )
+
+
 def carry_residual(
     cur: torch.Tensor,
     prev_dream: torch.Tensor,
@@ -185,7 +200,6 @@ def carry_residual(
 
     ``cur``, ``prev_dream``, ``prev_source``: ``(1,3,H,W)`` float in ``[0,1]``;
     ``flow``: ``(H,W,2)`` backward flow in pixels; ``mask``: ``(H,W)`` in ``[0,1]``.
-    Bicubic sampling: the residual is warped once per frame and bilinear would blur it away.
     ``cap`` (0-dim, 0..1 units): the carried residual is scaled towards it, down when its
     mean magnitude exceeds it (touch-ups cannot pile up into a dream that grows frame after
     frame) and up by at most ``max_gain`` when it falls short (sparse or half-size touch-ups
@@ -196,14 +210,7 @@ def carry_residual(
         raise ValueError(
             f"flow {tuple(flow.shape)} / mask {tuple(mask.shape)} do not fit frames of {h}x{w}"
         )
-    ys = torch.arange(h, device=flow.device, dtype=torch.float32)
-    xs = torch.arange(w, device=flow.device, dtype=torch.float32)
-    gx = (xs[None, :] + flow[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    gy = (ys[:, None] + flow[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1)[None]
-    residual = torch.nn.functional.grid_sample(
-        prev_dream - prev_source, grid, mode="bicubic", padding_mode="border", align_corners=True
-    )
+    residual = follow(prev_dream - prev_source, flow)
     residual = blend * mask[None, None] * residual
     if cap is not None:  # a tensor op, so no device sync
         residual = residual * (cap / (residual.abs().mean() + 1e-8)).clamp(max=max_gain)

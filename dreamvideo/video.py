@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from dreamvideo.ascent import AscentParams
 from dreamvideo.color import color_stats, match_color
 from dreamvideo.config import VideoConfig
-from dreamvideo.flow import carry_residual
+from dreamvideo.flow import carry_residual, follow
 
 
 class DreamFn(Protocol):
@@ -51,6 +51,7 @@ class ClipSteps:
     stride: int = 1  # touch up every stride-th frame; between them the residual is only carried
     temporal: float = 0.0  # pull towards the warped previous dream per step, on followed pixels
     hold_gain: float = 1.0  # how far the controller may scale the carried residual up
+    memory: int = 1  # the pull's target: motion-following average of this many frames' dreams
 
     @classmethod
     def from_config(
@@ -67,6 +68,7 @@ class ClipSteps:
             video.stride,
             video.temporal,
             video.hold_gain,
+            video.memory,
         )
 
     def ascend(self, dream: DreamFn, x: torch.Tensor, params: AscentParams, **kw) -> torch.Tensor:
@@ -114,6 +116,9 @@ class Carry:
     cap: torch.Tensor  # 0-dim: mean carried residual allowed now (0..1)
     reference: torch.Tensor | None = None  # (2,3) colour statistics of the shot's first dream
     since: int = 0  # frames carried since the last touch-up (video.stride)
+    # (1,3,H,W) residual averaged over the last video.memory dreams along the motion; the
+    # temporal pull's target when that memory is longer than one frame, else None
+    anchor: torch.Tensor | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray | torch.Tensor]:
         """For a checkpoint (tensors are copied to the host when saved)."""
@@ -124,19 +129,25 @@ class Carry:
             "cap": self.cap,
             "since": np.int64(self.since),
         }
-        return arrays if self.reference is None else {**arrays, "reference": self.reference}
+        optional = {"reference": self.reference, "anchor": self.anchor}
+        return {**arrays, **{k: v for k, v in optional.items() if v is not None}}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], device: torch.device) -> Carry:
         frame = arrays["prev_source"]
         source = torch.from_numpy(np.ascontiguousarray(frame)).to(device)
+
+        def optional(key: str) -> torch.Tensor | None:
+            return torch.from_numpy(arrays[key]).to(device) if key in arrays else None
+
         return cls(
             frame,
             source.permute(2, 0, 1)[None].float().div_(255.0),
             torch.from_numpy(arrays["prev_dream"]).to(device),
             *(torch.as_tensor(arrays[k], device=device) for k in ("target", "cap")),
-            torch.from_numpy(arrays["reference"]).to(device) if "reference" in arrays else None,
+            optional("reference"),
             int(arrays.get("since", 0)),
+            optional("anchor"),
         )
 
 
@@ -164,11 +175,13 @@ def step_clip(
     dreamed afresh (first frame or scene cut).
     """
     fresh = tracked is None or carry is None or tracked.coverage < steps.scene_cut
+    remember = steps.temporal > 0 and steps.memory > 1
     if fresh:
         out = steps.colored(steps.ascend(dream, cur, dream.params), cur, None)
         now = (out - cur).abs().mean()
         reference = color_stats(out) if steps.color_match == "first" else None
-        return out, Carry(frame, cur, out, now, now, reference), True
+        anchor = out - cur if remember else None
+        return out, Carry(frame, cur, out, now, now, reference, anchor=anchor), True
     assert tracked is not None and carry is not None
     init = carry_residual(
         cur,
@@ -180,6 +193,9 @@ def step_clip(
         carry.cap if steps.hold_strength else None,
         steps.hold_gain,
     )
+    mask = tracked.mask[None, None]
+    # the longer memory: the average residual of the last frames, moved along the motion
+    held = follow(carry.anchor, tracked.flow) if remember and carry.anchor is not None else None
     since = carry.since + 1
     if since < steps.stride:  # between touch-ups the residual is only carried
         out = steps.colored(init, cur, carry.reference)
@@ -187,12 +203,18 @@ def step_clip(
         since = 0
         # carried-over pixels get a gentler touch-up than newly revealed ones, and with a
         # temporal weight each step also pulls them back towards the warped previous dream
-        mask = tracked.mask[None, None]
+        # (or the warped average of the last video.memory dreams)
         step_map = 1.0 - (1.0 - steps.tracked_step) * mask
-        pull = (init, steps.temporal * mask) if steps.temporal else None
+        target = init if held is None else (cur + held).clamp(0.0, 1.0)
+        pull = (target, steps.temporal * mask) if steps.temporal else None
         touched = steps.ascend(dream, init, steps.later, step_map=step_map, pull=pull)
         out = steps.colored(touched, cur, carry.reference)
     now = (out - cur).abs().mean()
     # steer the carried share so touch-up and all end at the shot's strength
     cap = carry.cap * carry.target / (now + 1e-8)
-    return out, Carry(frame, cur, out, carry.target, cap, carry.reference, since), False
+    anchor = None
+    if remember:  # where the motion is followed, mix this frame into the average
+        anchor = out - cur
+        if held is not None:
+            anchor = anchor + mask * (1.0 - 1.0 / steps.memory) * (held - anchor)
+    return out, Carry(frame, cur, out, carry.target, cap, carry.reference, since, anchor), False

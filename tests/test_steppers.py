@@ -124,6 +124,44 @@ def test_a_stride_touches_up_every_nth_frame_and_only_carries_between():
     assert again.since == carry.since == 0
 
 
+class WanderingDreamer(FakeDreamer):
+    """Adds a new pattern on every call (touch-ups that wander); remembers each pull."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pulls: list[torch.Tensor] = []
+
+    def __call__(self, img, params=None, *, step_map=None, pull=None):
+        self.pulls.append(None if pull is None else pull[0].clone())
+        self.pattern = torch.rand(
+            1, 3, H, W, generator=torch.Generator().manual_seed(len(self.pulls))
+        )
+        return super().__call__(img, params, step_map=step_map) - 0.005 * params.iterations
+
+
+def test_a_longer_memory_pulls_towards_the_average_of_the_last_dreams():
+    frame, cur = still()
+    config = VideoConfig(temporal=0.5, memory=4, blend=1.0, hold_strength=False)
+    steps, dreamer, carry = ClipSteps.from_config(config, FULL), WanderingDreamer(), None
+    residuals, average = [], None
+    for t in range(8):
+        out, carry, _ = step_clip(
+            dreamer, steps, frame, cur, None if t == 0 else still_track(), carry
+        )
+        if t:  # the pull aimed at the running average of the dreams so far (the flow is still)
+            assert torch.allclose(dreamer.pulls[-1], (cur + average).clamp(0, 1), atol=1e-5)
+        residuals.append(out - cur)
+        average = residuals[0] if t == 0 else average + (residuals[-1] - average) / 4
+    assert not torch.allclose(average, residuals[-1], atol=1e-3)  # it remembers, not copies
+    again = Carry.from_arrays(
+        {k: np.asarray(v) for k, v in carry.to_arrays().items()}, torch.device("cpu")
+    )
+    assert torch.allclose(again.anchor, carry.anchor)  # a resume keeps the memory
+    short = ClipSteps.from_config(VideoConfig(temporal=0.5, blend=1.0, hold_strength=False), FULL)
+    _, first, _ = step_clip(WanderingDreamer(), short, frame, cur, None, None)
+    assert first.anchor is None  # memory 1: the previous dream is the target, nothing kept
+
+
 def test_dream_scale_dreams_a_small_copy_and_keeps_the_carried_detail():
     dreamer = FakeDreamer()
     steps = ClipSteps.from_config(VideoConfig(dream_scale=0.5), FULL)
