@@ -76,9 +76,10 @@ def chunked(cfg, clip: Path, out: Path, workers: int) -> dict:
     }
 
 
-def seams(cfg, clip: Path, errors: tuple[float, ...], workers: int) -> tuple[float, float]:
-    """Largest warping error at the cross-faded seams and inside the chunks (scene cuts,
-    where a chunk starts without an overlap, are not seams: every render restarts there)."""
+def seams(cfg, clip: Path, errors: tuple[float, ...], workers: int) -> tuple[str, float]:
+    """Largest warping error at the cross-faded seams ("no split seam" where every chunk
+    boundary is a scene cut) and inside the chunks (scene cuts, where a chunk starts without
+    an overlap, are not seams: every render restarts there)."""
     plan = plan_clip(probe_video(clip), cfg.video)
     last = plan.first + len(errors) + 1
     chunk_frames = round(cfg.video.chunk_seconds * float(plan.info.fps))
@@ -87,7 +88,8 @@ def seams(cfg, clip: Path, errors: tuple[float, ...], workers: int) -> tuple[flo
     chunks = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
     at = {t - plan.first for c in chunks if c.lead for t in range(c.first - 1, c.start)}
     inside = [e for t, e in enumerate(errors) if t not in at]
-    return max((errors[t] for t in at if t < len(errors)), default=0.0), max(inside)
+    at_seams = [errors[t] for t in at if t < len(errors)]
+    return (f"{max(at_seams):.2f}" if at_seams else "no split seam"), max(inside)
 
 
 def main() -> None:
@@ -114,7 +116,7 @@ def main() -> None:
             rows.append([
                 name, str(s["frames"]), f"{s['wall']:.0f} s", f"{c['wall']:.0f} s",
                 f"{s['wall'] / c['wall']:.2f}x", "yes" if same else "NO",
-                f"{m1.warp_ratio:.2f} / {m2.warp_ratio:.2f}", f"{seam:.2f} / {inside:.2f}",
+                f"{m1.warp_ratio:.2f} / {m2.warp_ratio:.2f}", f"{seam} / {inside:.2f}",
                 f"{c['prepass']:.1f} / {c['startup']:.1f} / {c['join']:.1f} s",
             ])  # fmt: skip
             cost.append((s, c))

@@ -45,6 +45,8 @@ def independent(cfg: Config) -> Config:
         "video",
         blend=0.0,
         tracked_step=1.0,
+        stride=1,
+        temporal=0.0,
         next_octaves=cfg.dream.octaves,
         next_iterations=cfg.dream.iterations,
     )

@@ -6,12 +6,15 @@ On bigbuckbunny.mp4 (native 720p): decoding a frame, DIS flow with the occlusion
 (medium and fast), carrying the residual along it, one ascent step at full size and at half
 size (`video.dream_scale` 0.5) with the achieved FLOP/s against the matmul peak, and encoding
 a frame (x264 medium). Then what a `video-hd` frame and a full-size `video` touch-up frame
-add up to. Medians of ``--repeat`` runs.
+add up to, and trials on the half-size step: one thread instead of all, the network in the
+default memory format instead of channels-last, and bf16 autocast (oneDNN's bf16 kernels on
+CPUs with AVX512-BF16 or AMX). Medians of ``--repeat`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -56,13 +59,14 @@ def main() -> None:
 
     decode = median_seconds(lambda: list(read_frames(clip, 0, 2)), args.repeat) / 2
     add("decode one frame", decode, "ffmpeg pipe, first 2 frames (start-up included)")
-    for preset in ("medium", "fast"):
+    for preset, scale in (("medium", 1.0), ("fast", 1.0), ("medium", 0.5)):
         flow = make_flow("dis", preset)
 
-        def follow(flow=flow) -> None:
-            track(frames[4], frames[5], flow, True)
+        def follow(flow=flow, scale=scale) -> None:
+            track(frames[4], frames[5], flow, True, scale)
 
-        add(f"flow + occlusion check, DIS {preset}", median_seconds(follow, args.repeat))
+        at = "" if scale == 1.0 else f" at {scale:g} size (video.flow_scale)"
+        add(f"flow + occlusion check, DIS {preset}{at}", median_seconds(follow, args.repeat))
     tr = track(frames[4], frames[5], make_flow("dis", "medium"), True)
     cur, prev = to_tensor(frames[5], device), to_tensor(frames[4], device)
     flow_t, mask_t = torch.from_numpy(tr.flow), torch.from_numpy(tr.mask)
@@ -93,30 +97,64 @@ def main() -> None:
         per_frame = median_seconds(encode, 3) / len(frames)
         add("encode one frame (x264 medium)", per_frame, "12 frames through one encoder")
 
-    v = cfg.video
-    later = replace(dreamer.params, octaves=v.next_octaves, iterations=v.next_iterations)
-    steps = dreamer.steps(360, 640, later)
-    other = sum(
-        cost[k]
-        for k in (
-            "decode one frame",
-            "flow + occlusion check, DIS medium",
-            "carry the residual along the flow",
-            "encode one frame (x264 medium)",
-        )
-    )
-    touch = steps * cost["one ascent step, half size 640x360"]
-    full_steps = dreamer.steps(720, 1280, later)
-    full_touch = full_steps * cost["one ascent step, full size 1280x720"]
+    trials = step_trials(dreamer, half, args.repeat)
+
+    def touch_up_steps(preset: str, h: int, w: int) -> tuple[int, int]:
+        """Ascent steps of one touch-up of ``preset`` at ``h`` x ``w``, and its stride."""
+        v = load_preset(preset).video
+        later = replace(dreamer.params, octaves=v.next_octaves, iterations=v.next_iterations)
+        return dreamer.steps(h, w, later), v.stride
+
+    steps, stride = touch_up_steps("video-hd", 360, 640)
     print(f"machine: {machine(device)}; matmul peak {peak / 1e9:.0f} GFLOP/s\n")
     print(table(["stage (1280x720)", "time", "note"], rows))
-    print(
-        f"\n`video-hd` frame: {steps} half-size ascent steps ({touch:.2f} s) on every other frame "
-        f"+ decode, flow, carry, encode ({other:.2f} s) = {touch / 2 + other:.2f} s/frame on "
-        f"average; the ascent's share {touch / 2 / (touch / 2 + other):.0%}.\n"
-        f"Full-size `video` touch-up frame: {full_steps} steps ({full_touch:.2f} s) + "
-        f"{other:.2f} s = {full_touch + other:.2f} s/frame."
+    print()
+    for preset, step_cost, flow_stage in (
+        ("video-hd", "one ascent step, half size 640x360",
+         "flow + occlusion check, DIS medium at 0.5 size (video.flow_scale)"),
+        ("video", "one ascent step, full size 1280x720", "flow + occlusion check, DIS medium"),
+    ):  # fmt: skip
+        v = load_preset(preset).video
+        later = replace(dreamer.params, octaves=v.next_octaves, iterations=v.next_iterations)
+        h, w = round(720 * v.dream_scale), round(1280 * v.dream_scale)
+        touch = dreamer.steps(h, w, later) * cost[step_cost]
+        other = cost[flow_stage] + sum(
+            cost[k]
+            for k in (
+                "decode one frame",
+                "carry the residual along the flow",
+                "encode one frame (x264 medium)",
+            )
+        )
+        frame = touch / v.stride + other
+        print(
+            f"`{preset}` frame: {dreamer.steps(h, w, later)} ascent steps at {w}x{h} "
+            f"({touch:.2f} s) on one frame in {v.stride} + decode, flow, carry, encode "
+            f"({other:.2f} s) = {frame:.2f} s/frame on average; the ascent's share "
+            f"{touch / v.stride / frame:.0%}."
+        )
+    print()
+    print(table(["one half-size step (640x360)", "time", "speed"], trials))
+
+
+def step_trials(dreamer: Dreamer, x: torch.Tensor, repeat: int) -> list[list[str]]:
+    """One ascent step on ``x`` as it runs, then with one change at a time."""
+    base = step_seconds(dreamer, x, repeat)
+    rows = [["as it runs (all threads, channels-last, fp32)", f"{base * 1000:.0f} ms", "1.00x"]]
+
+    def add(name: str, seconds: float) -> None:
+        rows.append([name, f"{seconds * 1000:.0f} ms", f"{base / seconds:.2f}x"])
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    add("one thread", step_seconds(dreamer, x, repeat))
+    torch.set_num_threads(threads)
+    plain = replace(
+        dreamer, net=copy.deepcopy(dreamer.net).to(memory_format=torch.contiguous_format)
     )
+    add("network not channels-last", step_seconds(plain, x, repeat))
+    add("bf16 autocast", step_seconds(replace(dreamer, autocast=torch.bfloat16), x, repeat))
+    return rows
 
 
 if __name__ == "__main__":

@@ -90,8 +90,8 @@ def fill(page, elem: str, value: object) -> None:
 
 
 def test_the_page_loads_with_four_tabs(page, tmp_path):
-    for tab in ("Picture", "Clip", "Zoom", "Presets"):
-        assert page.get_by_role("tab", name=tab).is_visible()
+    for tab in ("Picture", "Clip", "Zoom", "Presets"):  # waits while the page builds them
+        sync_api.expect(page.get_by_role("tab", name=tab)).to_be_visible(timeout=TIMEOUT)
     shot(page, tmp_path, "studio-picture")
 
 
