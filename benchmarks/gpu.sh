@@ -18,6 +18,27 @@ timeout 120 python -m pytest -q -m gpu tests/test_device.py tests/test_zoom.py
 echo "== one ascent step at 1024x1024"
 timeout 90 python benchmarks/bench_ascent.py --device cuda --size 1024
 
+echo "== one step at 1280x720: tiled (dream.tile 1024, the default) against whole"
+timeout 120 python - <<'PY'
+import time
+import torch
+from dreamvideo.ascent import gradient
+from dreamvideo.dreamer import Dreamer
+from dreamvideo.presets import load_preset
+d = Dreamer.from_config(load_preset("video").dream)
+x = torch.rand(1, 3, 720, 1280, device="cuda")
+for tile in (0, 1024, 0, 1024):
+    times = []
+    for seed in range(4):  # a new grid offset, so new tile shapes, every step
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        gradient(d.net, d.objective, x, tile=tile, autocast=d.autocast,
+                 generator=torch.Generator().manual_seed(seed))
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    print(f"tile {tile}: steps {', '.join(f'{s * 1000:.0f}' for s in times)} ms", flush=True)
+PY
+
 echo "== 720p video (sample clip upscaled to 1280x720, preset video)"
 timeout 120 python -m dreamvideo video samples/astronaut-pan.mp4 -o "$out/gpu-720p.mp4" \
     --width 1280 --restart -y

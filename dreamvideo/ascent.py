@@ -170,6 +170,27 @@ def gradient(
         (g,) = torch.autograd.grad(value, x)
         return g, value.detach()
 
+    # cuDNN autotuning pays off for octave shapes that repeat every frame, but the tiles' shapes
+    # change with every step's random grid offset and would be tuned afresh each time
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        return _tiled_gradient(net, objective, img, tile, generator, autocast, halo)
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def _tiled_gradient(
+    net: Backbone,
+    objective: Objective,
+    img: torch.Tensor,
+    tile: int,
+    generator: torch.Generator | None,
+    autocast: torch.dtype | None,
+    halo: int | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`gradient` tile by tile (see there)."""
+    h, w = img.shape[-2:]
     strides = net.strides()
     align = max(strides[n] for n in objective.layers)  # tiles own whole feature cells
     tile = max(align, tile // align * align)

@@ -93,6 +93,26 @@ def test_tiling_without_halo_would_disagree(lite0):
     assert torch.nn.functional.cosine_similarity(whole.flatten(), bare.flatten(), dim=0) < 0.9
 
 
+def test_tiles_are_not_autotuned_and_the_setting_comes_back(lite0, monkeypatch):
+    # every step's tiles have new shapes (random grid offset): cuDNN would tune each afresh
+    obj = parse_objective("blocks.4")
+    net = lite0.truncated(obj.layers)
+    seen = []
+    forward = type(net).forward
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.backends.cudnn.benchmark)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(net), "forward", spy)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    x = image(128, "astronaut")
+    gradient(net, obj, x)
+    gradient(net, obj, x, tile=64, generator=torch.Generator().manual_seed(1))
+    assert seen[0] is True and len(seen) > 2 and not any(seen[1:])
+    assert torch.backends.cudnn.benchmark is True
+
+
 def test_normalizations_give_unit_mean_step():
     g = torch.randn(1, 3, 64, 48) * 1e-4
     for method in ("mean", "laplacian"):
