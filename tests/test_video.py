@@ -4,6 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 from conftest import (
     assert_one_line_error,
     cli,
@@ -14,12 +15,12 @@ from conftest import (
 from PIL import Image
 
 from dreamvideo.checkpoint import parts_dir
-from dreamvideo.config import Config
+from dreamvideo.config import Config, VideoConfig
 from dreamvideo.errors import UserError
 from dreamvideo.ffmpeg import read_video_metadata
 from dreamvideo.frames import probe_video, read_frames
 from dreamvideo.metrics import measure_clip
-from dreamvideo.render_video import render_video
+from dreamvideo.render_video import hd_hint, render_video
 
 FAST = {
     "dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2, "jitter": 4},
@@ -234,6 +235,15 @@ def test_the_long_range_error_sees_a_dream_that_wanders_slowly(tmp_path):
     assert w.long_error_output > 3 * w.warp_error_output  # it adds up over four frames
     assert f.long_error_output < 1.3 * f.warp_error_output  # random flicker does not
     assert measure_clip(source, source).long_gap == 0  # not asked: not measured
+
+
+def test_hd_frames_dreamed_at_full_size_on_a_cpu_get_a_hint():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    hint = hd_hint((1280, 720), cpu, VideoConfig())
+    assert hint and "1280x720" in hint and "--preset video-hd" in hint
+    assert hd_hint((640, 360), cpu, VideoConfig()) is None  # small frames: nothing to say
+    assert hd_hint((1920, 1080), cuda, VideoConfig()) is None  # a GPU: full size is fine
+    assert hd_hint((1920, 1080), cpu, VideoConfig(dream_scale=0.5)) is None  # already halved
 
 
 def test_preview_shows_the_last_frame(clip, tmp_path):
