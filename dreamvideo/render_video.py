@@ -34,6 +34,7 @@ from dreamvideo.render import (
 )
 from dreamvideo.render import run as run_render
 from dreamvideo.schedule import Schedule, parse_schedule
+from dreamvideo.text import plural
 from dreamvideo.threads import prefetch
 from dreamvideo.video import Carry, ClipSteps, Tracked, step_clip
 
@@ -273,8 +274,9 @@ def render_video(
         source if cfg.encode.audio and info.has_audio else None,
         plan.first / float(info.fps),
         f"dreaming: the first frame gets the full dream "
-        f"({dreamer.steps(plan.size[1], plan.size[0])} ascent steps), later frames a "
-        f"touch-up ({dreamer.steps(plan.size[1], plan.size[0], steps.later)} steps)",
+        f"({plural(dreamer.steps(plan.size[1], plan.size[0]), 'ascent step')}), later frames "
+        f"a touch-up ({plural(dreamer.steps(plan.size[1], plan.size[0], steps.later), 'step')})"
+        + (f" on one frame in {steps.stride}" if steps.stride > 1 else ""),
     )
     return run_render(
         cfg,

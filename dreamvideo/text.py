@@ -52,3 +52,8 @@ def excerpt(value: object, limit: int = 40, *, quote: bool = True) -> str:
     cut = cut or len(text) > limit
     shown = "".join(out)
     return (f"'{shown}'" if quote else shown) + ("..." if cut else "")
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 step"``, ``"3 steps"``: a count with its noun (regular plurals only)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
