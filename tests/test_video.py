@@ -90,20 +90,24 @@ def test_range_and_width_select_frames_and_size(clip, tmp_path):
     assert m.frames == 4
 
 
-def test_interrupted_render_resumes_to_the_same_video(clip, tmp_path):
+# the second keeps more state across the checkpoint: frames since the last touch-up, and the
+# average of the last dreams that the temporal pull aims at
+@pytest.mark.parametrize("video", [{}, {"stride": 2, "temporal": 0.3, "memory": 4}])
+def test_interrupted_render_resumes_to_the_same_video(clip, tmp_path, video):
+    cfg = fast(video=video)
     ref = tmp_path / "ref.mp4"
-    render_video(fast(), clip, ref)
+    render_video(cfg, clip, ref)
     out = tmp_path / "out.mp4"
     with pytest.raises(KeyboardInterrupt):
-        render_video(fast(), clip, out, on_frame=interrupt_at(6))
+        render_video(cfg, clip, out, on_frame=interrupt_at(6))
     parts = parts_dir(out)
     assert [p.name for p in sorted(parts.glob("seg_*.mp4"))] == ["seg_00000.mp4"]
     assert not out.exists()
     with pytest.raises(UserError, match="unfinished render.*--resume"):
-        render_video(fast(), clip, out)
+        render_video(cfg, clip, out)
     with pytest.raises(UserError, match=r"other settings \(config\.dream\.iterations: 2 -> 3\)"):
-        render_video(fast(dream={"iterations": 3}), clip, out, resume=True)
-    r = render_video(fast(), clip, out, resume=True)
+        render_video(fast(dream={"iterations": 3}, video=video), clip, out, resume=True)
+    r = render_video(cfg, clip, out, resume=True)
     assert r.resumed_from == 4 and r.frames == 12
     for a, b in zip(frames_of(out), frames_of(ref), strict=True):
         assert np.array_equal(a, b)
