@@ -31,6 +31,7 @@ from dreamvideo.ffmpeg import VideoWriter, codec_args
 from dreamvideo.flow import carry_residual, make_flow, track
 from dreamvideo.frames import probe_video, read_frames
 from dreamvideo.presets import load_preset
+from dreamvideo.video import ClipSteps
 
 
 def median_seconds(fn, repeat: int) -> float:
@@ -99,13 +100,6 @@ def main() -> None:
 
     trials = step_trials(dreamer, half, args.repeat)
 
-    def touch_up_steps(preset: str, h: int, w: int) -> tuple[int, int]:
-        """Ascent steps of one touch-up of ``preset`` at ``h`` x ``w``, and its stride."""
-        v = load_preset(preset).video
-        later = replace(dreamer.params, octaves=v.next_octaves, iterations=v.next_iterations)
-        return dreamer.steps(h, w, later), v.stride
-
-    steps, stride = touch_up_steps("video-hd", 360, 640)
     print(f"machine: {machine(device)}; matmul peak {peak / 1e9:.0f} GFLOP/s\n")
     print(table(["stage (1280x720)", "time", "note"], rows))
     print()
@@ -115,7 +109,7 @@ def main() -> None:
         ("video", "one ascent step, full size 1280x720", "flow + occlusion check, DIS medium"),
     ):  # fmt: skip
         v = load_preset(preset).video
-        later = replace(dreamer.params, octaves=v.next_octaves, iterations=v.next_iterations)
+        later = ClipSteps.from_config(v, dreamer.params).later
         h, w = round(720 * v.dream_scale), round(1280 * v.dream_scale)
         touch = dreamer.steps(h, w, later) * cost[step_cost]
         other = cost[flow_stage] + sum(
