@@ -13,9 +13,9 @@ import time
 
 from common import machine, matmul_peak, step_flops, step_seconds, sync
 
-from dreamvideo.device import pick_device, to_tensor
-from dreamvideo.dreamer import Dreamer
-from dreamvideo.images import resize_rgb
+from dreamvideo.engine.device import pick_device, to_tensor
+from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.media.images import resize_rgb
 from dreamvideo.presets import load_preset
 
 

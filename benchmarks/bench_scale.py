@@ -21,13 +21,13 @@ from pathlib import Path
 from bench_video import with_sound
 from common import machine, real_clip, table
 
-from dreamvideo.chunks import plan_chunks
-from dreamvideo.device import pick_device
-from dreamvideo.frames import probe_video
-from dreamvideo.metrics import measure_clip
+from dreamvideo.engine.device import pick_device
+from dreamvideo.media.frames import probe_video
+from dreamvideo.media.metrics import measure_clip
 from dreamvideo.presets import load_preset
-from dreamvideo.render_chunked import find_cuts, render_video_chunked
-from dreamvideo.render_video import plan_clip, render_video
+from dreamvideo.render.clip import plan_clip, render_video
+from dreamvideo.scale.chunked import find_cuts, render_video_chunked
+from dreamvideo.scale.chunks import plan_chunks
 
 
 class Clock:

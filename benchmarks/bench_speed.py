@@ -32,22 +32,22 @@ from pathlib import Path
 import torch
 from common import machine, matmul_peak, real_clip, step_flops, step_seconds, sync, table
 
-from dreamvideo import render
-from dreamvideo import render_video as clip_render
-from dreamvideo.ascent import octave_sizes, resize
 from dreamvideo.config import Config
-from dreamvideo.device import pick_device, to_tensor, to_uint8
-from dreamvideo.dreamer import Dreamer
-from dreamvideo.efficientnet import EfficientNetLite0, bundled_weights_path
-from dreamvideo.ffmpeg import VideoWriter, codec_args
-from dreamvideo.frames import read_frames
-from dreamvideo.images import resize_rgb
-from dreamvideo.metrics import measure_clip
-from dreamvideo.models import Backbone
+from dreamvideo.engine.ascent import octave_sizes, resize
+from dreamvideo.engine.device import pick_device, to_tensor, to_uint8
+from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.engine.efficientnet import EfficientNetLite0, bundled_weights_path
+from dreamvideo.engine.models import Backbone
+from dreamvideo.media.ffmpeg import VideoWriter, codec_args
+from dreamvideo.media.frames import read_frames
+from dreamvideo.media.images import resize_rgb
+from dreamvideo.media.metrics import measure_clip
+from dreamvideo.motion.zoom import Motion, cover, feedback_step
 from dreamvideo.presets import load_preset
-from dreamvideo.render_video import render_video
-from dreamvideo.render_zoom import render_zoom
-from dreamvideo.zoom import Motion, cover, feedback_step
+from dreamvideo.render import clip as clip_render
+from dreamvideo.render import loop as render
+from dreamvideo.render.clip import render_video
+from dreamvideo.render.zoom import render_zoom
 
 # --------------------------------------------------------------------------- the reference
 
@@ -304,8 +304,8 @@ def step_ablation(device: torch.device, variants: list[str], rounds: int = 5) ->
 
 _MEMORY_PROBE = """
 import json, os, sys, threading, time, torch
-from dreamvideo.ascent import gradient
-from dreamvideo.dreamer import Dreamer
+from dreamvideo.engine.ascent import gradient
+from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.presets import load_preset
 w, h, tile, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 d = Dreamer.from_config(load_preset('video').override('dream', tile=tile, device=device).dream)

@@ -20,11 +20,11 @@ from pathlib import Path
 from common import real_clip
 
 from dreamvideo.config import Config
-from dreamvideo.ffmpeg import add_soundtrack
-from dreamvideo.frames import probe_video
-from dreamvideo.metrics import ClipMetrics, measure_clip
+from dreamvideo.media.ffmpeg import add_soundtrack
+from dreamvideo.media.frames import probe_video
+from dreamvideo.media.metrics import ClipMetrics, measure_clip
 from dreamvideo.presets import load_preset
-from dreamvideo.render_video import render_video
+from dreamvideo.render.clip import render_video
 
 
 def with_sound(clip: Path, folder: Path) -> Path:

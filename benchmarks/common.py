@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dreamvideo.ascent import gradient, normalize_gradient
-from dreamvideo.dreamer import Dreamer
+from dreamvideo.engine.ascent import gradient, normalize_gradient
+from dreamvideo.engine.dreamer import Dreamer
 
 
 def sync(device: torch.device) -> None:

@@ -22,8 +22,8 @@ echo "== one step at 1280x720: tiled (dream.tile 1024, the default) against whol
 timeout 120 python - <<'PY'
 import time
 import torch
-from dreamvideo.ascent import gradient
-from dreamvideo.dreamer import Dreamer
+from dreamvideo.engine.ascent import gradient
+from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.presets import load_preset
 d = Dreamer.from_config(load_preset("video").dream)
 x = torch.rand(1, 3, 720, 1280, device="cuda")
@@ -51,7 +51,7 @@ timeout 240 python - "$out" <<'PY'
 import sys, time
 import torch
 from dreamvideo.presets import load_preset
-from dreamvideo.render_video import render_video
+from dreamvideo.render.clip import render_video
 for preset in ("video-hd", "video-fast", "video"):
     for width in (1280, 1920):
         cfg = load_preset(preset).override("video", width=width, max_frames=48)

@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from common import machine, matmul_peak, real_clip, step_flops, step_seconds, table
 
-from dreamvideo.device import pick_device, to_tensor
-from dreamvideo.dreamer import Dreamer
-from dreamvideo.ffmpeg import VideoWriter, codec_args
-from dreamvideo.flow import carry_residual, make_flow, track
-from dreamvideo.frames import probe_video, read_frames
+from dreamvideo.engine.device import pick_device, to_tensor
+from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.media.ffmpeg import VideoWriter, codec_args
+from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.motion.clip import ClipSteps
+from dreamvideo.motion.flow import carry_residual, make_flow, track
 from dreamvideo.presets import load_preset
-from dreamvideo.video import ClipSteps
 
 
 def median_seconds(fn, repeat: int) -> float:

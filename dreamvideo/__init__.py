@@ -8,9 +8,16 @@ The Python API (the same functions the command line calls)::
     picture = dv.dream_image("cat.jpg", cfg)            # (H,W,3) uint8 array
     dv.dream_video("clip.mp4", "dream.mp4", dv.load_config("video"))
     dv.dream_zoom("zoom.mp4", dv.load_config("zoom", {"zoom.seconds": 4}))
+
+The package is built in wings, each importing only the ones below it: ``engine`` (the
+DeepDream core on tensors), ``motion`` (what moves between frames), ``media`` (files and
+processes), ``render`` (the renders), ``scale`` (workers and batches), and the faces on top:
+``cli``, ``studio`` and this API.
 """
 
 import os
+
+from dreamvideo.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -19,21 +26,13 @@ __version__ = "0.1.0"
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
-__all__ = [
-    "Config",
-    "Dreamer",
-    "UserError",
-    "dream_image",
-    "dream_video",
-    "dream_zoom",
-    "load_config",
-    "load_dreamer",
-]
-
-
-def __getattr__(name: str):  # the API loads torch: only when it is used
-    if name in __all__:
-        from dreamvideo import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'dreamvideo' has no attribute {name!r}")
+# the API loads torch: only when it is used
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "api": ("dream_image", "dream_video", "dream_zoom", "load_config", "load_dreamer"),
+        "config": ("Config",),
+        "engine.dreamer": ("Dreamer",),
+        "errors": ("UserError",),
+    },
+)

@@ -1,3 +1,3 @@
-from dreamvideo.cli import run
+from dreamvideo.cli.entry import run
 
 run()

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from dreamvideo.config import Config
-from dreamvideo.dreamer import Dreamer
+from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.presets import load_preset, set_values
-from dreamvideo.render import OnFrame, RenderResult
-from dreamvideo.render_image import render_image
-from dreamvideo.render_video import render_video
-from dreamvideo.render_zoom import render_zoom
+from dreamvideo.render.clip import render_video
+from dreamvideo.render.image import render_image
+from dreamvideo.render.loop import OnFrame, RenderResult
+from dreamvideo.render.network import dreamer_for
+from dreamvideo.render.zoom import render_zoom
 
 
 def load_config(
@@ -31,7 +32,7 @@ def load_config(
 
 def load_dreamer(cfg: Config | None = None) -> Dreamer:
     """Load the network and objective of ``cfg.dream`` once, to pass to many renders."""
-    return Dreamer.from_config((cfg or Config()).dream)
+    return dreamer_for((cfg or Config()).dream)
 
 
 def dream_image(

@@ -8,154 +8,22 @@ Every field is checked in ``__post_init__`` (type, range, accepted values), so a
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from dreamvideo import names
-from dreamvideo.errors import UserError
+from dreamvideo.fields import ConfigError, Section, check_number, parse_schedule_value, setting
 from dreamvideo.text import excerpt
 
 
-class ConfigError(UserError):
-    """A config value is wrong; the message names the key and the accepted values."""
-
-
-def _f(
-    default: Any,
-    *,
-    min: float | None = None,
-    max: float | None = None,  # noqa: A002
-    choices: tuple[str, ...] | None = None,
-    pattern: tuple[str, str] | None = None,
-    above: float | None = None,
-    schedule: bool = False,
-    words: str | None = None,
-) -> Any:
-    """A dataclass field with validation rules kept in its metadata.
-
-    ``pattern`` is ``(regex, what it accepts in words)``; ``schedule`` lets a string hold
-    keyframes (``"0: 1.05, 120: 1.3"``) whose every value must obey the numeric rules;
-    ``words`` names the accepted range in errors when the bare bound would be unreadable.
-    """
-    rules = {
-        "min": min,
-        "max": max,
-        "choices": choices,
-        "pattern": pattern,
-        "above": above,
-        "schedule": schedule or None,
-        "words": words,
-    }
-    return field(default=default, metadata={k: v for k, v in rules.items() if v is not None})
-
-
-def _describe(tp: Any) -> str:
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(tp))
-    return {
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        bool: "true/false",
-        type(None): "null",
-    }.get(tp, getattr(tp, "__name__", str(tp)))
-
-
-def _type_ok(value: Any, tp: Any) -> bool:
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return any(_type_ok(value, a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return value is None
-    if isinstance(value, bool):  # bool is an int subclass: only a bool field takes true/false
-        return tp is bool
-    if tp is float:
-        return isinstance(value, int | float)
-    return isinstance(value, tp)
-
-
-def _parse_schedule(value: str, key: str, numbers: bool = True) -> Any:
-    from dreamvideo.schedule import ScheduleError, parse_schedule
-
-    try:
-        return parse_schedule(value, key, numbers)
-    except ScheduleError as e:
-        raise ConfigError(str(e)) from None
-
-
-def _check_number(key: str, value: float, rules: Any) -> None:
-    """Range rules, then finiteness: NaN fails no comparison and inf passes one-sided bounds."""
-
-    def fail(bound: str) -> ConfigError:
-        return ConfigError(f"{key}: must be {rules.get('words') or bound}, got {excerpt(value)}")
-
-    if "min" in rules and value < rules["min"]:
-        raise fail(f">= {rules['min']}")
-    if "max" in rules and value > rules["max"]:
-        raise fail(f"<= {rules['max']}")
-    if "above" in rules and value <= rules["above"]:
-        raise fail(f"> {rules['above']}")
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:  # an int of over 308 digits: no float (nor tensor) can hold it
-        finite = False
-    if not finite:
-        raise ConfigError(f"{key}: must be a finite number, got {excerpt(value)}")
-
-
-class _Section:
-    """Validation and dict conversion shared by every config section."""
-
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value, tp, rules = getattr(self, f.name), hints[f.name], f.metadata
-            key = f"{self.SECTION}.{f.name}"  # type: ignore[attr-defined]
-            if not _type_ok(value, tp):
-                raise ConfigError(f"{key}: expected {_describe(tp)}, got {excerpt(value)}")
-            if isinstance(value, str) and "schedule" in rules:
-                for v in _parse_schedule(value, key).numbers():
-                    _check_number(key, v, rules)
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                _check_number(key, value, rules)
-                if tp is float:
-                    object.__setattr__(self, f.name, float(value))
-            if isinstance(value, str):
-                if "choices" in rules and value not in rules["choices"]:
-                    raise ConfigError(
-                        f"{key}: must be one of {', '.join(rules['choices'])}; got {excerpt(value)}"
-                    )
-                if "pattern" in rules and not re.fullmatch(rules["pattern"][0], value):
-                    raise ConfigError(f"{key}: must be {rules['pattern'][1]}; got {excerpt(value)}")
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise ConfigError(
-                f"{cls.SECTION}: expected a mapping of keys, "  # type: ignore[attr-defined]
-                f"got {excerpt(data)}"
-            )
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        unknown = [k for k in data if k not in names]
-        if unknown:
-            raise ConfigError(
-                f"{cls.SECTION}.{excerpt(unknown[0], quote=False)}: "  # type: ignore[attr-defined]
-                "unknown key; valid keys: "
-                f"{', '.join(names)}"
-            )
-        return cls(**data)
-
-
 @dataclass(frozen=True)
-class DreamConfig(_Section):
+class DreamConfig(Section):
     """How one picture is dreamed: network, objective and gradient ascent."""
 
     SECTION: typing.ClassVar[str] = "dream"
     # backbone network; `dreamvideo layers MODEL` lists its layers
-    model: str = _f(names.DEFAULT_MODEL, choices=names.MODELS)
+    model: str = setting(names.DEFAULT_MODEL, choices=names.MODELS)
     # local state-dict file for the backbone (needed offline for torchvision models)
     weights: str | None = None
     # objective to maximize: "blocks.10", "blocks.10:42", "0.5*blocks.8 + blocks.10:7", ...
@@ -163,33 +31,33 @@ class DreamConfig(_Section):
     # guide picture whose features guide(...) terms pull towards
     guide: str | None = None
     # pyramid levels; detail found at a coarse level is carried up to the next
-    octaves: int = _f(4, min=1, max=12)
+    octaves: int = setting(4, min=1, max=12)
     # size ratio between neighbouring octaves
-    octave_scale: float = _f(1.4, above=1.0, max=4.0)
+    octave_scale: float = setting(1.4, above=1.0, max=4.0)
     # gradient-ascent steps per octave
-    iterations: int = _f(20, min=0, max=1000)
+    iterations: int = setting(20, min=0, max=1000)
     # step per iteration in 0..255 pixel units, times the normalized gradient
-    step: float = _f(2.0, above=0.0, max=100.0)
+    step: float = setting(2.0, above=0.0, max=100.0)
     # largest random roll (pixels) applied before each step, hides the network's grid
-    jitter: int = _f(32, min=0, max=512)
+    jitter: int = setting(32, min=0, max=512)
     # gradient normalization: "mean" (g / mean|g|, classic) or "laplacian" (per-band unit std)
-    normalize: str = _f("laplacian", choices=names.NORMALIZATIONS)
+    normalize: str = setting("laplacian", choices=names.NORMALIZATIONS)
     # tile side in pixels for the gradient; bounds memory on big frames; 0 never tiles
-    tile: int = _f(1024, min=0, max=8192)
+    tile: int = setting(1024, min=0, max=8192)
     # random seed: same seed, input and device give the same output
     # (torch seeds are 64-bit; a bigger one would crash the run, not the config check)
-    seed: int = _f(0, min=0, max=2**63 - 1, words="an integer in 0..2**63-1")
+    seed: int = setting(0, min=0, max=2**63 - 1, words="an integer in 0..2**63-1")
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"
-    device: str = _f("auto", pattern=(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N"))
+    device: str = setting("auto", pattern=(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N"))
     # CPU threads for torch; 0 = torch's default (one per core). Lower it to share the
     # machine: two renders side by side run best at half the cores each
-    threads: int = _f(0, min=0, max=1024)
+    threads: int = setting(0, min=0, max=1024)
     # forward precision: "auto" (bf16 on CUDA, fp32 on CPU), "fp32", "bf16", "fp16"
-    precision: str = _f("auto", choices=names.PRECISIONS)
+    precision: str = setting("auto", choices=names.PRECISIONS)
     # match each dreamed frame's colours (mean and spread in LAB) to: "none"; "source", the
     # picture it was dreamed from; "first", the first dreamed frame (stops long zooms drifting
     # to vivid greens and reds)
-    color_match: str = _f("none", choices=names.COLOR_MATCHES)
+    color_match: str = setting("none", choices=names.COLOR_MATCHES)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -198,90 +66,90 @@ class DreamConfig(_Section):
 
 
 @dataclass(frozen=True)
-class VideoConfig(_Section):
+class VideoConfig(Section):
     """How a clip is dreamed frame after frame, and which part of it."""
 
     SECTION: typing.ClassVar[str] = "video"
     # octaves for frames after the first (and after scene cuts); they start from a warped dream
-    next_octaves: int = _f(2, min=1, max=12)
+    next_octaves: int = setting(2, min=1, max=12)
     # ascent steps per octave for those frames
-    next_iterations: int = _f(5, min=0, max=1000)
+    next_iterations: int = setting(5, min=0, max=1000)
     # share of the previous frame's dream (its residual over the source) carried into the next
-    blend: float = _f(0.98, min=0.0, max=1.0)
+    blend: float = setting(0.98, min=0.0, max=1.0)
     # step size on carried-over pixels, as a share of the step on newly revealed ones
-    tracked_step: float = _f(0.5, min=0.0, max=1.0)
+    tracked_step: float = setting(0.5, min=0.0, max=1.0)
     # step size of those frames' touch-ups, 0..255 units: a number, keyframes, or an expression
     # of t (frame), s (seconds) and the clip's own sound (rms, onset, beat, bass, mid, treble),
     # e.g. "1.5 + 3*beat"; null = dream.step
-    step: float | str | None = _f(None, above=0.0, max=100.0, schedule=True)
+    step: float | str | None = setting(None, above=0.0, max=100.0, schedule=True)
     # dream (first frames and touch-ups) at this fraction of the frame size; the change is
     # upsampled onto the full-size frame, whose carried detail keeps its resolution. 0.5 makes
     # each ascent about 4x cheaper (HD on a CPU)
-    dream_scale: float = _f(1.0, above=0.05, max=1.0)
+    dream_scale: float = setting(1.0, above=0.05, max=1.0)
     # touch up every Nth frame; the frames between only carry the residual along the flow
-    stride: int = _f(1, min=1, max=100)
+    stride: int = setting(1, min=1, max=100)
     # temporal term of the touch-ups: each step pulls followed pixels this share of the way
     # back towards the motion-warped previous dream (0 = off), so short touch-ups cannot drift
-    temporal: float = _f(0.0, min=0.0, max=1.0)
+    temporal: float = setting(0.0, min=0.0, max=1.0)
     # what that pull aims at: the average of the last N dreams, each moved along the motion
     # onto the current frame (1 = the previous dream only); longer memories keep the dream
     # consistent over spans of frames, not only from one frame to the next
-    memory: int = _f(1, min=1, max=100)
+    memory: int = setting(1, min=1, max=100)
     # keep the dream as strong as the shot's first frame: the carried residual is scaled so
     # that carried part plus touch-up stay at that strength, instead of drifting frame by frame
     hold_strength: bool = True
     # how far that controller may also scale the carried residual UP when the dream fades (1 =
     # only down); 1.5 holds the strength when touch-ups are sparse (video.stride) or small
-    hold_gain: float = _f(1.0, min=1.0, max=4.0)
+    hold_gain: float = setting(1.0, min=1.0, max=4.0)
     # optical flow between source frames: "dis" (fast), "farneback", or "raft" (needs weights)
-    flow: str = _f("dis", choices=names.FLOWS)
+    flow: str = setting("dis", choices=names.FLOWS)
     # compute the flow on frames this much smaller and scale it up (0.5: a quarter of the cost)
-    flow_scale: float = _f(1.0, above=0.05, max=1.0)
+    flow_scale: float = setting(1.0, above=0.05, max=1.0)
     # DIS quality/speed: "ultrafast", "fast", "medium"
-    flow_preset: str = _f("medium", choices=names.DIS_PRESETS)
+    flow_preset: str = setting("medium", choices=names.DIS_PRESETS)
     # RAFT weights file (raft_small_C_T_V2-01064c6d.pth) when flow is "raft"; null = hub cache
     flow_weights: str | None = None
     # forward-backward check: pixels that appear from behind others are dreamed fresh
     occlusion: bool = True
     # restart from a full dream when less than this share of pixels can be followed
-    scene_cut: float = _f(0.2, min=0.0, max=1.0)
+    scene_cut: float = setting(0.2, min=0.0, max=1.0)
     # first second of the source to render
-    start: float = _f(0.0, min=0.0)
+    start: float = setting(0.0, min=0.0)
     # second to stop at (exclusive); null = the end of the clip
-    end: float | None = _f(None, above=0.0)
+    end: float | None = setting(None, above=0.0)
     # render at most this many frames; null = no limit
-    max_frames: int | None = _f(None, min=1)
+    max_frames: int | None = setting(None, min=1)
     # render width in pixels (height keeps the aspect, rounded to even); null = source size
-    width: int | None = _f(None, min=16, max=16384)
+    width: int | None = setting(None, min=16, max=16384)
     # render at this fraction of the source size (ignored when width is set)
-    scale: float = _f(1.0, above=0.0, max=4.0)
+    scale: float = setting(1.0, above=0.0, max=4.0)
     # save a resumable checkpoint every this many frames
-    checkpoint_every: int = _f(30, min=1)
+    checkpoint_every: int = setting(30, min=1)
     # with --workers: a long shot is rendered as chunks of about this many seconds, in
     # parallel (scene cuts are chunk boundaries too)
-    chunk_seconds: float = _f(10.0, above=0.0, max=36000.0)
+    chunk_seconds: float = setting(10.0, above=0.0, max=36000.0)
     # frames each chunk that splits a shot starts early; over them the two chunks' dreams
     # are cross-faded, so no pop shows at the seam
-    chunk_overlap: int = _f(12, min=0, max=1000)
+    chunk_overlap: int = setting(12, min=0, max=1000)
 
 
 @dataclass(frozen=True)
-class EncodeConfig(_Section):
+class EncodeConfig(Section):
     """How frames become a file."""
 
     SECTION: typing.ClassVar[str] = "encode"
     # H.264 constant rate factor: 0 best .. 51 worst; 18 is visually lossless
-    crf: int = _f(18, min=0, max=51)
+    crf: int = setting(18, min=0, max=51)
     # lossless RGB H.264 (libx264rgb, qp 0): exact pixels, big files, fewer players
     lossless: bool = False
     # x264 speed/size trade-off
-    preset: str = _f("medium", choices=names.X264_PRESETS)
+    preset: str = setting("medium", choices=names.X264_PRESETS)
     # copy the source's sound into the output
     audio: bool = True
 
 
 @dataclass(frozen=True)
-class ZoomConfig(_Section):
+class ZoomConfig(Section):
     """Zoom-feedback animations: each frame is the last dream moved a little, dreamed again.
 
     Fields marked (keyframes) take a number or a schedule like "0: 1.05, 120: 1.3" (frames)
@@ -290,43 +158,43 @@ class ZoomConfig(_Section):
 
     SECTION: typing.ClassVar[str] = "zoom"
     # length of the animation in seconds; null = the length of zoom.audio
-    seconds: float | None = _f(10.0, above=0.0, max=36000.0)
+    seconds: float | None = setting(10.0, above=0.0, max=36000.0)
     # frames per second
-    fps: float = _f(24.0, above=0.0, max=240.0)
+    fps: float = setting(24.0, above=0.0, max=240.0)
     # frame width and height in pixels
-    width: int = _f(512, min=16, max=16384)
-    height: int = _f(512, min=16, max=16384)
+    width: int = setting(512, min=16, max=16384)
+    height: int = setting(512, min=16, max=16384)
     # zoom factor per second, > 1 moves in (keyframes)
-    zoom: float | str = _f(1.15, above=0.0, max=100.0, schedule=True)
+    zoom: float | str = setting(1.15, above=0.0, max=100.0, schedule=True)
     # rotation in degrees per second, counter-clockwise (keyframes)
-    rotate: float | str = _f(0.0, min=-3600.0, max=3600.0, schedule=True)
+    rotate: float | str = setting(0.0, min=-3600.0, max=3600.0, schedule=True)
     # camera pan in pixels per second, right / down (keyframes)
-    pan_x: float | str = _f(0.0, min=-100000.0, max=100000.0, schedule=True)
-    pan_y: float | str = _f(0.0, min=-100000.0, max=100000.0, schedule=True)
+    pan_x: float | str = setting(0.0, min=-100000.0, max=100000.0, schedule=True)
+    pan_y: float | str = setting(0.0, min=-100000.0, max=100000.0, schedule=True)
     # zoom and rotation centre, relative to the frame (0..1)
-    center_x: float = _f(0.5, min=0.0, max=1.0)
-    center_y: float = _f(0.5, min=0.0, max=1.0)
+    center_x: float = setting(0.5, min=0.0, max=1.0)
+    center_y: float = setting(0.5, min=0.0, max=1.0)
     # objective, or keyframed objectives that cross-fade ("0: blocks.8, 10s: blocks.10");
     # null = dream.layers
     layers: str | None = None
     # ascent steps per frame after the first (keyframes)
-    iterations: int | str = _f(4, min=0, max=1000, schedule=True)
+    iterations: int | str = setting(4, min=0, max=1000, schedule=True)
     # octaves per frame after the first
-    octaves: int = _f(1, min=1, max=12)
+    octaves: int = setting(1, min=1, max=12)
     # step size per frame after the first, 0..255 units (keyframes); null = dream.step
-    step: float | str | None = _f(None, above=0.0, max=100.0, schedule=True)
+    step: float | str | None = setting(None, above=0.0, max=100.0, schedule=True)
     # how keyframes without their own "linear:"/"smooth:"/"step:" are interpolated
-    interpolation: str = _f("smooth", choices=names.INTERPOLATIONS)
+    interpolation: str = setting("smooth", choices=names.INTERPOLATIONS)
     # what to start from without a picture: "noise" or "color"
-    start: str = _f("noise", choices=names.ZOOM_STARTS)
+    start: str = setting("noise", choices=names.ZOOM_STARTS)
     # the colour for start "color", as #RRGGBB
-    color: str = _f("#808080", pattern=(r"#[0-9a-fA-F]{6}", "a colour like #808080"))
+    color: str = setting("#808080", pattern=(r"#[0-9a-fA-F]{6}", "a colour like #808080"))
     # make the last frame flow into the first, so the file plays on repeat without a jump
     loop: bool = False
     # frames of the loop's cross-fade; null = one second's worth
-    loop_frames: int | None = _f(None, min=1)
+    loop_frames: int | None = setting(None, min=1)
     # save a resumable checkpoint every this many frames
-    checkpoint_every: int = _f(48, min=1)
+    checkpoint_every: int = setting(48, min=1)
     # a song (any file with sound) whose envelopes drive the schedules' expressions (rms,
     # onset, beat, bass, mid, treble) and which becomes the animation's soundtrack
     audio: str | None = None
@@ -334,23 +202,23 @@ class ZoomConfig(_Section):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.layers is not None:
-            _parse_schedule(self.layers, "zoom.layers", numbers=False)
+            parse_schedule_value(self.layers, "zoom.layers", numbers=False)
 
 
 @dataclass(frozen=True)
-class AudioConfig(_Section):
+class AudioConfig(Section):
     """How the audio envelopes that drive schedules follow the music (all in seconds)."""
 
     SECTION: typing.ClassVar[str] = "audio"
     # how fast an envelope rises towards a louder moment; 0 = at once
-    attack: float = _f(0.0, min=0.0, max=10.0)
+    attack: float = setting(0.0, min=0.0, max=10.0)
     # how fast it falls back after one
-    release: float = _f(0.2, min=0.0, max=10.0)
+    release: float = setting(0.2, min=0.0, max=10.0)
     # the beat pulse falls to 1/e this long after each beat
-    beat_decay: float = _f(0.25, above=0.0, max=10.0)
+    beat_decay: float = setting(0.25, above=0.0, max=10.0)
 
 
-SECTIONS: dict[str, type[_Section]] = {
+SECTIONS: dict[str, type[Section]] = {
     "dream": DreamConfig,
     "video": VideoConfig,
     "encode": EncodeConfig,
@@ -364,7 +232,7 @@ def check_scheduled(key: str, value: float) -> None:
     expression gave; :class:`ConfigError` names the key and what is accepted."""
     section, name = key.split(".")
     rules = {f.name: f.metadata for f in dataclasses.fields(SECTIONS[section])}[name]
-    _check_number(key, value, rules)
+    check_number(key, value, rules)
 
 
 @dataclass(frozen=True)

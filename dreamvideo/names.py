@@ -2,27 +2,27 @@
 the CLI offers them, and each implementing module maps the same names to code (a test checks
 that names and implementations agree)."""
 
-# backbone networks (dreamvideo.models builds each)
+# backbone networks (dreamvideo.engine.models builds each)
 DEFAULT_MODEL = "efficientnet_lite0"
 TORCHVISION_MODELS = ("googlenet", "vgg16", "vgg19", "resnet50", "inception_v3")
 MODELS = (DEFAULT_MODEL, *TORCHVISION_MODELS)
 
-# optical flow methods (dreamvideo.flow.FLOW_METHODS) and DIS quality presets
+# optical flow methods (dreamvideo.motion.flow.FLOW_METHODS) and DIS quality presets
 FLOWS = ("dis", "farneback", "raft")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 # flows the metrics may measure with (RAFT needs weights; metrics stay offline)
 METRIC_FLOWS = ("farneback", "dis")
 
-# gradient normalizations (dreamvideo.ascent.NORMALIZATIONS)
+# gradient normalizations (dreamvideo.engine.ascent.NORMALIZATIONS)
 NORMALIZATIONS = ("mean", "laplacian")
 
-# keyframe interpolations (dreamvideo.schedule)
+# keyframe interpolations (dreamvideo.motion.schedule)
 INTERPOLATIONS = ("linear", "smooth", "step")
 
-# audio envelopes that schedules can use (dreamvideo.audio.envelopes makes each, 0..1)
+# audio envelopes that schedules can use (dreamvideo.media.audio.envelopes makes each, 0..1)
 ENVELOPES = ("rms", "onset", "beat", "bass", "mid", "treble")
 
-# colour matching of dreamed frames (dreamvideo.color.COLOR_MATCHES)
+# colour matching of dreamed frames (dreamvideo.engine.color.COLOR_MATCHES)
 COLOR_MATCHES = ("none", "source", "first")
 
 # forward precision on the device

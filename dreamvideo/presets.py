@@ -18,8 +18,8 @@ import yaml
 
 from dreamvideo.config import SECTIONS, Config, ConfigError
 from dreamvideo.errors import UserError
-from dreamvideo.paths import write_atomic
-from dreamvideo.schedule import MAX_SCHEDULE_CHARS
+from dreamvideo.media.paths import write_atomic
+from dreamvideo.motion.schedule import MAX_SCHEDULE_CHARS
 from dreamvideo.text import excerpt
 
 # A preset is a few dozen lines; 1 MB is far above any real one and still parses in a moment.

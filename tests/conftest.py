@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dreamvideo.models import Backbone, load_backbone
+from dreamvideo.engine.models import Backbone, load_backbone
 
 torch.set_num_threads(2)
 
@@ -71,7 +71,7 @@ def write_clip(
 ) -> str:
     """Encode ``frames`` to ``path`` (H.264), with a 440 Hz sine soundtrack if ``audio`` is
     true, or with the sound file ``audio``."""
-    from dreamvideo.ffmpeg import VideoWriter, add_soundtrack, codec_args
+    from dreamvideo.media.ffmpeg import VideoWriter, add_soundtrack, codec_args
 
     h, w = frames[0].shape[:2]
     path = Path(path)
@@ -126,7 +126,7 @@ class CliResult:
 
 def cli(*args: object) -> CliResult:
     """Run ``dreamvideo ARGS`` in this process, as the console script does (errors included)."""
-    from dreamvideo.cli import main
+    from dreamvideo.cli.entry import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

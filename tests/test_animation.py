@@ -13,15 +13,16 @@ import pytest
 import torch
 from conftest import assert_one_line_error, cli, photo
 
-from dreamvideo.audio import SAMPLE_RATE, analyse, click_track, load_envelopes, write_wav
-from dreamvideo.color import color_stats, match_color
 from dreamvideo.config import Config, ConfigError
+from dreamvideo.engine.color import color_stats, match_color
 from dreamvideo.errors import UserError
-from dreamvideo.expressions import compile_expression
-from dreamvideo.ffmpeg import read_audio
-from dreamvideo.frames import probe_video, read_frames
-from dreamvideo.render_zoom import plan_zoom, render_zoom
-from dreamvideo.schedule import ScheduleError, parse_schedule
+from dreamvideo.media.audio import click_track, load_envelopes, write_wav
+from dreamvideo.media.ffmpeg import read_audio
+from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.motion.envelopes import SAMPLE_RATE, analyse
+from dreamvideo.motion.expressions import compile_expression
+from dreamvideo.motion.schedule import ScheduleError, parse_schedule
+from dreamvideo.render.zoom import plan_zoom, render_zoom
 
 FPS = 24
 CLICKS = np.arange(0.25, 4.0, 0.5)  # 120 bpm from 0.25 s
@@ -172,7 +173,7 @@ def test_a_music_zoom_carries_the_song_in_sync(tmp_path, clicks):
 def test_a_clip_steps_harder_on_the_beats_of_its_own_sound(tmp_path, clicks):
     from conftest import pan_frames, write_clip
 
-    from dreamvideo.render_video import plan_clip, plan_step, render_video
+    from dreamvideo.render.clip import plan_clip, plan_step, render_video
 
     clip = Path(write_clip(tmp_path / "beat.mp4", pan_frames(48, (48, 32)), FPS, audio=clicks))
     cfg = Config.from_dict({"video": {"step": "1 + 4*beat", "start": 0.5}})

@@ -2,7 +2,7 @@ import pytest
 import torch
 from conftest import photo
 
-from dreamvideo.ascent import (
+from dreamvideo.engine.ascent import (
     AscentParams,
     dream,
     gradient,
@@ -11,7 +11,7 @@ from dreamvideo.ascent import (
     octave_sizes,
     steps_for,
 )
-from dreamvideo.objectives import layer, parse_objective
+from dreamvideo.engine.objectives import layer, parse_objective
 
 FAST = AscentParams(
     octaves=2, octave_scale=1.4, iterations=3, step=2.0, jitter=8, normalize="mean", tile=0

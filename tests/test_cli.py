@@ -9,7 +9,7 @@ from conftest import assert_one_line_error, cli
 from PIL import Image
 
 from dreamvideo.config import Config
-from dreamvideo.images import read_image_metadata
+from dreamvideo.media.images import read_image_metadata
 from dreamvideo.presets import preset_names
 
 FAST = ["--octaves", "1", "--iterations", "2"]

@@ -8,7 +8,7 @@ import pytest
 from conftest import pan_frames, write_clip
 from test_workers import fast, frames_of
 
-from dreamvideo.render_chunked import render_video_chunked
+from dreamvideo.scale.chunked import render_video_chunked
 
 ray = pytest.importorskip("ray")
 

@@ -5,11 +5,17 @@ import pytest
 import torch
 from conftest import interrupted_then_resumed, pan_frames, photo, write_clip
 
-from dreamvideo.ascent import AscentParams, dream
 from dreamvideo.config import Config
-from dreamvideo.device import DeviceIO, autocast_dtype, pick_device, to_tensor, to_uint8_device
-from dreamvideo.flow import carry_residual
-from dreamvideo.objectives import layer
+from dreamvideo.engine.ascent import AscentParams, dream
+from dreamvideo.engine.device import (
+    DeviceIO,
+    autocast_dtype,
+    pick_device,
+    to_tensor,
+    to_uint8_device,
+)
+from dreamvideo.engine.objectives import layer
+from dreamvideo.motion.flow import carry_residual
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -39,7 +45,7 @@ def test_cpu_uses_no_streams_and_fp32():
 @cuda
 @pytest.mark.gpu
 def test_cuda_dream_raises_the_objective_with_autocast():
-    from dreamvideo.models import load_backbone
+    from dreamvideo.engine.models import load_backbone
 
     device = pick_device("cuda")
     net = load_backbone(device=device).use_channels_last().truncated(["blocks.4"])
@@ -75,8 +81,8 @@ def test_cuda_residual_carry_matches_cpu():
 @cuda
 @pytest.mark.gpu
 def test_cuda_video_render_and_resume(tmp_path):
-    from dreamvideo.frames import read_frames
-    from dreamvideo.render_video import render_video
+    from dreamvideo.media.frames import read_frames
+    from dreamvideo.render.clip import render_video
 
     clip = write_clip(tmp_path / "c.mp4", pan_frames(10, (96, 64)), audio=True)
     cfg = Config.from_dict(

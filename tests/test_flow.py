@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import pan_frames, photo
 
-from dreamvideo.flow import (
+from dreamvideo.motion.flow import (
     carry_residual,
     dis_flow,
     farneback_flow,

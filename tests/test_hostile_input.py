@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from dreamvideo.config import Config, ConfigError
-from dreamvideo.errors import UserError
-from dreamvideo.objectives import (
+from dreamvideo.engine.objectives import (
     MAX_OBJECTIVE_CHARS,
     MAX_TERMS,
     Objective,
@@ -18,8 +17,14 @@ from dreamvideo.objectives import (
     layer,
     parse_objective,
 )
+from dreamvideo.errors import UserError
+from dreamvideo.motion.schedule import (
+    MAX_KEYFRAMES,
+    MAX_SCHEDULE_CHARS,
+    ScheduleError,
+    parse_schedule,
+)
 from dreamvideo.presets import MAX_PRESET_BYTES, apply_sets, load_preset
-from dreamvideo.schedule import MAX_KEYFRAMES, MAX_SCHEDULE_CHARS, ScheduleError, parse_schedule
 from dreamvideo.text import excerpt
 
 CHANNELS = {"blocks.1": 16, "blocks.10": 112}

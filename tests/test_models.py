@@ -3,14 +3,15 @@ import torch
 import torch.nn.functional as F
 from conftest import photo
 
-from dreamvideo.models import MODELS, ModelError, hub_weights_file, load_backbone
+from dreamvideo.engine.models import MODELS, load_backbone
+from dreamvideo.engine.weights import ModelError, hub_weights_file
 
 
 def classify(net, rgb):
     """Top-1 ImageNet class of the full EfficientNet-Lite0 (stages + pooled classifier)."""
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
     x = F.interpolate(x, size=(224, 224), mode="bilinear", antialias=True)
-    from dreamvideo.efficientnet import EfficientNetLite0, bundled_weights_path
+    from dreamvideo.engine.efficientnet import EfficientNetLite0, bundled_weights_path
 
     clf = EfficientNetLite0().eval()
     clf.load_state_dict(torch.load(bundled_weights_path(), weights_only=True), strict=True)
@@ -106,7 +107,7 @@ def test_every_model_lists_layers_without_weights():
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "googlenet", "resnet50", "inception_v3"])
 def test_batchnorm_folding_keeps_every_layer_output(name):
     """Fold BN into convs on a network with non-trivial BN statistics: same activations."""
-    from dreamvideo.models import _SPECS, Backbone
+    from dreamvideo.engine.models import _SPECS, Backbone
 
     torch.manual_seed(0)
     spec = _SPECS[name]

@@ -20,10 +20,10 @@ from conftest import (
 )
 from PIL import Image
 
-from dreamvideo.checkpoint import parts_dir
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
-from dreamvideo.ffmpeg import (
+from dreamvideo.media.checkpoint import parts_dir
+from dreamvideo.media.ffmpeg import (
     EncodeError,
     VideoWriter,
     codec_args,
@@ -31,9 +31,9 @@ from dreamvideo.ffmpeg import (
     join_segments,
     run_ffmpeg,
 )
-from dreamvideo.frames import read_frames
-from dreamvideo.images import read_image
-from dreamvideo.render_video import render_video
+from dreamvideo.media.frames import read_frames
+from dreamvideo.media.images import read_image
+from dreamvideo.render.clip import render_video
 
 FAST = {
     "dream": {"layers": "blocks.3", "octaves": 1, "iterations": 1, "jitter": 2},

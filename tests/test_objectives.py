@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dreamvideo.objectives import (
+from dreamvideo.engine.objectives import (
     Objective,
     ObjectiveError,
     Window,

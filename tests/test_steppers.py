@@ -8,14 +8,15 @@ import pytest
 import torch
 
 from dreamvideo import names
-from dreamvideo.ascent import NORMALIZATIONS, AscentParams
-from dreamvideo.color import COLOR_MATCHES
 from dreamvideo.config import DreamConfig, VideoConfig, ZoomConfig
-from dreamvideo.flow import DIS_PRESETS, FLOW_METHODS
-from dreamvideo.models import _SPECS
-from dreamvideo.schedule import EASINGS, parse_schedule
-from dreamvideo.video import Carry, ClipSteps, Tracked, step_clip
-from dreamvideo.zoom import ZoomPlan, ZoomState, step_zoom
+from dreamvideo.engine.ascent import NORMALIZATIONS, AscentParams
+from dreamvideo.engine.color import COLOR_MATCHES
+from dreamvideo.engine.models import _SPECS
+from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
+from dreamvideo.motion.flow import DIS_PRESETS, FLOW_METHODS
+from dreamvideo.motion.schedule import EASINGS, parse_schedule
+from dreamvideo.motion.zoom import ZoomPlan, ZoomState, step_zoom
+from dreamvideo.render.clip import clip_steps
 
 FULL = AscentParams(
     octaves=3, octave_scale=1.4, iterations=10, step=2.0, jitter=0, normalize="mean", tile=0
@@ -65,10 +66,10 @@ def strengths(steps: ClipSteps, frames: int = 30) -> list[float]:
 
 def test_clip_stepper_holds_the_shots_strength_in_milliseconds():
     t0 = time.perf_counter()
-    steps = ClipSteps.from_config(VideoConfig(blend=1.0, tracked_step=1.0), FULL)
+    steps = clip_steps(VideoConfig(blend=1.0, tracked_step=1.0), FULL)
     held = strengths(steps)
     piled = strengths(
-        ClipSteps.from_config(VideoConfig(blend=1.0, tracked_step=1.0, hold_strength=False), FULL)
+        clip_steps(VideoConfig(blend=1.0, tracked_step=1.0, hold_strength=False), FULL)
     )
     assert time.perf_counter() - t0 < 1.0
     # the controller steers back to the first frame's strength within a few frames
@@ -79,7 +80,7 @@ def test_clip_stepper_holds_the_shots_strength_in_milliseconds():
 def test_hold_gain_keeps_sparse_touch_ups_from_fading():
     def last(gain: float) -> float:
         config = VideoConfig(blend=0.9, tracked_step=0.1, stride=4, hold_gain=gain)
-        held = strengths(ClipSteps.from_config(config, FULL))
+        held = strengths(clip_steps(config, FULL))
         return held[-1] / held[0]
 
     faded, held = last(1.0), last(1.5)
@@ -89,7 +90,7 @@ def test_hold_gain_keeps_sparse_touch_ups_from_fading():
 
 def test_clip_stepper_touches_up_lightly_and_restarts_at_cuts():
     dreamer = FakeDreamer()
-    steps = ClipSteps.from_config(
+    steps = clip_steps(
         VideoConfig(next_octaves=1, next_iterations=2, tracked_step=0.25, scene_cut=0.3), FULL
     )
     frame, cur = still()
@@ -105,7 +106,7 @@ def test_clip_stepper_touches_up_lightly_and_restarts_at_cuts():
 
 def test_a_stride_touches_up_every_nth_frame_and_only_carries_between():
     dreamer, carry = FakeDreamer(), None
-    steps = ClipSteps.from_config(VideoConfig(stride=3, blend=1.0, hold_strength=False), FULL)
+    steps = clip_steps(VideoConfig(stride=3, blend=1.0, hold_strength=False), FULL)
     frame, cur = still()
     touched, prev = [], None
     for t in range(10):
@@ -142,7 +143,7 @@ class WanderingDreamer(FakeDreamer):
 def test_a_longer_memory_pulls_towards_the_average_of_the_last_dreams():
     frame, cur = still()
     config = VideoConfig(temporal=0.5, memory=4, blend=1.0, hold_strength=False)
-    steps, dreamer, carry = ClipSteps.from_config(config, FULL), WanderingDreamer(), None
+    steps, dreamer, carry = clip_steps(config, FULL), WanderingDreamer(), None
     residuals, average = [], None
     for t in range(8):
         out, carry, _ = step_clip(
@@ -157,14 +158,14 @@ def test_a_longer_memory_pulls_towards_the_average_of_the_last_dreams():
         {k: np.asarray(v) for k, v in carry.to_arrays().items()}, torch.device("cpu")
     )
     assert torch.allclose(again.anchor, carry.anchor)  # a resume keeps the memory
-    short = ClipSteps.from_config(VideoConfig(temporal=0.5, blend=1.0, hold_strength=False), FULL)
+    short = clip_steps(VideoConfig(temporal=0.5, blend=1.0, hold_strength=False), FULL)
     _, first, _ = step_clip(WanderingDreamer(), short, frame, cur, None, None)
     assert first.anchor is None  # memory 1: the previous dream is the target, nothing kept
 
 
 def test_dream_scale_dreams_a_small_copy_and_keeps_the_carried_detail():
     dreamer = FakeDreamer()
-    steps = ClipSteps.from_config(VideoConfig(dream_scale=0.5), FULL)
+    steps = clip_steps(VideoConfig(dream_scale=0.5), FULL)
     big, half = (4 * H, 4 * W), (2 * H, 2 * W)
     detail = torch.rand(1, 3, *big, generator=torch.Generator().manual_seed(1))
     out = steps.ascend(dreamer, detail, FULL)
@@ -177,7 +178,7 @@ def test_dream_scale_dreams_a_small_copy_and_keeps_the_carried_detail():
 
 
 def test_carry_round_trips_through_a_checkpoint():
-    steps = ClipSteps.from_config(VideoConfig(), FULL)
+    steps = clip_steps(VideoConfig(), FULL)
     frame, cur = still(0.3)
     _, carry, _ = step_clip(FakeDreamer(), steps, frame, cur, None, None)
     saved = {
@@ -270,7 +271,7 @@ def test_every_name_has_an_implementation_and_the_config_offers_exactly_those():
 def test_every_offline_flow_follows_a_known_shift(flow):
     from conftest import pan_frames
 
-    from dreamvideo.flow import make_flow
+    from dreamvideo.motion.flow import make_flow
 
     a, b = pan_frames(2, (64, 48), step=(2.0, 1.0))
     backward = make_flow(flow)(b, a)  # b(x) ~ a(x + flow): the content moved by +(2, 1)

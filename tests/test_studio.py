@@ -19,8 +19,8 @@ import pytest
 from conftest import cli, pan_frames, photo, write_clip
 from PIL import Image
 
-from dreamvideo.checkpoint import parts_dir
-from dreamvideo.frames import read_frames
+from dreamvideo.media.checkpoint import parts_dir
+from dreamvideo.media.frames import read_frames
 
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
-    from dreamvideo.studio import serve
+    from dreamvideo.studio.server import serve
 
     root = tmp_path_factory.mktemp("studio")
     port = free_port()
@@ -191,6 +191,6 @@ def test_gradio_missing_is_one_line_naming_the_extra(monkeypatch, tmp_path):
     import sys
 
     monkeypatch.setitem(sys.modules, "gradio", None)
-    monkeypatch.delitem(sys.modules, "dreamvideo.studio_app", raising=False)
+    monkeypatch.delitem(sys.modules, "dreamvideo.studio.page", raising=False)
     result = cli("ui", "--port", str(free_port()), "--share-folder", tmp_path / "s")
     assert result.code == 2 and "pip install 'dreamvideo[ui]'" in result.err

@@ -14,13 +14,13 @@ from conftest import (
 )
 from PIL import Image
 
-from dreamvideo.checkpoint import parts_dir
 from dreamvideo.config import Config, VideoConfig
 from dreamvideo.errors import UserError
-from dreamvideo.ffmpeg import read_video_metadata
-from dreamvideo.frames import probe_video, read_frames
-from dreamvideo.metrics import measure_clip
-from dreamvideo.render_video import hd_hint, render_video
+from dreamvideo.media.checkpoint import parts_dir
+from dreamvideo.media.ffmpeg import read_video_metadata
+from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.media.metrics import measure_clip
+from dreamvideo.render.clip import hd_hint, render_video
 
 FAST = {
     "dream": {"layers": "blocks.3", "octaves": 1, "iterations": 2, "jitter": 4},
@@ -118,8 +118,8 @@ def test_interrupted_render_resumes_to_the_same_video(clip, tmp_path, video):
 # the checkpoint at frame 6 is on disk, before the one at frame 9.
 _KILLED_CHILD = """
 import json, os, signal, sys, time
-import dreamvideo.render_video as rv
-from dreamvideo.cli import main
+import dreamvideo.render.clip as rv
+from dreamvideo.cli.entry import main
 
 real, out = rv.render_video, sys.argv[-1]
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import ffmpeg_children, pan_frames, write_clip
 
 from dreamvideo.errors import UserError
-from dreamvideo.ffmpeg import (
+from dreamvideo.media.ffmpeg import (
     EncodeError,
     VideoWriter,
     codec_args,
@@ -16,7 +16,7 @@ from dreamvideo.ffmpeg import (
     join_segments,
     read_video_metadata,
 )
-from dreamvideo.frames import exact_fps, probe_video, read_frames
+from dreamvideo.media.frames import exact_fps, probe_video, read_frames
 
 
 def test_exact_fps_keeps_ntsc_rates():

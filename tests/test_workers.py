@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, cli, pan_frames, write_clip
 
-from dreamvideo.checkpoint import parts_dir
-from dreamvideo.chunks import Chunk, crossfade, plan_chunks
 from dreamvideo.config import Config
-from dreamvideo.frames import probe_video, read_frames
-from dreamvideo.metrics import measure_clip
-from dreamvideo.render_chunked import render_video_chunked
-from dreamvideo.render_video import render_video
+from dreamvideo.media.checkpoint import parts_dir
+from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.media.metrics import measure_clip
+from dreamvideo.render.clip import render_video
+from dreamvideo.scale.chunked import render_video_chunked
+from dreamvideo.scale.chunks import Chunk, crossfade, plan_chunks
 
 ray = pytest.importorskip("ray")
 

@@ -4,8 +4,8 @@ import torch
 from conftest import interrupt_at, photo
 
 from dreamvideo.config import Config, ConfigError
-from dreamvideo.schedule import ScheduleError, parse_schedule
-from dreamvideo.zoom import (
+from dreamvideo.motion.schedule import ScheduleError, parse_schedule
+from dreamvideo.motion.zoom import (
     Motion,
     affine_matrix,
     color_start,
@@ -201,7 +201,7 @@ def zoom_cfg(**zoom):
 
 
 def frames_of(path):
-    from dreamvideo.frames import read_frames
+    from dreamvideo.media.frames import read_frames
 
     return [f.astype(np.float32) for _, f in read_frames(path)]
 
@@ -209,9 +209,9 @@ def frames_of(path):
 def test_zoom_from_a_picture_has_the_asked_length_size_and_rate(tmp_path, cat_png):
     from fractions import Fraction
 
-    from dreamvideo.ffmpeg import read_video_metadata
-    from dreamvideo.frames import probe_video
-    from dreamvideo.render_zoom import render_zoom
+    from dreamvideo.media.ffmpeg import read_video_metadata
+    from dreamvideo.media.frames import probe_video
+    from dreamvideo.render.zoom import render_zoom
 
     out = tmp_path / "z.mp4"
     cfg = zoom_cfg(
@@ -227,7 +227,7 @@ def test_zoom_from_a_picture_has_the_asked_length_size_and_rate(tmp_path, cat_pn
 
 
 def test_zoom_starts_from_noise_or_colour(tmp_path):
-    from dreamvideo.render_zoom import render_zoom
+    from dreamvideo.render.zoom import render_zoom
 
     for start in ("noise", "color"):
         out = tmp_path / f"{start}.mp4"
@@ -236,7 +236,7 @@ def test_zoom_starts_from_noise_or_colour(tmp_path):
 
 
 def test_looped_zoom_has_no_jump_from_end_to_start(tmp_path, cat_png):
-    from dreamvideo.render_zoom import render_zoom
+    from dreamvideo.render.zoom import render_zoom
 
     out = tmp_path / "loop.mp4"
     render_zoom(zoom_cfg(seconds=2.0, loop=True, loop_frames=6), cat_png, out)
@@ -250,7 +250,7 @@ def test_looped_zoom_has_no_jump_from_end_to_start(tmp_path, cat_png):
 
 def test_interrupted_loop_resumes_to_the_same_animation(tmp_path, cat_png):
     from dreamvideo.errors import UserError
-    from dreamvideo.render_zoom import render_zoom
+    from dreamvideo.render.zoom import render_zoom
 
     cfg = zoom_cfg(seconds=1.5, loop=True, loop_frames=5)
     ref = tmp_path / "ref.mp4"

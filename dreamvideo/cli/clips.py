@@ -1,0 +1,251 @@
+"""Commands for clips: video (one process or chunked on workers) and the metrics of a dream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from dreamvideo import names
+from dreamvideo.cli.common import (
+    ColorMatch,
+    Device,
+    Guide,
+    Iterations,
+    Layers,
+    Model,
+    Octaves,
+    Output,
+    Overwrite,
+    Preset,
+    Preview,
+    Restart,
+    Resume,
+    Seed,
+    Sets,
+    Step,
+    Threads,
+    Weights,
+    app,
+    build_config,
+    out,
+    rendering,
+)
+from dreamvideo.errors import UserError
+from dreamvideo.media.paths import check_input
+
+
+@app.command()
+def video(
+    input: Annotated[Path, typer.Argument(help="clip to dream", metavar="INPUT")],  # noqa: A002
+    output: Output,
+    preset: Preset = "video",
+    layers: Layers = None,
+    model: Model = None,
+    weights: Weights = None,
+    guide: Guide = None,
+    octaves: Octaves = None,
+    iterations: Iterations = None,
+    step: Step = None,
+    seed: Seed = None,
+    device: Device = None,
+    threads: Threads = None,
+    color_match: ColorMatch = None,
+    sets: Sets = None,
+    start: Annotated[
+        float | None, typer.Option("--start", help="first second of the clip to render")
+    ] = None,
+    end: Annotated[float | None, typer.Option("--end", help="second to stop at")] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", help="render at most this many frames")
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", help="render width in pixels (aspect kept)")
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option("--scale", help="render at this fraction of the source size")
+    ] = None,
+    blend: Annotated[
+        float | None,
+        typer.Option("--blend", help="how much of the previous frame's dream carries over (0..1)"),
+    ] = None,
+    flow: Annotated[
+        Literal[names.FLOWS] | None, typer.Option("--flow", help="optical flow")
+    ] = None,
+    flow_weights: Annotated[
+        Path | None, typer.Option("--flow-weights", help="RAFT weights file (with --flow raft)")
+    ] = None,
+    crf: Annotated[
+        int | None, typer.Option("--crf", help="H.264 quality: 0 best .. 51 worst (default 18)")
+    ] = None,
+    lossless: Annotated[
+        bool, typer.Option("--lossless", help="lossless RGB H.264 (big files)")
+    ] = False,
+    no_audio: Annotated[
+        bool, typer.Option("--no-audio", help="leave the source's sound out")
+    ] = False,
+    checkpoint_every: Annotated[
+        int | None, typer.Option("--checkpoint-every", help="frames between resumable checkpoints")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="render chunks of the clip in parallel on this many Ray workers "
+            "(needs dreamvideo[ray]); a local Ray is started unless --ray-address is given",
+            min=1,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="join this Ray cluster (or set RAY_ADDRESS), e.g. 192.168.1.10:6379",
+        ),
+    ] = None,
+    gpus_per_worker: Annotated[
+        float | None,
+        typer.Option(
+            "--gpus-per-worker",
+            help="GPUs each worker asks Ray for (default: 1 where the cluster has GPUs; "
+            "0.5 puts two workers on a GPU)",
+            min=0.0,
+        ),
+    ] = None,
+    resume: Resume = False,
+    restart: Restart = False,
+    preview: Preview = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Dream a clip into a steady DeepDream clip with its sound.
+
+    Example: dreamvideo video samples/astronaut-pan.mp4 -o dream.mp4 --width 160
+    """
+    check_input(input)
+    if input.suffix.lower() in names.IMAGE_FORMATS:
+        raise UserError(
+            f"{input} is a picture; dream it with `dreamvideo image {input} -o dream.png`, "
+            f"or zoom into it with `dreamvideo zoom {input} -o zoom.mp4`"
+        )
+    if resume and restart:
+        raise UserError("--resume and --restart exclude each other")
+    cfg = build_config(
+        preset,
+        sets,
+        layers=layers,
+        model=model,
+        weights=weights,
+        guide=guide,
+        octaves=octaves,
+        iterations=iterations,
+        step=step,
+        seed=seed,
+        device=device,
+        threads=threads,
+        color_match=color_match,
+    )
+    cfg = cfg.override(
+        "video",
+        start=start,
+        end=end,
+        max_frames=max_frames,
+        width=width,
+        scale=scale,
+        blend=blend,
+        flow=flow,
+        checkpoint_every=checkpoint_every,
+        flow_weights=str(flow_weights) if flow_weights else None,
+    )
+    cfg = cfg.override(
+        "encode", crf=crf, lossless=lossless or None, audio=False if no_audio else None
+    )
+    if workers is None and (ray_address or gpus_per_worker is not None):
+        raise UserError("--ray-address and --gpus-per-worker go with --workers N")
+    if workers is not None:
+        if preview is not None:
+            raise UserError("--preview works without --workers (chunks render out of order)")
+        from dreamvideo.scale.chunked import render_video_chunked
+
+        rendering(
+            output,
+            lambda **shown: render_video_chunked(
+                cfg,
+                input,
+                output,
+                workers=workers,
+                address=ray_address,
+                gpus_per_worker=gpus_per_worker,
+                resume=resume,
+                restart=restart,
+                overwrite=overwrite,
+                **shown,
+            ),
+            f"reading {input}",
+            workers=True,
+        )
+        return
+    from dreamvideo.render.clip import render_video
+
+    rendering(
+        output,
+        lambda **shown: render_video(
+            cfg,
+            input,
+            output,
+            resume=resume,
+            restart=restart,
+            overwrite=overwrite,
+            preview=preview,
+            **shown,
+        ),
+        f"reading {input}",
+    )
+
+
+@app.command()
+def metrics(
+    source: Annotated[Path, typer.Argument(help="the original clip", metavar="SOURCE")],
+    output: Annotated[Path, typer.Argument(help="its dreamed version", metavar="OUTPUT")],
+    first_frame: Annotated[
+        int | None,
+        typer.Option(
+            "--first-frame",
+            help="source frame the output starts at (default: from the output's metadata)",
+        ),
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", help="measure at most this many frames")
+    ] = None,
+    flow: Annotated[
+        Literal[names.METRIC_FLOWS], typer.Option("--flow", help="flow for the warping error")
+    ] = "farneback",
+    long_gap: Annotated[
+        int,
+        typer.Option(
+            "--long-gap",
+            min=0,
+            help="also measure the warping error from frame t-N to frame t (0: skip)",
+        ),
+    ] = 4,
+) -> None:
+    """Temporal stability (warping error vs the source's) and dream strength with its drift."""
+    check_input(source)
+    check_input(output)
+    from dreamvideo.media.metrics import measure_clip
+
+    m = measure_clip(source, output, first_frame, max_frames, flow, long_gap)
+    table = Table("measure", "value", title=f"{output} vs {source} ({m.frames} frames)")
+    table.add_row("warping error, output (0..255)", f"{m.warp_error_output:.2f}")
+    table.add_row("warping error, source (0..255)", f"{m.warp_error_source:.2f}")
+    table.add_row("ratio output / source (lower is steadier)", f"{m.warp_ratio:.2f}")
+    if m.long_gap:
+        table.add_row(
+            f"the same ratio from frame t-{m.long_gap} to t",
+            f"{m.long_ratio:.2f} ({m.long_error_output:.2f} / {m.long_error_source:.2f})",
+        )
+    table.add_row("dream strength, mean |output - source|", f"{m.strength:.1f}")
+    table.add_row("strength, first / last tenth", f"{m.strength_first:.1f} / {m.strength_last:.1f}")
+    table.add_row("drift (last / first)", f"{m.drift:.2f}")
+    out.print(table)

@@ -1,0 +1,153 @@
+"""What the command-line modules share: the app, the consoles, option aliases, building the
+config from flags, and the progress and report around a render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from dreamvideo import names
+from dreamvideo.config import Config
+from dreamvideo.presets import apply_sets, load_preset
+
+if TYPE_CHECKING:
+    from dreamvideo.cli.progress import Display
+    from dreamvideo.render.loop import RenderResult
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="DeepDream pictures, steady DeepDream videos and infinite zoom loops.",
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+# ----------------------------------------------------------------- shared options
+Preset = Annotated[
+    str,
+    typer.Option(
+        "--preset", "-p", help="preset name (see `dreamvideo presets`) or path to a YAML file"
+    ),
+]
+Layers = Annotated[
+    str | None,
+    typer.Option(
+        "--layers",
+        "-l",
+        help='objective, e.g. "blocks.10", "blocks.10:42", '
+        '"0.5*blocks.8 + blocks.10:7", "guide(blocks.10)"',
+    ),
+]
+Model = Annotated[
+    Literal[names.MODELS] | None,
+    typer.Option("--model", "-m", help="backbone network (see `dreamvideo layers`)"),
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights", help="local state-dict file for the model (torchvision models offline)"
+    ),
+]
+Guide = Annotated[
+    Path | None, typer.Option("--guide", help="guide picture for guide(LAYER) objectives")
+]
+Octaves = Annotated[int | None, typer.Option("--octaves", help="pyramid levels")]
+Iterations = Annotated[
+    int | None, typer.Option("--iterations", "-i", help="ascent steps per octave")
+]
+Step = Annotated[float | None, typer.Option("--step", help="step size (0..255 pixel units)")]
+Seed = Annotated[int | None, typer.Option("--seed", help="random seed (jitter)")]
+Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N")]
+Threads = Annotated[
+    int | None, typer.Option("--threads", help="CPU threads (default: all cores)", min=0)
+]
+ColorMatch = Annotated[
+    Literal[names.COLOR_MATCHES] | None,
+    typer.Option(
+        "--color-match",
+        help="keep colours: match each frame to its source, or to the first dream",
+    ),
+]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="any config value, e.g. --set dream.jitter=16 (repeatable)"),
+]
+Output = Annotated[Path, typer.Option("--output", "-o", help="output file")]
+Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted render of OUTPUT")]
+Restart = Annotated[bool, typer.Option("--restart", help="discard an interrupted render of OUTPUT")]
+Preview = Annotated[
+    Path | None,
+    typer.Option("--preview", help="PNG refreshed with the latest frame while rendering"),
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", "-y", help="replace OUTPUT if it exists")]
+
+
+def build_config(preset: str, sets: list[str] | None = None, **dream: object) -> Config:
+    """The run's config: preset, then ``--set`` values, then the dedicated flags."""
+    cfg = apply_sets(load_preset(preset), sets or [])
+    if dream.get("weights") is not None:
+        dream["weights"] = str(dream["weights"])
+    if dream.get("guide") is not None:
+        dream["guide"] = str(dream["guide"])
+    return cfg.override("dream", **dream)
+
+
+def report(output: Path, r: RenderResult) -> None:
+    out.print(
+        f"wrote {output}: {r.frames} frames {r.size[0]}x{r.size[1]} at {r.fps} fps "
+        f"({float(r.fps):.3f}); {r.seconds_per_frame:.2f} s per frame"
+        + (f", resumed at frame {r.resumed_from}" if r.resumed_from else "")
+        + (f", {r.scene_cuts} scene cut(s)" if r.scene_cuts else ""),
+        markup=False,
+        highlight=False,
+    )
+
+
+def display(label: str) -> Display:
+    from dreamvideo.cli.progress import Display
+
+    return Display(label)
+
+
+def rendering(
+    output: Path, render: Callable[..., RenderResult], first: str, workers: bool = False
+) -> None:
+    """Run ``render(on_frame=..., on_stage=...)`` (and ``on_worker=...`` with ``workers``)
+    with progress; Ctrl-C says what is kept. ``first`` is shown at once, before torch is
+    even imported."""
+    with display("dreaming") as shown:
+        shown.stage(first)
+        from dreamvideo.media.checkpoint import parts_dir
+
+        hooks = {"on_worker": shown.worker} if workers else {}
+        try:
+            r = render(on_frame=shown.frame, on_stage=shown.stage, **hooks)
+        except KeyboardInterrupt:
+            kept = parts_dir(output)
+            err.print(
+                f"interrupted; finished frames are kept in {kept}: run the same command "
+                "with --resume to continue"
+                if kept.is_dir()
+                else "interrupted before the first checkpoint; nothing was kept",
+                markup=False,
+            )
+            raise typer.Exit(130) from None
+    for note in r.notes:
+        err.print(note, markup=False, highlight=False)
+    report(output, r)
+
+
+def number_or_text(value: str | None, kind: type = float) -> float | int | str | None:
+    """A flag that takes a number or a keyframe schedule."""
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        return value

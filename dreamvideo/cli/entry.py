@@ -1,0 +1,61 @@
+"""The ``dreamvideo`` command line: one function per command (in :mod:`dreamvideo.cli.pictures`
+and :mod:`dreamvideo.cli.clips`), every user mistake caught once here as one line."""
+
+from __future__ import annotations
+
+import sys
+
+# each command module adds its commands to the app when imported
+from dreamvideo.cli import audio, batch, clips, pictures, ui, zoom  # noqa: F401
+from dreamvideo.cli.common import app, err
+from dreamvideo.errors import UserError
+
+try:  # typer >= 0.22 carries its own click; older ones use click's exceptions
+    from typer.exceptions import TyperException as _UsageError
+except ImportError:  # pragma: no cover
+    from click import ClickException as _UsageError  # type: ignore[assignment]
+
+
+# --help lists the commands in the order people need them, not in import order
+ORDER = [
+    "image",
+    "video",
+    "zoom",
+    "gallery",
+    "layers",
+    "presets",
+    "metrics",
+    "audio",
+    "batch",
+    "ui",
+]
+app.registered_commands.sort(key=lambda c: ORDER.index(c.name or c.callback.__name__))
+# the whole first line of each command's docstring in the top-level --help, not cut at "..."
+for _command in app.registered_commands:
+    _command.short_help = _command.short_help or (_command.callback.__doc__ or "").split("\n")[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; every user mistake becomes one line on stderr and exit code 2,
+    Ctrl-C exit code 130. Returns the exit code (the console script exits with it)."""
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="dreamvideo")
+        return code if isinstance(code, int) else 0
+    except UserError as e:
+        message = f"error: {e}"
+    except _UsageError as e:
+        message = f"error: {e.format_message()}"
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return 130
+    err.print(" ".join(message.split()), markup=False, highlight=False, soft_wrap=True)
+    return 2
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

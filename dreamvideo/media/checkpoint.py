@@ -1,0 +1,285 @@
+"""Crash-safe, resumable encoding: a render is written as segments in ``OUTPUT.parts/``.
+
+Every ``every`` frames the open segment is closed, flushed to disk and renamed, the caller's
+state (numpy arrays only) is saved beside it, and ``manifest.json`` records the segment's
+frames, size and SHA-256. After a crash or Ctrl-C, ``resume`` checks every segment against
+the manifest, rolls back past any that is damaged (to the newest commit whose state is
+kept) and hands that state back, so the finished file has every frame exactly once. When all
+frames are in, the segments are joined with the sound, the result is checked to hold every
+frame, and only then is the folder removed. A lock in the folder keeps a second run out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dreamvideo.errors import UserError
+from dreamvideo.media.ffmpeg import VideoWriter, join_segments
+from dreamvideo.media.paths import RenderLock, replace_into, temp_path, write_atomic
+
+State = Mapping[str, np.ndarray | torch.Tensor]  # tensors are copied to the host when saved
+KEEP_STATES = 2  # states of the newest commits kept, to roll back past a damaged segment
+CHUNKED = "chunks.json"  # marks a parts folder of a chunked render (dreamvideo.scale.chunked)
+
+
+def parts_dir(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(output.name + ".parts")
+
+
+def first_difference(old: Any, new: Any, prefix: str = "") -> str:
+    """A readable ``key: old -> new`` for the first setting that changed."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                return first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+    return f"{prefix.rstrip('.')}: {old!r} -> {new!r}"[:160]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise UserError(
+            f"cannot resume: {path} ({what}) is damaged; add --restart to render "
+            "again from the start"
+        ) from None
+
+
+class SegmentedRender:
+    """Frames in, a finished video out, committed to disk every ``every`` frames.
+
+    ``fingerprint`` describes the run (settings, source, size); a resume with another one is
+    refused, since the frames would not match. ``state`` is what :meth:`write` last committed
+    (``None`` for a fresh render); ``done`` counts committed frames; ``notes`` says what a
+    resume had to redo. Use as a context manager: an exception aborts (see :meth:`abort`).
+    """
+
+    def __init__(
+        self,
+        output: str | Path,
+        fingerprint: dict[str, Any],
+        size: tuple[int, int],
+        fps: Fraction,
+        codec: list[str],
+        every: int,
+        resume: bool = False,
+        restart: bool = False,
+    ) -> None:
+        self.output, self.size, self.fps, self.codec, self.every = (
+            Path(output),
+            size,
+            fps,
+            codec,
+            every,
+        )
+        self.dir = parts_dir(output)
+        self.state: dict[str, np.ndarray] | None = None
+        self.notes: list[str] = []
+        self.segments: list[dict[str, Any]] = []  # manifest entries of committed segments
+        self._writer: VideoWriter | None = None
+        self._open_frames = 0
+        fingerprint = json.loads(json.dumps(fingerprint))  # what it will read back as
+        if self.dir.is_symlink() or (self.dir.exists() and not self.dir.is_dir()):
+            raise UserError(f"{self.dir} is not a folder dreamvideo made; move it away first")
+        if self.dir.exists():
+            self._lock = RenderLock(self.dir / "lock", self.output)
+            if restart:
+                old, self._lock = self._lock, None
+                shutil.rmtree(self.dir)
+                old.release()
+        if resume:
+            if (self.dir / CHUNKED).is_file():
+                self._lock.release()
+                raise UserError(
+                    f"{self.dir} holds a chunked render (made with --workers); resume it "
+                    "with --workers N (any number), or use --restart"
+                )
+            if not (self.dir / "run.json").is_file():
+                raise UserError(
+                    f"nothing to resume for {self.output}: no unfinished render "
+                    f"in {self.dir}; run without --resume"
+                )
+            saved = read_json(self.dir / "run.json", "the render's settings")
+            if saved != fingerprint:
+                raise UserError(
+                    f"the unfinished render in {self.dir} was made with other "
+                    f"settings ({first_difference(saved, fingerprint)}); repeat "
+                    "the original command with --resume, or use --restart"
+                )
+            self._load()
+        elif self.dir.exists():
+            self._lock.release()
+            raise UserError(
+                f"{self.dir} holds an unfinished render of {self.output}; add "
+                "--resume to continue it or --restart to discard it"
+            )
+        else:
+            self.dir.mkdir()
+            self._lock = RenderLock(self.dir / "lock", self.output)
+            write_atomic(self.dir / "run.json", json.dumps(fingerprint, indent=1).encode())
+            self._save_manifest()
+
+    @property
+    def done(self) -> int:
+        """Frames committed so far."""
+        return sum(s["frames"] for s in self.segments)
+
+    # ------------------------------------------------------------------ files
+    def _segment(self, k: int) -> Path:
+        return self.dir / f"seg_{k:05d}.mp4"
+
+    def _state_file(self, commits: int) -> Path:
+        return self.dir / f"state_{commits:05d}.npz"
+
+    def _save_manifest(self) -> None:
+        write_atomic(
+            self.dir / "manifest.json", json.dumps({"segments": self.segments}, indent=1).encode()
+        )
+
+    def _damage(self, k: int, entry: dict[str, Any]) -> str | None:
+        """Why segment ``k`` does not match its manifest entry, or ``None``."""
+        path = self._segment(k)
+        if not path.is_file():
+            return "missing"
+        if path.stat().st_size != entry.get("bytes"):
+            return f"{path.stat().st_size} bytes instead of {entry.get('bytes')}"
+        if sha256_of(path) != entry.get("sha256"):
+            return "its checksum does not match"
+        return None
+
+    def _load(self) -> None:
+        """Keep the longest run of intact segments whose closing state can be loaded."""
+        listed = read_json(self.dir / "manifest.json", "the list of finished segments")
+        entries = listed.get("segments", []) if isinstance(listed, dict) else []
+        good = 0
+        for k, entry in enumerate(entries):
+            why = self._damage(k, entry) if isinstance(entry, dict) else "not listed properly"
+            if why is not None:
+                self.notes.append(f"segment {k} in {self.dir} is damaged ({why})")
+                break
+            good += 1
+        keep = good
+        while keep > 0:
+            try:
+                with np.load(self._state_file(keep)) as z:
+                    self.state = {k: z[k] for k in z.files}
+                break
+            except (OSError, ValueError, EOFError, KeyError):  # missing, empty or cut short
+                keep -= 1
+        self.segments = entries[:keep]
+        if keep < len(entries):
+            self.notes.append(
+                f"resuming from frame {self.done}: the frames after it are rendered again"
+            )
+        for path in self.dir.iterdir():  # anything not kept is redone
+            if path.name.startswith(("seg_", "state_")) and not self._kept(path):
+                path.unlink()
+        self._save_manifest()
+
+    def _kept(self, path: Path) -> bool:
+        n = len(self.segments)
+        return path in {self._segment(k) for k in range(n)} | {self._state_file(n)}
+
+    def _commit(self, state: State) -> None:
+        assert self._writer is not None
+        self._writer.close()
+        writer, self._writer = self._writer, None
+        k = len(self.segments)
+        replace_into(writer.path, self._segment(k))
+        arrays = {
+            key: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+            for key, v in state.items()
+        }
+        with temp_path(self._state_file(k + 1)) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            replace_into(tmp, self._state_file(k + 1))
+        self.segments.append(
+            {
+                "file": self._segment(k).name,
+                "frames": self._open_frames,
+                "bytes": self._segment(k).stat().st_size,
+                "sha256": sha256_of(self._segment(k)),
+            }
+        )
+        self._open_frames = 0
+        self._save_manifest()
+        self._state_file(k + 1 - KEEP_STATES).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ frames
+    def write(self, frame: np.ndarray, state: State) -> None:
+        """Append one ``(H,W,3)`` uint8 frame; ``state`` is saved if this closes a segment."""
+        if self._writer is None:
+            fd_path = self.dir / f"open_{len(self.segments):05d}.mp4"
+            fd_path.unlink(missing_ok=True)
+            self._writer = VideoWriter(fd_path, self.size, self.fps, self.codec)
+        self._writer.write(frame)
+        self._open_frames += 1
+        if (self.done + self._open_frames) % self.every == 0:
+            self._commit(state)
+
+    def finish(
+        self,
+        state: State,
+        audio_source: str | Path | None = None,
+        audio_start: float = 0.0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Commit the last frames, join every segment with the sound into the output."""
+        if self._writer is not None:
+            self._commit(state)
+        if not self.segments:
+            raise UserError(
+                f"no frames were rendered for {self.output} (is the selected "
+                "range past the end of the clip?)"
+            )
+        join_segments(
+            [self._segment(k) for k in range(len(self.segments))],
+            self.output,
+            self.done,
+            audio_source,
+            audio_start,
+            self.done / float(self.fps),
+            {**(metadata or {}), "frames": self.done},
+        )
+        shutil.rmtree(self.dir)
+        self._lock.release()
+
+    def abort(self) -> None:
+        """Stop ffmpeg and drop the open segment; committed ones stay for ``--resume``.
+
+        With nothing committed, nothing is worth keeping: the folder goes too, so the next
+        run is not told to resume an empty render.
+        """
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer.path.unlink(missing_ok=True)
+            self._writer = None
+        if not self.segments:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self._lock.release()
+
+    def __enter__(self) -> SegmentedRender:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.abort()

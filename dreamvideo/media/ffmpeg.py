@@ -1,0 +1,348 @@
+"""The one owner of ffmpeg: probing, the streaming frame writer, segment joining, metadata.
+
+Every call has a time limit and kills its child process on error, time-out or Ctrl-C, so no
+ffmpeg is ever left behind; failures are :class:`EncodeError` carrying the tail of ffmpeg's
+stderr. Finished files are written under a unique temporary name in the target folder and
+renamed into place only once they are complete and checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from dreamvideo.errors import UserError
+from dreamvideo.media.paths import check_output, replace_into, temp_path
+from dreamvideo.names import VIDEO_SUFFIXES
+
+PROBE_SECONDS = 60  # reading a file's header; a network mount can be slow, a hang is a bug
+CLOSE_SECONDS = 300  # flushing the encoder's queued frames at close
+
+
+class EncodeError(UserError):
+    """ffmpeg failed; the message ends with the tail of its stderr."""
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _base() -> list[str]:
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin"]
+
+
+def _tail(text: str | bytes, lines: int = 4) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    kept = [t.strip() for t in text.strip().splitlines()[-lines:]]
+    return " | ".join(kept)[-400:] or "no output"
+
+
+def run_ffmpeg(args: Sequence[str], what: str, timeout: float) -> str:
+    """Run ffmpeg to completion within ``timeout`` seconds; returns its stdout as text."""
+    return _run(args, what, timeout).decode("utf-8", "replace")
+
+
+def _run(args: Sequence[str], what: str, timeout: float) -> bytes:
+    """Run ffmpeg to completion within ``timeout`` seconds; returns its stdout.
+
+    :class:`EncodeError` with its stderr tail if it fails or runs out of time (it is killed:
+    ``subprocess.run`` kills the child on any exception, Ctrl-C included).
+    """
+    try:
+        r = subprocess.run(
+            [*_base(), "-y", "-v", "error", *args], capture_output=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise EncodeError(f"{what} timed out after {timeout:.0f} s (ffmpeg was stopped)") from None
+    if r.returncode != 0:
+        raise EncodeError(f"{what} failed (ffmpeg exit {r.returncode}): {_tail(r.stderr)}")
+    return r.stdout
+
+
+def add_soundtrack(
+    video: str | Path,
+    sound: Sequence[str],
+    output: str | Path,
+    audio_filter: str | None = None,
+) -> None:
+    """``video``'s picture (copied) with a sound (AAC) cut to its length, into ``output``.
+    ``sound``: ffmpeg's input arguments for it, a file (``["-i", path]``) or a generator
+    (``["-f", "lavfi", "-i", "sine=frequency=440"]``); ``audio_filter``: e.g. fades."""
+    run_ffmpeg(
+        [
+            "-i", str(video), *sound,
+            *(["-af", audio_filter] if audio_filter else []),
+            "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k",
+            "-shortest", str(output),
+        ],
+        f"adding a soundtrack to {video}",
+        timeout=120,
+    )  # fmt: skip
+
+
+def read_audio(path: str | Path, rate: int) -> np.ndarray:
+    """The sound of ``path`` (any file ffmpeg reads, a video's soundtrack too) as mono
+    float32 samples at ``rate`` Hz, shape ``(samples,)``."""
+    try:
+        raw = _run(
+            ["-i", str(path), "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
+            f"reading the sound of {path}",
+            600,
+        )
+    except EncodeError as e:
+        raise UserError(f"cannot read sound from {path}: {str(e).split(': ', 1)[-1]}") from None
+    if not raw:
+        raise UserError(f"{path} has no sound to read")
+    return np.frombuffer(raw, np.float32).copy()
+
+
+def describe(path: Path, timeout: float = PROBE_SECONDS) -> str:
+    """ffmpeg's own description of a file (its stderr for ``-i path``)."""
+    try:
+        r = subprocess.run([*_base(), "-i", str(path)], capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(
+            f"reading {path} timed out after {timeout:.0f} s (is it on a stalled network drive?)"
+        ) from None
+    return r.stderr.decode("utf-8", "replace")
+
+
+def count_frames(path: Path, timeout: float = PROBE_SECONDS) -> int:
+    """Video frames actually stored in ``path`` (packets counted, nothing decoded)."""
+    text = run_ffmpeg(
+        [
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+        ],
+        f"counting the frames of {path}",
+        timeout,
+    )
+    found = re.findall(r"^frame=(\d+)", text, re.MULTILINE)
+    return int(found[-1]) if found else 0
+
+
+def codec_args(width: int, height: int, crf: int, lossless: bool, preset: str) -> list[str]:
+    """x264 arguments. yuv420p needs even sizes: odd ones use 4:4:4 instead of being rescaled."""
+    if lossless:
+        return ["-c:v", "libx264rgb", "-qp", "0", "-preset", preset, "-pix_fmt", "rgb24"]
+    pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    return ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", pix_fmt]
+
+
+class VideoWriter:
+    """Streams ``(H,W,3)`` uint8 RGB frames into an ffmpeg process, no temporary images.
+
+    Use as a context manager: a clean exit closes the stream and checks ffmpeg's exit status
+    (waiting at most ``close_timeout`` seconds); an exception (or Ctrl-C) kills ffmpeg. Either
+    way no ffmpeg process is left behind.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        size: tuple[int, int],
+        fps: Fraction,
+        codec: Sequence[str],
+        close_timeout: float = CLOSE_SECONDS,
+    ) -> None:
+        self.path, self.size, self.close_timeout = Path(path), size, close_timeout
+        self.frames = 0
+        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close/abort)
+        cmd = [
+            *_base(),
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{size[0]}x{size[1]}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            "-an",
+            *codec,
+            "-r",
+            str(fps),
+            str(self.path),
+        ]
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
+        )
+
+    def _log_tail(self) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return _tail(self._log.read())
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape != (self.size[1], self.size[0], 3) or rgb.dtype != np.uint8:
+            raise ValueError(
+                f"frame {rgb.shape} {rgb.dtype} does not match the video "
+                f"{self.size[0]}x{self.size[1]} uint8"
+            )
+        try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(np.ascontiguousarray(rgb).data)
+        except OSError:  # ffmpeg quit early (bad arguments, disk full, ...)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=10)
+            message = f"encoding {self.path} failed: {self._log_tail()}"
+            self.abort()
+            raise EncodeError(message) from None
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file; raises :class:`EncodeError` if ffmpeg did not succeed in time."""
+        with contextlib.suppress(OSError):
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+        try:
+            code = self._proc.wait(timeout=self.close_timeout)
+        except BaseException:  # time-out or Ctrl-C while flushing: never leave ffmpeg running
+            tail = self._log_tail()
+            self.abort()
+            raise EncodeError(
+                f"encoding {self.path} did not finish within {self.close_timeout:.0f} s: {tail}"
+            ) from None
+        try:
+            if code != 0:
+                raise EncodeError(
+                    f"encoding {self.path} failed (ffmpeg exit {code}): {self._log_tail()}"
+                )
+        finally:
+            self._log.close()
+
+    def abort(self) -> None:
+        """Kill ffmpeg and forget the file."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
+        self._log.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _metadata_args(metadata: dict[str, Any] | None) -> list[str]:
+    if metadata is None:
+        return []
+    return ["-metadata", f"comment={json.dumps(metadata, sort_keys=True)}"]
+
+
+def join_segments(
+    segments: Sequence[Path],
+    output: str | Path,
+    frames: int,
+    audio_source: str | Path | None = None,
+    audio_start: float = 0.0,
+    duration: float | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Concatenate encoded segments (stream copy), add the source's sound, write metadata.
+
+    The sound is copied (``-c:a copy``) from ``audio_start`` for ``duration`` seconds; a
+    codec the container cannot hold is re-encoded to AAC instead. Sources without sound
+    work too. The result is written under a unique name beside ``output``, checked to hold
+    exactly ``frames`` frames, and only then renamed into place; on any failure the output
+    is untouched and the segments are kept.
+    """
+    output = Path(output)
+    timeout = 120 + 2 * (duration or 0)  # stream copy is fast; a sound re-encode is not
+    with temp_path(output) as tmp, temp_path(output, ".txt") as listing:
+        quoted = [str(Path(s).resolve()).replace("'", "'\\''") for s in segments]
+        listing.write_text("".join(f"file '{q}'\n" for q in quoted), encoding="utf-8")
+        args = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+        if audio_source is not None:
+            args += ["-ss", f"{audio_start:.6f}"] if audio_start else []
+            args += ["-t", f"{duration:.6f}"] if duration else []
+            args += ["-i", str(audio_source), "-map", "0:v:0", "-map", "1:a:0?"]
+        tail = _metadata_args(metadata)
+        if output.suffix.lower() in (".mp4", ".mov"):
+            tail += ["-movflags", "+faststart"]
+        try:
+            run_ffmpeg([*args, "-c", "copy", *tail, str(tmp)], f"writing {output}", timeout)
+        except EncodeError:
+            if audio_source is None:
+                raise
+            # e.g. PCM sound cannot go into MP4 as is: keep the video, re-encode the sound
+            run_ffmpeg(
+                [*args, "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *tail, str(tmp)],
+                f"writing {output}",
+                timeout,
+            )
+        got = count_frames(tmp)
+        if got != frames:
+            raise EncodeError(
+                f"writing {output} failed: the joined file holds {got} frames, "
+                f"not {frames}; the rendered parts are kept for --resume"
+            )
+        replace_into(tmp, output)
+
+
+def read_video_metadata(path: str | Path) -> dict[str, Any] | None:
+    """The run settings :func:`join_segments` stored in a video's ``comment`` tag, if any."""
+    text = run_ffmpeg(["-i", str(path), "-f", "ffmetadata", "-"], f"reading {path}", PROBE_SECONDS)
+    value, collecting = [], False
+    for line in text.splitlines():
+        if line.lower().startswith("comment="):
+            collecting, line = True, line.split("=", 1)[1]
+        elif collecting and not value[-1].endswith("\\"):
+            break
+        if collecting:
+            value.append(line)
+    if not value:
+        return None
+    raw = "\n".join(value)
+    # ffmetadata escapes '=', ';', '#', '\\' and newlines with a backslash
+    unescaped, i = [], 0
+    while i < len(raw):
+        if raw[i] == "\\" and i + 1 < len(raw):
+            i += 1
+        unescaped.append(raw[i])
+        i += 1
+    try:
+        return json.loads("".join(unescaped))
+    except json.JSONDecodeError:
+        return None
+
+
+def check_video_output(
+    path: str | Path, inputs: Sequence[str | Path | None] = (), overwrite: bool = False
+) -> Path:
+    """See :func:`dreamvideo.media.paths.check_output`."""
+    return check_output(path, VIDEO_SUFFIXES, "video", inputs, overwrite)

@@ -1,0 +1,202 @@
+"""The clip stepper (no I/O): how each frame of a clip is dreamed from the one before.
+
+Frame 0 and every scene cut get the full dream. Each later frame starts from itself plus the
+previous dream's residual (dream - source) warped along the source's optical flow where the
+occlusion mask trusts it, and gets a lighter ascent: gently on carried pixels, fully on newly
+revealed ones. A small controller scales the carried residual so the shot keeps the strength
+of its first frame. Everything stays on the dreamer's device between frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dreamvideo.engine.ascent import AscentParams
+from dreamvideo.engine.color import color_stats, match_color
+from dreamvideo.motion.flow import carry_residual, follow
+
+
+class DreamFn(Protocol):
+    """What the stepper needs of a :class:`dreamvideo.engine.dreamer.Dreamer` (tests pass fakes)."""
+
+    params: AscentParams
+
+    def __call__(
+        self,
+        img: torch.Tensor,
+        params: AscentParams | None = None,
+        *,
+        step_map: torch.Tensor | None = None,
+        pull: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class ClipSteps:
+    """The clip settings the stepper uses (``video`` of the config; see
+    :func:`dreamvideo.render.clip.clip_steps`)."""
+
+    later: AscentParams  # the touch-up ascent of frames after the first
+    blend: float  # share of the residual carried over, 0..1
+    tracked_step: float  # step on carried pixels as a share of the full step, 0..1
+    hold_strength: bool  # steer the carried residual to keep the shot's strength
+    scene_cut: float  # restart below this coverage, 0..1
+    color_match: str = "none"  # dreamvideo.engine.color.COLOR_MATCHES; "first": of each shot
+    dream_scale: float = 1.0  # ascents run at this fraction of the frame size
+    stride: int = 1  # touch up every stride-th frame; between them the residual is only carried
+    temporal: float = 0.0  # pull towards the warped previous dream per step, on followed pixels
+    hold_gain: float = 1.0  # how far the controller may scale the carried residual up
+    memory: int = 1  # the pull's target: motion-following average of this many frames' dreams
+
+    def ascend(self, dream: DreamFn, x: torch.Tensor, params: AscentParams, **kw) -> torch.Tensor:
+        """``dream(x)`` at ``dream_scale`` of the size: the change the ascent makes on the
+        small copy is upsampled and added to ``x`` at full size, so the carried detail keeps
+        its full resolution while the touch-up costs ``dream_scale**2`` as much."""
+        if self.dream_scale >= 1.0:
+            return dream(x, params, **kw)
+        h, w = x.shape[-2:]
+        size = (max(16, round(h * self.dream_scale)), max(16, round(w * self.dream_scale)))
+
+        def small(t: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(t, size=size, mode="area")
+
+        if kw.get("step_map") is not None:
+            kw["step_map"] = small(kw["step_map"])
+        if kw.get("pull") is not None:
+            kw["pull"] = (small(kw["pull"][0]), small(kw["pull"][1]))
+        low = small(x)
+        change = F.interpolate(dream(low, params, **kw) - low, size=(h, w), mode="bilinear")
+        return (x + change).clamp(0.0, 1.0)
+
+    def with_step(self, step: float) -> ClipSteps:
+        """These settings with the touch-ups' step size set to ``step`` (one frame's value)."""
+        return replace(self, later=replace(self.later, step=step))
+
+    def colored(self, out: torch.Tensor, cur: torch.Tensor, reference: torch.Tensor | None):
+        """``out`` with its colours matched as asked: to its source frame ``cur``, or to the
+        shot's first dream (``reference``, its statistics; ``None`` on that first frame)."""
+        if self.color_match == "source":
+            return match_color(out, color_stats(cur))
+        if self.color_match == "first" and reference is not None:
+            return match_color(out, reference)
+        return out
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What frame t needs from frame t-1."""
+
+    prev_frame: np.ndarray  # (H,W,3) uint8 source frame t-1 (host: the flow runs there)
+    prev_source: torch.Tensor  # (1,3,H,W) float [0,1], the same frame on the device
+    prev_dream: torch.Tensor  # (1,3,H,W) float [0,1], its dream
+    target: torch.Tensor  # 0-dim: mean |dream - source| of the shot's full dream (0..1)
+    cap: torch.Tensor  # 0-dim: mean carried residual allowed now (0..1)
+    reference: torch.Tensor | None = None  # (2,3) colour statistics of the shot's first dream
+    since: int = 0  # frames carried since the last touch-up (video.stride)
+    # (1,3,H,W) residual averaged over the last video.memory dreams along the motion; the
+    # temporal pull's target when that memory is longer than one frame, else None
+    anchor: torch.Tensor | None = None
+
+    def to_arrays(self) -> dict[str, np.ndarray | torch.Tensor]:
+        """For a checkpoint (tensors are copied to the host when saved)."""
+        arrays = {
+            "prev_source": self.prev_frame,
+            "prev_dream": self.prev_dream,
+            "target": self.target,
+            "cap": self.cap,
+            "since": np.int64(self.since),
+        }
+        optional = {"reference": self.reference, "anchor": self.anchor}
+        return {**arrays, **{k: v for k, v in optional.items() if v is not None}}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], device: torch.device) -> Carry:
+        frame = arrays["prev_source"]
+        source = torch.from_numpy(np.ascontiguousarray(frame)).to(device)
+
+        def optional(key: str) -> torch.Tensor | None:
+            return torch.from_numpy(arrays[key]).to(device) if key in arrays else None
+
+        return cls(
+            frame,
+            source.permute(2, 0, 1)[None].float().div_(255.0),
+            torch.from_numpy(arrays["prev_dream"]).to(device),
+            *(torch.as_tensor(arrays[k], device=device) for k in ("target", "cap")),
+            optional("reference"),
+            int(arrays.get("since", 0)),
+            optional("anchor"),
+        )
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """How the current frame follows the previous one, on the dreamer's device."""
+
+    flow: torch.Tensor  # (H,W,2) backward flow in pixels
+    mask: torch.Tensor  # (H,W) 1 = carried over, 0 = occluded
+    coverage: float  # mean of mask
+
+
+def step_clip(
+    dream: DreamFn,
+    steps: ClipSteps,
+    frame: np.ndarray,
+    cur: torch.Tensor,
+    tracked: Tracked | None,
+    carry: Carry | None,
+) -> tuple[torch.Tensor, Carry, bool]:
+    """Dream one frame. ``frame``: ``(H,W,3)`` uint8; ``cur``: the same as ``(1,3,H,W)``
+    float [0,1] on the device; ``tracked``: ``None`` for the first frame.
+
+    Returns the dream ``(1,3,H,W)``, the carry for the next frame and whether the frame was
+    dreamed afresh (first frame or scene cut).
+    """
+    fresh = tracked is None or carry is None or tracked.coverage < steps.scene_cut
+    remember = steps.temporal > 0 and steps.memory > 1
+    if fresh:
+        out = steps.colored(steps.ascend(dream, cur, dream.params), cur, None)
+        now = (out - cur).abs().mean()
+        reference = color_stats(out) if steps.color_match == "first" else None
+        anchor = out - cur if remember else None
+        return out, Carry(frame, cur, out, now, now, reference, anchor=anchor), True
+    assert tracked is not None and carry is not None
+    init = carry_residual(
+        cur,
+        carry.prev_dream,
+        carry.prev_source,
+        tracked.flow,
+        tracked.mask,
+        steps.blend,
+        carry.cap if steps.hold_strength else None,
+        steps.hold_gain,
+    )
+    mask = tracked.mask[None, None]
+    # the longer memory: the average residual of the last frames, moved along the motion
+    held = follow(carry.anchor, tracked.flow) if remember and carry.anchor is not None else None
+    since = carry.since + 1
+    if since < steps.stride:  # between touch-ups the residual is only carried
+        out = steps.colored(init, cur, carry.reference)
+    else:
+        since = 0
+        # carried-over pixels get a gentler touch-up than newly revealed ones, and with a
+        # temporal weight each step also pulls them back towards the warped previous dream
+        # (or the warped average of the last video.memory dreams)
+        step_map = 1.0 - (1.0 - steps.tracked_step) * mask
+        target = init if held is None else (cur + held).clamp(0.0, 1.0)
+        pull = (target, steps.temporal * mask) if steps.temporal else None
+        touched = steps.ascend(dream, init, steps.later, step_map=step_map, pull=pull)
+        out = steps.colored(touched, cur, carry.reference)
+    now = (out - cur).abs().mean()
+    # steer the carried share so touch-up and all end at the shot's strength
+    cap = carry.cap * carry.target / (now + 1e-8)
+    anchor = None
+    if remember:  # where the motion is followed, mix this frame into the average
+        anchor = out - cur
+        if held is not None:
+            anchor = anchor + mask * (1.0 - 1.0 / steps.memory) * (held - anchor)
+    return out, Carry(frame, cur, out, carry.target, cap, carry.reference, since, anchor), False

@@ -1,0 +1,323 @@
+"""Clip renders: plan the frames, decode and track them ahead on a reader thread, step the
+dream frame by frame (:mod:`dreamvideo.motion.clip`), encode behind
+(:mod:`dreamvideo.render.loop`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dreamvideo.config import Config, VideoConfig, check_scheduled
+from dreamvideo.engine.ascent import AscentParams
+from dreamvideo.engine.device import DeviceIO, Uploaded, to_uint8_device
+from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.engine.models import load_raft
+from dreamvideo.errors import UserError
+from dreamvideo.media.audio import load_envelopes
+from dreamvideo.media.checkpoint import State
+from dreamvideo.media.ffmpeg import check_video_output
+from dreamvideo.media.frames import VideoInfo, probe_video, read_frames
+from dreamvideo.media.images import check_preview
+from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
+from dreamvideo.motion.envelopes import Envelopes
+from dreamvideo.motion.flow import MIN_FLOW_SIDE, FlowFn, Track, make_flow, track
+from dreamvideo.motion.schedule import Schedule, parse_schedule
+from dreamvideo.names import ENVELOPES
+from dreamvideo.render.loop import (
+    Frame,
+    FrameReport,
+    Job,
+    OnFrame,
+    OnStage,
+    RenderResult,
+    file_fingerprint,
+    run_metadata,
+)
+from dreamvideo.render.loop import run as run_render
+from dreamvideo.render.network import dreamer_for
+from dreamvideo.render.threads import prefetch
+from dreamvideo.text import plural
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """Which source frames are rendered, and at what size."""
+
+    info: VideoInfo
+    first: int  # first source frame
+    last: int | None  # one past the last source frame; None = until the clip ends
+    size: tuple[int, int]  # render (width, height)
+
+    @property
+    def expected(self) -> int:
+        """Frames expected (the header's count may be off: progress only)."""
+        count = self.info.frame_count
+        end = count if self.last is None else min(self.last, count or self.last)
+        return max(0, end - self.first)
+
+
+def _even(x: float) -> int:
+    return max(2, 2 * round(x / 2))
+
+
+def plan_clip(info: VideoInfo, video: VideoConfig) -> ClipPlan:
+    """Frame range from ``start``/``end``/``max_frames``; size from ``width`` or ``scale``.
+
+    A chosen width gets an even height (yuv420p needs even sizes); the source's own size is
+    kept as it is, odd or not.
+    """
+    w, h = info.width, info.height
+    if video.width:
+        size = (video.width, _even(h * video.width / w))
+    elif video.scale != 1.0:
+        size = (_even(w * video.scale), _even(h * video.scale))
+    else:
+        size = (w, h)
+    if min(size) < MIN_FLOW_SIDE:
+        raise UserError(
+            f"{info.path}: frames of {size[0]}x{size[1]} are too small to follow "
+            f"with optical flow; render at least {MIN_FLOW_SIDE} pixels on each "
+            "side (video.width / video.scale)"
+        )
+    first = round(video.start * info.fps)
+    last = round(video.end * info.fps) if video.end is not None else None
+    if last is not None and last <= first:
+        raise UserError(f"video.end ({video.end} s) must come after video.start ({video.start} s)")
+    if video.max_frames is not None:
+        last = first + video.max_frames if last is None else min(last, first + video.max_frames)
+    return ClipPlan(info, first, last, size)
+
+
+def clip_steps(video: VideoConfig, full: AscentParams, color_match: str = "none") -> ClipSteps:
+    """What the clip stepper needs of the ``video`` section; ``full``: the first frame's
+    ascent, of which the touch-ups keep all but the octaves and iterations."""
+    return ClipSteps(
+        replace(full, octaves=video.next_octaves, iterations=video.next_iterations),
+        video.blend,
+        video.tracked_step,
+        video.hold_strength,
+        video.scene_cut,
+        color_match,
+        video.dream_scale,
+        video.stride,
+        video.temporal,
+        video.hold_gain,
+        video.memory,
+    )
+
+
+def flow_function(video: VideoConfig, device: torch.device) -> FlowFn:
+    raft = load_raft(video.flow_weights, device) if video.flow == "raft" else None
+    return make_flow(video.flow, video.flow_preset, raft, device)
+
+
+def tracked_frames(
+    source: Path,
+    plan: ClipPlan,
+    first: int,
+    flow_fn: FlowFn,
+    occlusion: bool,
+    prev: np.ndarray | None,
+    flow_scale: float = 1.0,
+) -> Iterator[tuple[int, np.ndarray, Track | None]]:
+    """``(index, frame, how it follows the previous frame)``; ``prev`` is frame ``first - 1``."""
+    for index, frame in read_frames(source, first, plan.last, plan.size):
+        followed = track(prev, frame, flow_fn, occlusion, flow_scale) if prev is not None else None
+        yield index, frame, followed
+        prev = frame
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """``video.step`` for every frame: keyframes or an expression, and the envelopes of the
+    clip's own sound when the expression listens to it."""
+
+    schedule: Schedule
+    fps: float
+    first: int  # source frame of t = 0
+    audio: Envelopes | None  # indexed by source frame
+
+    def envelopes(self, t: int) -> dict[str, float] | None:
+        return self.audio.at(self.first + t) if self.audio is not None else None
+
+    def at(self, t: int) -> float:
+        return self.schedule.value(t, self.fps, self.envelopes(t))
+
+    def at_index(self, index: int) -> float:
+        """The step of source frame ``index``."""
+        return self.at(index - self.first)
+
+
+def plan_step(cfg: Config, source: Path, plan: ClipPlan) -> StepSchedule | None:
+    """Read ``video.step`` and, if it uses the sound, analyse the clip's soundtrack; every
+    frame's value is checked here, before any frame is dreamed."""
+    if cfg.video.step is None:
+        return None
+    schedule = parse_schedule(cfg.video.step, "video.step")
+    audio = None
+    if schedule.uses() & set(ENVELOPES):
+        if not plan.info.has_audio:
+            heard = ", ".join(sorted(schedule.uses() & set(ENVELOPES)))
+            raise UserError(f"video.step listens to the sound ({heard}), but {source} has none")
+        a = cfg.audio
+        audio = load_envelopes(source, float(plan.info.fps), a.attack, a.release, a.beat_decay)
+    steps = StepSchedule(schedule, float(plan.info.fps), plan.first, audio)
+    schedule.check_frames(range(plan.expected), steps.fps, steps.envelopes, check_scheduled)
+    return steps
+
+
+def clip_frames(
+    dreamer: Dreamer,
+    steps: ClipSteps,
+    source: Path,
+    plan: ClipPlan,
+    flow_fn: FlowFn,
+    occlusion: bool,
+    step: Callable[[int], float] | None = None,
+    state: State | None = None,
+    done: int = 0,
+    flow_scale: float = 1.0,
+) -> Iterator[Frame]:
+    """The clip's frames, dreamed one by one, from ``done`` frames into the plan with the
+    carry saved in ``state`` (``None``: from a full dream); ``step(index)``: the touch-up
+    step of source frame ``index``, when scheduled."""
+    io = DeviceIO(dreamer.device)
+    carry = Carry.from_arrays(state, dreamer.device) if state else None
+
+    def uploaded() -> Iterator[tuple[int, np.ndarray, Track | None, Uploaded]]:
+        """Reader thread: decode, flow, and the copy to the device for the next frames."""
+        prev = carry.prev_frame if carry is not None else None
+        for index, frame, tr in tracked_frames(
+            source, plan, plan.first + done, flow_fn, occlusion, prev, flow_scale
+        ):
+            arrays = (
+                {"frame": frame}
+                if tr is None
+                else {"frame": frame, "flow": tr.flow, "mask": tr.mask}
+            )
+            yield index, frame, tr, io.upload(arrays)
+
+    frames = prefetch(uploaded())
+    try:
+        for index, frame, tr, up in frames:
+            t = io.ready(up)
+            cur = t["frame"].permute(2, 0, 1)[None].float().div_(255.0)
+            tracked = None if tr is None else Tracked(t["flow"], t["mask"], tr.coverage)
+            now = steps if step is None else steps.with_step(step(index))
+            out, carry, fresh = step_clip(dreamer, now, frame, cur, tracked, carry)
+            done += 1
+            yield Frame(
+                io.download(to_uint8_device(out)),
+                carry.to_arrays(),
+                FrameReport(
+                    index,
+                    done,
+                    max(plan.expected, done),
+                    fresh,
+                    1.0 if tr is None else tr.coverage,
+                    cut=fresh and tr is not None,
+                ),
+            )
+    finally:
+        frames.close()
+
+
+HD_PIXELS = 1280 * 720 * 3 // 4  # frames this large are slow to dream at full size on a CPU
+
+
+def hd_hint(size: tuple[int, int], device: torch.device, video: VideoConfig) -> str | None:
+    """A one-line suggestion for HD frames (``size`` = (width, height)) dreamed at full size
+    on a CPU, where dreaming at half size is about 3x faster (benchmarks/bench_hd.py)."""
+    if device.type != "cpu" or video.dream_scale < 1.0 or size[0] * size[1] < HD_PIXELS:
+        return None
+    return (
+        f"{size[0]}x{size[1]} frames dreamed at full size on a CPU: --preset video-hd dreams "
+        "at half size and follows the motion at half size, about 3x faster"
+    )
+
+
+def render_video(
+    cfg: Config,
+    source: str | Path,
+    output: str | Path,
+    *,
+    dreamer: Dreamer | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    overwrite: bool = False,
+    preview: str | Path | None = None,
+    on_frame: OnFrame | None = None,
+    on_stage: OnStage | None = None,
+) -> RenderResult:
+    """Dream the clip ``source`` into ``output``, frame by frame, steadily.
+
+    Frame 0 (and every scene cut) gets the full dream; later frames follow the motion (see
+    :mod:`dreamvideo.motion.clip`). Decoding and flow run a few frames ahead on a reader thread,
+    encoding on a writer thread. Frames are committed to ``output.parts/`` every
+    ``video.checkpoint_every`` frames; ``resume`` continues there. ``dreamer``: an already
+    loaded network to reuse (see :meth:`Dreamer.reuse`).
+    """
+    source = Path(source)
+    output = check_video_output(output, (source,), overwrite or resume)
+    if preview is not None:
+        preview = check_preview(preview, (source, output), overwrite)
+    say = on_stage or (lambda text: None)
+    info = probe_video(source)
+    plan = plan_clip(info, cfg.video)
+    if cfg.video.step is not None and not isinstance(cfg.video.step, float):
+        say(f"scheduling video.step over {plan.expected} frames")
+    step = plan_step(cfg, source, plan)
+    say(
+        f"{info.width}x{info.height} at {float(info.fps):.3f} fps, about {plan.expected} "
+        f"frames to dream at {plan.size[0]}x{plan.size[1]}; loading {cfg.dream.model}"
+    )
+    dreamer = dreamer_for(cfg.dream, dreamer)
+    hint = hd_hint(plan.size, dreamer.device, cfg.video)
+    if hint:
+        say(hint)
+    flow_fn = flow_function(cfg.video, dreamer.device)
+    steps = clip_steps(cfg.video, dreamer.params, cfg.dream.color_match)
+    job = Job(
+        output,
+        {
+            **file_fingerprint(source),
+            "first": plan.first,
+            "last": plan.last,
+            "size": list(plan.size),
+        },
+        plan.size,
+        info.fps,
+        cfg.video.checkpoint_every,
+        run_metadata(cfg, source, first_frame=plan.first, size=list(plan.size), fps=str(info.fps)),
+        source if cfg.encode.audio and info.has_audio else None,
+        plan.first / float(info.fps),
+        f"dreaming: the first frame gets the full dream "
+        f"({plural(dreamer.steps(plan.size[1], plan.size[0]), 'ascent step')}), later frames "
+        f"a touch-up ({plural(dreamer.steps(plan.size[1], plan.size[0], steps.later), 'step')})"
+        + (f" on one frame in {steps.stride}" if steps.stride > 1 else ""),
+    )
+    return run_render(
+        cfg,
+        job,
+        lambda render: clip_frames(
+            dreamer,
+            steps,
+            source,
+            plan,
+            flow_fn,
+            cfg.video.occlusion,
+            step.at_index if step is not None else None,
+            render.state,
+            render.done,
+            cfg.video.flow_scale,
+        ),
+        resume=resume,
+        restart=restart,
+        preview=preview,
+        on_frame=on_frame,
+        on_stage=on_stage,
+    )

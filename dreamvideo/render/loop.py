@@ -1,0 +1,195 @@
+"""The render loop shared by clips and zooms: a stepper's frames are encoded on a writer
+thread into resumable segments, with a preview picture and a report after every frame."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from dreamvideo import __version__
+from dreamvideo.config import Config
+from dreamvideo.engine.device import HostFrame
+from dreamvideo.media.checkpoint import SegmentedRender, State, parts_dir
+from dreamvideo.media.ffmpeg import codec_args, count_frames, read_video_metadata
+from dreamvideo.media.images import PREVIEW_KEY, write_image
+from dreamvideo.render.threads import Sink
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """What the progress display shows after each frame."""
+
+    index: int  # source frame index (clips) or frame number (zooms)
+    done: int  # frames finished in this render, resumed ones included
+    expected: int  # frames expected in all (estimate)
+    fresh: bool  # dreamed from scratch (first frame or scene cut)
+    coverage: float  # share of pixels carried over from the previous frame
+    cut: bool = False  # a scene cut restarted the dream here
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    frames: int  # frames in the finished file
+    resumed_from: int  # frames that were already done when this run started
+    seconds: float  # wall time of this run
+    seconds_per_frame: float  # for the frames dreamed in this run
+    scene_cuts: int
+    size: tuple[int, int]  # (width, height)
+    fps: Fraction
+    notes: tuple[str, ...] = field(default=())  # what a resume had to redo, if anything
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One dreamed frame on its way to the encoder."""
+
+    image: HostFrame | None  # (H,W,3) uint8 to write; None = kept for later (a loop's head)
+    state: State  # what a resume needs to go on after this frame
+    report: FrameReport
+
+
+OnFrame = Callable[[FrameReport], None]
+OnStage = Callable[[str], None]  # told what is happening before the frames come
+
+
+def run_metadata(cfg: Config, source: str | Path | None, **extra: Any) -> dict[str, Any]:
+    """What goes into an output file so the render can be reproduced."""
+    return {
+        "dreamvideo": __version__,
+        "source": str(source) if source else None,
+        "config": cfg.to_dict(),
+        **extra,
+    }
+
+
+def file_fingerprint(path: Path | None) -> dict[str, Any]:
+    """Identifies an input file for resumes: a changed file is not resumed into."""
+    if path is None:
+        return {"source": None}
+    stat = path.stat()
+    return {
+        "source": str(path.resolve()),
+        "source_bytes": stat.st_size,
+        "source_mtime": stat.st_mtime,
+    }
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the loop needs to know about one segmented render."""
+
+    output: Path
+    fingerprint: dict[str, Any]  # besides the config: source, range, size
+    size: tuple[int, int]  # (width, height)
+    fps: Fraction
+    every: int  # frames per checkpoint
+    metadata: dict[str, Any]  # written into the file's comment tag
+    audio_source: Path | None = None
+    audio_start: float = 0.0  # seconds into the audio source
+    first_note: str = ""  # said before the first frame of this run (what it will take)
+    # frames dreamed before a resume, from the saved state (default: frames in the file)
+    resume_point: Callable[[State], int] | None = None
+
+
+def finished_before(job: Job) -> RenderResult | None:
+    """The result of an earlier render of exactly this job whose file is complete, if any.
+
+    A file counts as this job's when the settings in its comment tag are this job's; a resume
+    of such a file then has nothing to do (rather than failing or rendering it again)."""
+    if not job.output.is_file() or (parts_dir(job.output) / "run.json").exists():
+        return None
+    stored = read_video_metadata(job.output) or {}
+    frames = stored.pop("frames", None)
+    if stored != json.loads(json.dumps(job.metadata)) or count_frames(job.output) != frames:
+        return None
+    note = f"{job.output} is already complete with these settings; nothing to resume"
+    return RenderResult(frames, frames, 0.0, 0.0, 0, job.size, job.fps, (note,))
+
+
+def _write(render: SegmentedRender, frame: HostFrame, state: State) -> None:
+    render.write(frame.numpy(), state)
+
+
+def _preview(path: Path, frame: HostFrame) -> None:
+    write_image(path, frame.numpy(), {PREVIEW_KEY: True})
+
+
+def run(
+    cfg: Config,
+    job: Job,
+    frames: Callable[[SegmentedRender], Iterator[Frame]],
+    *,
+    resume: bool = False,
+    restart: bool = False,
+    preview: Path | None = None,
+    on_frame: OnFrame | None = None,
+    on_stage: OnStage | None = None,
+) -> RenderResult:
+    """Encode ``frames(render)`` on a writer thread while the stepper dreams the next.
+
+    ``frames`` gets the open render (its ``state`` and ``done`` say where to go on from). The
+    preview picture is refreshed at most once a second. On any error or Ctrl-C the open
+    segment is dropped and committed ones stay for ``--resume``.
+    """
+    if resume and (done := finished_before(job)) is not None:
+        return done
+    codec = codec_args(*job.size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)
+    with SegmentedRender(
+        job.output,
+        {"config": cfg.to_dict(), **job.fingerprint},
+        job.size,
+        job.fps,
+        codec,
+        job.every,
+        resume,
+        restart,
+    ) as render:
+        resumed_from, sink = render.done, Sink()
+        if job.resume_point is not None and render.state:
+            resumed_from = job.resume_point(render.state)
+        if on_stage is not None:
+            on_stage(
+                (f"resuming at frame {resumed_from}; " if resumed_from else "") + job.first_note
+            )
+        last_preview, state, count, cuts = 0.0, {}, 0, 0
+        t0 = time.perf_counter()
+        stepper = frames(render)
+        try:
+            for f in stepper:
+                state, count, cuts = f.state, count + 1, cuts + f.report.cut
+                if f.image is not None:
+                    sink.submit(_write, render, f.image, f.state)
+                    if preview is not None and time.monotonic() - last_preview > 1.0:
+                        sink.submit(_preview, preview, f.image)
+                        last_preview = time.monotonic()
+                if on_frame is not None:
+                    on_frame(f.report)
+            seconds = time.perf_counter() - t0
+            sink.submit(render.finish, state, job.audio_source, job.audio_start, job.metadata)
+            sink.drain()
+        except KeyboardInterrupt:  # frames already dreamed are written before stopping
+            try:
+                sink.drain()
+            finally:
+                sink.stop()
+            raise
+        except BaseException:
+            sink.stop()
+            raise
+        finally:
+            stepper.close()  # type: ignore[attr-defined]
+    return RenderResult(
+        render.done,
+        resumed_from,
+        seconds,
+        seconds / max(count, 1),
+        cuts,
+        job.size,
+        job.fps,
+        tuple(render.notes),
+    )

@@ -1,0 +1,224 @@
+"""Zoom renders: plan the keyframed animation, step it frame by frame
+(:func:`dreamvideo.motion.zoom.step_zoom`) and encode it resumably
+(:mod:`dreamvideo.render.loop`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dreamvideo.config import Config, check_scheduled
+from dreamvideo.engine.ascent import AscentParams
+from dreamvideo.engine.device import HostFrame, to_tensor
+from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.engine.objectives import Objective
+from dreamvideo.errors import UserError
+from dreamvideo.media.checkpoint import SegmentedRender
+from dreamvideo.media.ffmpeg import check_video_output
+from dreamvideo.media.frames import exact_fps
+from dreamvideo.media.images import check_preview, read_image
+from dreamvideo.media.paths import check_input
+from dreamvideo.motion.envelopes import Envelopes
+from dreamvideo.motion.schedule import Schedule, parse_schedule
+from dreamvideo.motion.zoom import ZoomPlan, ZoomState, color_start, cover, noise_start, step_zoom
+from dreamvideo.render.loop import (
+    Frame,
+    FrameReport,
+    Job,
+    OnFrame,
+    OnStage,
+    RenderResult,
+    file_fingerprint,
+    run_metadata,
+)
+from dreamvideo.render.loop import run as run_render
+from dreamvideo.render.network import dreamer_for
+
+
+def load_audio(cfg: Config) -> Envelopes | None:
+    """The envelopes of ``zoom.audio`` at the animation's frame rate, if a song is given."""
+    if cfg.zoom.audio is None:
+        return None
+    from dreamvideo.media.audio import load_envelopes
+
+    path = Path(cfg.zoom.audio)
+    check_input(path, "zoom.audio")
+    a = cfg.audio
+    return load_envelopes(path, float(exact_fps(cfg.zoom.fps)), a.attack, a.release, a.beat_decay)
+
+
+def plan_zoom(cfg: Config, audio: Envelopes | None = None) -> ZoomPlan:
+    """Frames, schedules and the song's envelopes; every schedulable value is computed for
+    every frame here, so an expression that fails or leaves its range (at frame 200, say)
+    is one error before the first frame is dreamed."""
+    z = cfg.zoom
+    fps = exact_fps(z.fps)
+    seconds = z.seconds if z.seconds is not None else audio.seconds if audio else None
+    if seconds is None:
+        raise UserError("zoom.seconds: null (the song's length) needs zoom.audio / --audio")
+    frames = max(1, round(seconds * fps))
+    loop = 0
+    if z.loop:
+        loop = min(z.loop_frames or max(1, round(fps)), frames - 1)
+        if loop < 1:
+            raise UserError("zoom.loop needs at least 2 frames (raise zoom.seconds)")
+
+    def sched(key: str, numbers: bool = True) -> Schedule:
+        value = getattr(z, key) if key != "layers" else (z.layers or cfg.dream.layers)
+        return parse_schedule(value, f"zoom.{key}", numbers, z.interpolation)
+
+    plan = ZoomPlan(
+        fps,
+        frames,
+        loop,
+        (sched("zoom"), sched("rotate"), sched("pan_x"), sched("pan_y")),
+        sched("iterations"),
+        sched("step") if z.step is not None else None,
+        sched("layers", numbers=False),
+        z.octaves,
+        (z.center_x, z.center_y),
+        audio,
+        cfg.dream.color_match,
+        cfg.dream.seed,
+        warmup=loop,
+    )
+    _check_every_frame(plan)
+    return plan
+
+
+def _check_every_frame(plan: ZoomPlan) -> None:
+    numbers = [*plan.motion, plan.iterations] + ([plan.step] if plan.step else [])
+    for schedule in numbers:
+        schedule.check_frames(
+            range(1, plan.rendered), float(plan.fps), plan.envelopes_at, check_scheduled
+        )
+
+
+def _hex_color(text: str) -> tuple[int, int, int]:
+    return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+
+
+def start_picture(cfg: Config, image: Path | None) -> np.ndarray:
+    """Frame 0 before dreaming: ``(H,W,3)`` float32 [0,1] from the picture, noise or colour."""
+    size = (cfg.zoom.width, cfg.zoom.height)
+    if image is not None:
+        return cover(read_image(image), size)
+    if cfg.zoom.start == "noise":
+        return noise_start(size, cfg.dream.seed)
+    return color_start(size, _hex_color(cfg.zoom.color))
+
+
+def _dreamed(
+    render: SegmentedRender,
+    dreamer: Dreamer,
+    objectives: dict[str, Objective],
+    plan: ZoomPlan,
+    start: np.ndarray,
+    size: tuple[int, int],
+) -> Iterator[Frame]:
+    """The animation's frames from where ``render`` stands; ``objectives``: each keyframed
+    objective text, parsed."""
+    fps = float(plan.fps)
+
+    def dream(x: torch.Tensor, params: AscentParams, t: int) -> torch.Tensor:
+        objective = Objective.sum(
+            w * objectives[text] if w != 1.0 else objectives[text]
+            for text, w in plan.layers.weights(t, fps)
+        )
+        return replace(dreamer, objective=objective)(x, params)
+
+    state = (
+        ZoomState.from_arrays(render.state, plan, size, dreamer.device)
+        if render.state
+        else ZoomState.start(plan, size)
+    )
+    while state.next < plan.rendered:
+        image, state = step_zoom(dream, plan, dreamer.params, start, state)
+        # progress counts the frames the file will hold (a loop dreams a few more)
+        done = round(state.next * plan.frames / plan.rendered)
+        yield Frame(
+            None if image is None else HostFrame(image),
+            state.to_arrays(),
+            FrameReport(state.next - 1, done, plan.frames, state.next == 1, 1.0),
+        )
+
+
+def render_zoom(
+    cfg: Config,
+    image: str | Path | None,
+    output: str | Path,
+    *,
+    dreamer: Dreamer | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    overwrite: bool = False,
+    preview: str | Path | None = None,
+    on_frame: OnFrame | None = None,
+    on_stage: OnStage | None = None,
+    name: str | Path | None = None,
+) -> RenderResult:
+    """Render an infinite-dream animation: each frame is the last one moved, then dreamed.
+
+    Starts from ``image`` (scaled to cover the frame) or from noise / a flat colour. Frame 0
+    gets the full dream; later frames the ``zoom`` section's lighter, keyframed ascent and
+    motion. With ``zoom.loop`` the end dissolves into the start (see
+    :func:`dreamvideo.motion.zoom.loop_input`). Resumable like clips. ``name``: the start picture
+    to record in the file's settings when ``image`` is a copy of it (a batch worker's).
+    """
+    image = Path(image) if image is not None else None
+    output = check_video_output(output, (image,), overwrite or resume)
+    if preview is not None:
+        preview = check_preview(preview, (image, output), overwrite)
+    if on_stage is not None and cfg.zoom.audio is not None:
+        on_stage(f"listening to {cfg.zoom.audio}")
+    audio = load_audio(cfg)
+    plan = plan_zoom(cfg, audio)
+    size = (cfg.zoom.width, cfg.zoom.height)
+    if on_stage is not None:
+        on_stage(
+            f"{plan.frames} frames of {size[0]}x{size[1]} at {float(plan.fps):g} fps"
+            + (
+                f" (+{plan.warmup + plan.loop_frames} to settle and close the loop)"
+                if plan.loop_frames
+                else ""
+            )
+            + f"; loading {cfg.dream.model}"
+        )
+    dreamer = dreamer_for(cfg.dream, dreamer)
+    objectives = {text: dreamer.parse(text) for text in plan.layers.values()}
+    layers = frozenset().union(*(o.layers for o in objectives.values()))
+    dreamer = replace(dreamer, net=dreamer.full.truncated(layers))  # every keyframe's layers
+    start = to_tensor(start_picture(cfg, image), dreamer.device)
+    song = Path(cfg.zoom.audio) if cfg.zoom.audio is not None else None
+    job = Job(
+        output,
+        {
+            **file_fingerprint(image),
+            "song": file_fingerprint(song),
+            "size": list(size),
+            "frames": plan.frames,
+        },
+        size,
+        plan.fps,
+        cfg.zoom.checkpoint_every,
+        run_metadata(cfg, name or image, size=list(size), fps=str(plan.fps)),
+        audio_source=song if cfg.encode.audio else None,
+        first_note=f"dreaming: the first frame gets the full dream "
+        f"({dreamer.steps(size[1], size[0])} ascent steps), later frames "
+        f"{plan.params_at(1, dreamer.params).iterations} steps each",
+        resume_point=lambda state: int(state["next"]),
+    )
+    return run_render(
+        cfg,
+        job,
+        lambda render: _dreamed(render, dreamer, objectives, plan, start, size),
+        resume=resume,
+        restart=restart,
+        preview=preview,
+        on_frame=on_frame,
+        on_stage=on_stage,
+    )

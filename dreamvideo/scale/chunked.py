@@ -1,0 +1,241 @@
+"""Clip renders on several workers (``--workers N``): a cheap pre-pass finds the scene cuts,
+the clip is planned as chunks (:mod:`dreamvideo.scale.chunks`), workers on a Ray cluster render
+them in parallel (:mod:`dreamvideo.scale.cluster`), and this driver keeps every finished chunk in
+``OUTPUT.parts/``, cross-fades the overlaps, and joins the file with the source's sound and
+the run's settings, as a single-process render does.
+
+Nothing is lost: a chunk is written (flushed, checksummed, listed in ``chunks.json``) as soon
+as it lands, so a driver that is killed continues with ``--resume``, rendering only the
+chunks that are missing. The chunk plan is saved with the render: a resume with more or fewer
+workers continues the chunks that were planned (the plan splits short clips so that every
+worker has a share), only more or fewer of them run at once. Other settings are refused.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dreamvideo.config import Config
+from dreamvideo.errors import UserError
+from dreamvideo.media.ffmpeg import (
+    VideoWriter,
+    check_video_output,
+    codec_args,
+    count_frames,
+    join_segments,
+)
+from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.media.paths import temp_path
+from dreamvideo.motion.flow import make_flow, track
+from dreamvideo.render.clip import ClipPlan, plan_clip, plan_step
+from dreamvideo.render.loop import (
+    FrameReport,
+    Job,
+    OnFrame,
+    OnStage,
+    RenderResult,
+    file_fingerprint,
+    finished_before,
+    run_metadata,
+)
+from dreamvideo.scale.chunks import Chunk, crossfade, plan_chunks
+from dreamvideo.scale.store import ChunkStore, chunk_key
+from dreamvideo.scale.worker import ChunkJob, ChunkResult
+
+SCOUT_WIDTH = 128  # pixels: the scene-cut pre-pass needs only the coarse motion
+
+
+def find_cuts(source: Path, plan: ClipPlan, scene_cut: float) -> list[int]:
+    """Frames where a new shot starts: the renderer's own test (share of pixels the flow
+    can follow, forward-backward checked) on small frames, so it costs a fraction of a
+    render."""
+    w, h = plan.size
+    size = (SCOUT_WIDTH, max(16, round(h * SCOUT_WIDTH / w))) if w > SCOUT_WIDTH else plan.size
+    flow = make_flow("dis", "ultrafast", None, None)
+    cuts, prev = [], None
+    for index, frame in read_frames(source, plan.first, plan.last, size):
+        if prev is not None and track(prev, frame, flow, True).coverage < scene_cut:
+            cuts.append(index)
+        prev = frame
+    return cuts
+
+
+def _frames(path: Path) -> np.ndarray:
+    return np.stack([f for _, f in read_frames(path)])
+
+
+def blend_seams(store: ChunkStore, chunks: list[Chunk], codec: list[str], fps: Any) -> None:
+    """Cross-fade each overlap (the ending chunk's tail into the starting chunk's lead) into
+    its own segment, once both chunks are in."""
+    for prev, chunk in zip(chunks, chunks[1:], strict=False):
+        key = f"seam_{chunk.index:05d}"
+        if not chunk.lead or key in store.done:
+            continue
+        tail = store.file(chunk_key(prev), "tail")
+        head = store.file(chunk_key(chunk), "head")
+        if tail is None or head is None:
+            continue
+        mixed = crossfade(_frames(tail), _frames(head))
+        h, w = mixed.shape[1:3]
+        with temp_path(store.path(f"{key}.mp4")) as tmp:
+            with VideoWriter(tmp, (w, h), fps, codec) as writer:
+                for frame in mixed:
+                    writer.write(frame)
+            store.add(key, {"main": tmp.read_bytes()})
+
+
+@dataclass(frozen=True)
+class ChunkProgress:
+    """What the display hears from the workers."""
+
+    worker: int
+    chunk: int
+    done: int
+    total: int
+    fps: float
+    node: str
+    pid: int
+
+
+def render_video_chunked(
+    cfg: Config,
+    source: str | Path,
+    output: str | Path,
+    *,
+    workers: int,
+    address: str | None = None,
+    gpus_per_worker: float | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    overwrite: bool = False,
+    on_frame: OnFrame | None = None,
+    on_stage: OnStage | None = None,
+    on_worker: Callable[[ChunkProgress], None] | None = None,
+) -> RenderResult:
+    """Render the clip ``source`` as chunks on ``workers`` Ray workers (see the module doc).
+
+    ``on_frame`` hears the whole render's progress (frames of the file finished, chunk
+    overlaps counted once), ``on_worker`` each worker's. The result is the file a single
+    process would write: every frame once, at the source's rate, with its sound.
+    """
+    from dreamvideo.scale.cluster import connected, run_chunks
+
+    if workers < 1:
+        raise UserError(f"--workers {workers}: must be at least 1")
+    source = Path(source)
+    output = check_video_output(output, (source,), overwrite or resume)
+    say = on_stage or (lambda text: None)
+    info = probe_video(source)
+    plan = plan_clip(info, cfg.video)
+    stored = count_frames(source)  # packets counted: exact, where the header may not be
+    last = stored if plan.last is None else min(plan.last, stored)
+    if last <= plan.first:
+        raise UserError(f"no frames to render in {source} (is video.start past its end?)")
+    plan = ClipPlan(info, plan.first, last, plan.size)
+    step = plan_step(cfg, source, plan)
+    identity = {
+        "config": cfg.to_dict(),
+        **file_fingerprint(source),
+        "first": plan.first,
+        "last": last,
+        "size": list(plan.size),
+    }
+    metadata = run_metadata(
+        cfg, source, first_frame=plan.first, size=list(plan.size), fps=str(info.fps)
+    )
+    job = Job(output, identity, plan.size, info.fps, 1, metadata)
+    if resume and (complete := finished_before(job)) is not None:
+        return complete
+    say(f"{info.width}x{info.height} at {float(info.fps):.3f} fps; finding scene cuts")
+    cuts = find_cuts(source, plan, cfg.video.scene_cut)
+    # chunks of video.chunk_seconds, or shorter, so that every worker gets a share
+    chunk_frames = max(1, round(cfg.video.chunk_seconds * float(info.fps)))
+    chunk_frames = min(chunk_frames, math.ceil((last - plan.first) / workers))
+    planned = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
+    store = ChunkStore(output, identity, planned, resume, restart)
+    chunks = store.chunks
+    finished = False
+    try:
+        todo = [c for c in chunks if chunk_key(c) not in store.done]
+        kept = sum(c.end - c.start for c in chunks if c not in todo)
+        say(
+            f"{len(chunks)} chunk(s) of up to {max(c.end - c.start for c in chunks)} frames "
+            f"({len(cuts)} scene cut(s)), {len(chunks) - len(todo)} already done; "
+            f"{last - plan.first} frames at "
+            f"{plan.size[0]}x{plan.size[1]}, on {workers} worker(s)"
+        )
+        codec = codec_args(*plan.size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)
+        t0, state = time.perf_counter(), {"done": kept, "live": {}}
+
+        def landed(result: ChunkResult) -> None:
+            chunk = chunks[result.index]
+            store.add(chunk_key(chunk), {"head": result.head, "main": result.main,
+                                         "tail": result.tail})  # fmt: skip
+            blend_seams(store, chunks, codec, info.fps)
+            state["done"] += chunk.end - chunk.start
+            state["live"].pop(chunk.index, None)
+            if on_frame is not None:
+                on_frame(FrameReport(chunk.end - 1, state["done"], plan.expected, False, 1.0))
+
+        def heard(p: Any, pid: int) -> None:
+            chunk = chunks[p.chunk]
+            state["live"][p.chunk] = p.done * (chunk.end - chunk.start) / max(p.total, 1)
+            if on_worker is not None:
+                on_worker(ChunkProgress(p.worker, p.chunk, p.done, p.total, p.fps, p.node, pid))
+            if on_frame is not None:
+                done = state["done"] + round(sum(state["live"].values()))
+                on_frame(FrameReport(chunk.start, done, plan.expected, False, 1.0))
+
+        jobs = [ChunkJob(cfg, c, plan.size, _steps(step, c)) for c in todo]
+        if jobs:
+            with connected(address) as ray:
+                store.notes += run_chunks(
+                    ray, cfg, source, jobs, workers, gpus_per_worker, landed, heard
+                )
+        blend_seams(store, chunks, codec, info.fps)
+        seconds = time.perf_counter() - t0
+        say(f"joining {len(chunks)} chunk(s) with the sound")
+        segments = []
+        for chunk in chunks:
+            if chunk.lead:
+                segments.append(store.file(f"seam_{chunk.index:05d}", "main"))
+            segments.append(store.file(chunk_key(chunk), "main"))
+        frames = last - plan.first
+        join_segments(
+            segments,
+            output,
+            frames,
+            source if cfg.encode.audio and info.has_audio else None,
+            plan.first / float(info.fps),
+            frames / float(info.fps),
+            {**metadata, "frames": frames},
+        )
+        finished = True
+    finally:
+        store.close(finished)
+    rendered = sum(c.rendered for c in todo)
+    return RenderResult(
+        frames,
+        kept,
+        seconds,
+        seconds / max(rendered, 1),
+        len(cuts),
+        plan.size,
+        info.fps,
+        tuple(store.notes),
+    )
+
+
+def _steps(step: Any, chunk: Chunk) -> tuple[float, ...] | None:
+    """Each rendered frame's scheduled touch-up step, computed here so workers need no audio
+    analysis."""
+    if step is None:
+        return None
+    return tuple(step.at_index(i) for i in range(chunk.first, chunk.end))

@@ -1,0 +1,223 @@
+"""What the web studio does, without the web page (:mod:`dreamvideo.studio.page` draws it).
+
+Every render goes through the same library functions as the command line, into the
+browser session's own folder, and comes back with the exact command and preset YAML that
+reproduce it in a terminal. A render runs on a thread of its own; Cancel sets a flag that
+the render checks after each frame, so it stops within a frame, and its unfinished files are
+removed (nothing half-written stays behind).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dreamvideo.config import Config
+from dreamvideo.errors import UserError
+from dreamvideo.media.checkpoint import parts_dir
+from dreamvideo.media.paths import write_atomic
+from dreamvideo.presets import load_preset, set_values
+
+
+class Cancelled(Exception):
+    """The user pressed Cancel; raised inside the render at its next frame."""
+
+
+@dataclass
+class Session:
+    """One browser session: its folder (nothing outside it is served) and its render."""
+
+    folder: Path
+    stop: threading.Event = field(default_factory=threading.Event)
+    count: int = 0
+
+    @classmethod
+    def create(cls, root: Path) -> Session:
+        folder = root / "sessions" / secrets.token_hex(8)
+        folder.mkdir(parents=True)
+        return cls(folder.resolve())
+
+    def take(self, upload: str | Path | None, what: str) -> Path | None:
+        """Copy an uploaded file into the session folder (uploads land in Gradio's cache)."""
+        if not upload:
+            return None
+        source = Path(upload)
+        if not source.is_file():
+            raise UserError(f"the uploaded {what} is gone; upload it again")
+        target = self.folder / f"input-{self.count:03d}-{source.name}"
+        shutil.copyfile(source, target)
+        return target
+
+    def output(self, stem: str, suffix: str) -> Path:
+        self.count += 1
+        return self.folder / f"{stem}-{self.count:03d}{suffix}"
+
+
+def configure(preset: str, values: dict[str, Any]) -> Config:
+    """The preset with the page's values (``{"section.key": value}``; empty ones left out)."""
+    return set_values(load_preset(preset), {k: v for k, v in values.items() if v not in (None, "")})
+
+
+def reproduction(command: list[str], cfg: Config, output: Path) -> tuple[str, str, Path]:
+    """The terminal command that makes ``output`` again, the full settings as preset YAML, and
+    that YAML saved beside the output (the command names it, so the two agree exactly)."""
+    text = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    preset = output.with_suffix(".yaml")
+    write_atomic(preset, text.encode())
+    line = shlex.join(["dreamvideo", *command, "-o", str(output), "--preset", str(preset), "-y"])
+    return line, text, preset
+
+
+def _whole(value: Any) -> int | None:
+    """A whole number from a form field (Gradio sends floats), or ``None`` when empty."""
+    return None if value in (None, "") else int(value)
+
+
+@dataclass(frozen=True)
+class Made:
+    """A finished render: the file, the command and preset YAML that make it again."""
+
+    output: Path
+    command: str
+    yaml: str
+
+
+def dream_picture(
+    session: Session, image: str | None, preset: str, form: dict[str, Any], sheet: bool
+) -> Made:
+    """Dream an uploaded picture, or a contact sheet of its layers (``sheet``). ``form``:
+    layers, octaves, iterations, step, seed (empty ones come from the preset)."""
+    from dreamvideo.render.image import render_gallery, render_image
+
+    source = session.take(image, "picture")
+    if source is None:
+        raise UserError("upload a picture first")
+    cfg = configure(
+        preset,
+        {
+            "dream.layers": form.get("layers"),
+            "dream.octaves": _whole(form.get("octaves")),
+            "dream.iterations": _whole(form.get("iterations")),
+            "dream.step": form.get("step"),
+            "dream.seed": _whole(form.get("seed")),
+        },
+    )
+    output = session.output("sheet" if sheet else "dream", ".png")
+    if sheet:
+        render_gallery(cfg, source, output, size=160)
+    else:
+        render_image(cfg, source, output)
+    line, text, _ = reproduction(["gallery" if sheet else "image", str(source)], cfg, output)
+    return Made(output, line, text)
+
+
+def clip_config(preset: str, width: Any, start: Any, end: Any, frames: int | None = None) -> Config:
+    return configure(
+        preset,
+        {
+            "video.width": _whole(width),
+            "video.start": start or 0.0,
+            "video.end": end or None,
+            "video.max_frames": frames,
+        },
+    )
+
+
+def first_frame(session: Session, clip: str | None, cfg: Config) -> Any:
+    """The clip's first frame in the range, dreamed as the render would: ``(H,W,3)`` uint8."""
+    from dreamvideo.media.frames import probe_video, read_frames
+    from dreamvideo.render.clip import plan_clip
+    from dreamvideo.render.image import render_image
+
+    source = session.take(clip, "clip")
+    if source is None:
+        raise UserError("upload a clip first")
+    plan = plan_clip(probe_video(source), cfg.video)
+    for _, frame in read_frames(source, plan.first, plan.first + 1, plan.size):
+        return render_image(cfg, frame).image
+    raise UserError(f"{source.name} has no frame at {cfg.video.start} s")
+
+
+def zoom_config(form: dict[str, Any], preview: bool) -> Config:
+    """The zoom settings of the page; ``preview``: four frames only, no loop."""
+    fps = form.get("fps") or 24.0
+    start = form.get("start")
+    return configure(
+        form["preset"],
+        {
+            "zoom.seconds": 4 / fps if preview else form.get("seconds"),
+            "zoom.fps": fps,
+            "zoom.width": _whole(form.get("width")),
+            "zoom.height": _whole(form.get("height")),
+            **{f"zoom.{k}": form.get(k) for k in ("zoom", "rotate", "pan_x", "pan_y", "layers")},
+            "zoom.loop": bool(form.get("loop")) and not preview,
+            "zoom.start": start if start in ("noise", "color") else None,
+            "zoom.color": form.get("color"),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Update:
+    """What a running render tells the page: progress text, and the result once done."""
+
+    text: str
+    fraction: float
+    result: Any = None
+    error: str | None = None
+
+
+def run_in_thread(
+    session: Session, output: Path, work: Callable[[Callable[..., None]], Any]
+) -> Iterator[Update]:
+    """Run ``work(on_frame)`` on a thread and yield progress about twice a second.
+
+    Cancel (``session.stop``) makes ``on_frame`` raise :class:`Cancelled`; the render's own
+    clean-up runs, then its resumable parts and any output are removed, so nothing
+    half-written stays behind. A user mistake ends as an ``Update`` with ``error``.
+    """
+    session.stop.clear()
+    state: dict[str, Any] = {"text": "starting", "fraction": 0.0}
+
+    def on_frame(report: Any) -> None:
+        if session.stop.is_set():
+            raise Cancelled
+        state["text"] = f"frame {report.done} of {report.expected}"
+        state["fraction"] = report.done / max(report.expected, 1)
+
+    def target() -> None:
+        try:
+            state["result"] = work(on_frame)
+        except Cancelled:
+            state["error"] = "cancelled; nothing was kept"
+        except UserError as e:
+            state["error"] = f"error: {e}"
+        except Exception as e:  # shown in the page rather than lost in a log
+            state["error"] = f"error: {type(e).__name__}: {e}"
+        finally:
+            if "result" not in state:
+                shutil.rmtree(parts_dir(output), ignore_errors=True)
+                output.unlink(missing_ok=True)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+            yield Update(state["text"], state["fraction"])
+    finally:  # the page went away or the event was cancelled: stop the render too
+        if thread.is_alive():
+            session.stop.set()
+            thread.join()
+    if "error" in state:
+        yield Update(state["error"], state["fraction"], error=state["error"])
+    else:
+        yield Update("done", 1.0, result=state["result"])
