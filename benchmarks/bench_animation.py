@@ -19,13 +19,11 @@ from pathlib import Path
 import numpy as np
 from common import machine, table
 
-from dreamvideo.engine.device import pick_device
-from dreamvideo.media.audio import click_track, load_envelopes, write_wav
-from dreamvideo.media.ffmpeg import read_audio
-from dreamvideo.media.frames import read_frames
-from dreamvideo.motion.envelopes import SAMPLE_RATE
+from dreamvideo.engine import pick_device
+from dreamvideo.media import click_track, load_envelopes, read_audio, read_frames, write_wav
+from dreamvideo.motion import SAMPLE_RATE
 from dreamvideo.presets import load_preset, set_values
-from dreamvideo.render.zoom import plan_zoom, render_zoom
+from dreamvideo.render import plan_zoom, render_zoom
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "coffee.jpg"
 FPS = 24

@@ -13,10 +13,10 @@ import time
 
 from common import machine, matmul_peak, step_flops, step_seconds, sync
 
-from dreamvideo.engine.device import pick_device, to_tensor
-from dreamvideo.engine.dreamer import Dreamer
-from dreamvideo.media.images import resize_rgb
+from dreamvideo.engine import pick_device, to_tensor
+from dreamvideo.media import resize_rgb
 from dreamvideo.presets import load_preset
+from dreamvideo.render import dreamer_for
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
 
     cfg = load_preset("default").override("dream", device=args.device, layers=args.layers)
     device = pick_device(cfg.dream.device)
-    dreamer = Dreamer.from_config(cfg.dream)
+    dreamer = dreamer_for(cfg.dream)
     import skimage.data
 
     rgb = resize_rgb(skimage.data.astronaut(), args.size)

@@ -28,12 +28,17 @@ import torch
 from bench_speed import ReferenceDream
 from common import machine, real_clip, table
 
-from dreamvideo.engine.device import pick_device, to_tensor, to_uint8
-from dreamvideo.media.ffmpeg import VideoWriter, codec_args
-from dreamvideo.media.frames import probe_video, read_frames
-from dreamvideo.media.metrics import ClipMetrics, measure_clip
+from dreamvideo.engine import pick_device, to_tensor, to_uint8
+from dreamvideo.media import (
+    ClipMetrics,
+    VideoWriter,
+    codec_args,
+    measure_clip,
+    probe_video,
+    read_frames,
+)
 from dreamvideo.presets import load_preset
-from dreamvideo.render.clip import plan_clip, render_video
+from dreamvideo.render import plan_clip, render_video
 
 PRESETS = ("video", "video-fast", "video-hd")
 LONG_GAP = 4  # frames between the two ends of the long-range warping error

@@ -21,13 +21,11 @@ from pathlib import Path
 from bench_video import with_sound
 from common import machine, real_clip, table
 
-from dreamvideo.engine.device import pick_device
-from dreamvideo.media.frames import probe_video
-from dreamvideo.media.metrics import measure_clip
+from dreamvideo.engine import pick_device
+from dreamvideo.media import measure_clip, probe_video
 from dreamvideo.presets import load_preset
-from dreamvideo.render.clip import plan_clip, render_video
-from dreamvideo.scale.chunked import find_cuts, render_video_chunked
-from dreamvideo.scale.chunks import plan_chunks
+from dreamvideo.render import plan_clip, render_video
+from dreamvideo.scale import find_cuts, plan_chunks, render_video_chunked
 
 
 class Clock:

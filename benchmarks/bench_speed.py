@@ -19,35 +19,31 @@ Prints Markdown tables (copy them into benchmarks/RESULTS.md):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import json
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from common import machine, matmul_peak, real_clip, step_flops, step_seconds, sync, table
 
 from dreamvideo.config import Config
-from dreamvideo.engine.ascent import octave_sizes, resize
-from dreamvideo.engine.device import pick_device, to_tensor, to_uint8
-from dreamvideo.engine.dreamer import Dreamer
-from dreamvideo.engine.efficientnet import EfficientNetLite0, bundled_weights_path
-from dreamvideo.engine.models import Backbone
-from dreamvideo.media.ffmpeg import VideoWriter, codec_args
-from dreamvideo.media.frames import read_frames
-from dreamvideo.media.images import resize_rgb
-from dreamvideo.media.metrics import measure_clip
-from dreamvideo.motion.zoom import Motion, cover, feedback_step
+from dreamvideo.engine import (
+    Build,
+    EfficientNetLite0,
+    bundled_weights_path,
+    octave_sizes,
+    pick_device,
+    resize,
+    to_tensor,
+    to_uint8,
+)
+from dreamvideo.media import VideoWriter, codec_args, measure_clip, read_frames, resize_rgb
+from dreamvideo.motion import Motion, cover, feedback_step
 from dreamvideo.presets import load_preset
-from dreamvideo.render import clip as clip_render
-from dreamvideo.render import loop as render
-from dreamvideo.render.clip import render_video
-from dreamvideo.render.zoom import render_zoom
+from dreamvideo.render import dreamer_for, render_video, render_zoom
 
 # --------------------------------------------------------------------------- the reference
 
@@ -126,7 +122,7 @@ def image_case(width: int, device: torch.device) -> tuple[float, float]:
     cfg = load_preset("default").override("dream", device=str(device))
     rgb = resize_rgb(skimage.data.astronaut(), width)
     x = to_tensor(rgb, device)
-    dreamer = Dreamer.from_config(cfg.dream)
+    dreamer = dreamer_for(cfg.dream)
     ours, _ = timed(lambda: dreamer(x), device)
     ref, params = reference_for(cfg, device)
     theirs, _ = timed(lambda: ref(x, **params), device)
@@ -196,47 +192,15 @@ def zoom_case(width: int, frames: int, device: torch.device, folder: Path) -> tu
 # --------------------------------------------------------------------------- ablations
 
 
-class _SyncSink:
-    """Runs every call at once: what the pipeline does without its writer thread."""
-
-    def submit(self, fn, *args) -> None:
-        fn(*args)
-
-    def drain(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def switched_off(what: str) -> Iterator[None]:
-    saved = []
-
-    def patch(owner: object, name: str, value: object) -> None:
-        saved.append((owner, name, getattr(owner, name)))
-        setattr(owner, name, value)
-
-    if what == "BatchNorm folding":
-        patch(Backbone, "fuse_batchnorm", lambda self: self)
-    elif what == "channels_last":
-        patch(Backbone, "use_channels_last", lambda self: self)
-    elif what == "reader/writer threads":
-        patch(clip_render, "prefetch", lambda items, depth=3: items)
-        patch(render, "Sink", _SyncSink)
-    elif what == "torch.compile (on)":
-        real = Dreamer.from_config.__func__
-
-        def compiled(cls, cfg):
-            d = real(cls, cfg)
-            return dataclasses.replace(d, net=torch.compile(d.net, dynamic=True))
-
-        patch(Dreamer, "from_config", classmethod(compiled))
-    try:
-        yield
-    finally:
-        for owner, name, value in reversed(saved):
-            setattr(owner, name, value)
+# each optimization switched off (or, for torch.compile, on): how the network is built, and
+# whether decoding, flow and encoding overlap the ascent on threads
+VARIANTS = {
+    "everything on": (Build(), True),
+    "BatchNorm folding": (Build(fold_batchnorm=False), True),
+    "channels_last": (Build(channels_last=False), True),
+    "reader/writer threads": (Build(), False),
+    "torch.compile (on)": (Build(compile=True), True),
+}
 
 
 def ablation(
@@ -255,15 +219,21 @@ def ablation(
         .override("dream", device=str(device))
     )
     best = dict.fromkeys(variants, float("inf"))
+    dreamers = {what: dreamer_for(cfg.dream, build=VARIANTS[what][0]) for what in variants}
     for _ in range(rounds):
         for what in variants:
-            with switched_off(what) if what != "everything on" else contextlib.nullcontext():
-                t, r = timed(
-                    lambda: render_video(
-                        cfg, real_clip(), folder / "ab.mp4", restart=True, overwrite=True
-                    ),
-                    device,
-                )
+            t, r = timed(
+                lambda what=what: render_video(
+                    cfg,
+                    real_clip(),
+                    folder / "ab.mp4",
+                    dreamer=dreamers[what],
+                    restart=True,
+                    overwrite=True,
+                    overlap=VARIANTS[what][1],
+                ),
+                device,
+            )
             best[what] = min(best[what], t / r.frames)
     base = best["everything on"]
     return [
@@ -281,10 +251,7 @@ def step_ablation(device: torch.device, variants: list[str], rounds: int = 5) ->
     steps are short, so many interleaved rounds average the machine's noise out."""
     x = torch.rand(1, 3, 288, 512, device=device)
     cfg = load_preset("video").override("dream", device=str(device))
-    dreamers = {}
-    for what in variants:
-        with switched_off(what) if what != "everything on" else contextlib.nullcontext():
-            dreamers[what] = Dreamer.from_config(cfg.dream)
+    dreamers = {what: dreamer_for(cfg.dream, build=VARIANTS[what][0]) for what in variants}
     best = dict.fromkeys(variants, float("inf"))
     for _ in range(rounds):
         for what, d in dreamers.items():
@@ -304,11 +271,11 @@ def step_ablation(device: torch.device, variants: list[str], rounds: int = 5) ->
 
 _MEMORY_PROBE = """
 import json, os, sys, threading, time, torch
-from dreamvideo.engine.ascent import gradient
-from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.engine import gradient
 from dreamvideo.presets import load_preset
+from dreamvideo.render import dreamer_for
 w, h, tile, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-d = Dreamer.from_config(load_preset('video').override('dream', tile=tile, device=device).dream)
+d = dreamer_for(load_preset('video').override('dream', tile=tile, device=device).dream)
 x = torch.rand(1, 3, h, w, device=d.device)
 page = os.sysconf('SC_PAGE_SIZE')
 def rss():
@@ -452,7 +419,7 @@ def main() -> None:
         )
 
     cfg = load_preset("video").override("dream", device=str(device))
-    dreamer = Dreamer.from_config(cfg.dream)
+    dreamer = dreamer_for(cfg.dream)
     x = torch.rand(1, 3, 288, 512, device=device)
     flops, seconds, peak = step_flops(dreamer, x), step_seconds(dreamer, x), matmul_peak(device)
     print("\n## One ascent step, 512x288, `blocks.10`\n")

@@ -20,11 +20,9 @@ from pathlib import Path
 from common import real_clip
 
 from dreamvideo.config import Config
-from dreamvideo.media.ffmpeg import add_soundtrack
-from dreamvideo.media.frames import probe_video
-from dreamvideo.media.metrics import ClipMetrics, measure_clip
+from dreamvideo.media import ClipMetrics, add_soundtrack, measure_clip, probe_video
 from dreamvideo.presets import load_preset
-from dreamvideo.render.clip import render_video
+from dreamvideo.render import render_video
 
 
 def with_sound(clip: Path, folder: Path) -> Path:

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 from common import machine, table
 
-from dreamvideo.engine.device import pick_device
-from dreamvideo.media.frames import read_frames
+from dreamvideo.engine import pick_device
+from dreamvideo.media import read_frames
 from dreamvideo.presets import load_preset
-from dreamvideo.render.zoom import render_zoom
+from dreamvideo.render import render_zoom
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "coffee.jpg"
 

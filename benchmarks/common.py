@@ -11,8 +11,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dreamvideo.engine.ascent import gradient, normalize_gradient
-from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.engine import Dreamer, gradient, normalize_gradient
 
 
 def sync(device: torch.device) -> None:

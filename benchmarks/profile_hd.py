@@ -14,7 +14,6 @@ CPUs with AVX512-BF16 or AMX). Medians of ``--repeat`` runs.
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import tempfile
 import time
@@ -25,13 +24,12 @@ import torch
 import torch.nn.functional as F
 from common import machine, matmul_peak, real_clip, step_flops, step_seconds, table
 
-from dreamvideo.engine.device import pick_device, to_tensor
-from dreamvideo.engine.dreamer import Dreamer
-from dreamvideo.media.ffmpeg import VideoWriter, codec_args
-from dreamvideo.media.frames import probe_video, read_frames
-from dreamvideo.motion.clip import ClipSteps
-from dreamvideo.motion.flow import carry_residual, make_flow, track
+from dreamvideo.config import Config
+from dreamvideo.engine import Build, Dreamer, pick_device, to_tensor
+from dreamvideo.media import VideoWriter, codec_args, probe_video, read_frames
+from dreamvideo.motion import carry_residual, make_flow, track
 from dreamvideo.presets import load_preset
+from dreamvideo.render import clip_steps, dreamer_for
 
 
 def median_seconds(fn, repeat: int) -> float:
@@ -78,7 +76,7 @@ def main() -> None:
     add("carry the residual along the flow", median_seconds(carry, args.repeat))
 
     cfg = load_preset("video-hd")
-    dreamer = Dreamer.from_config(cfg.dream)
+    dreamer = dreamer_for(cfg.dream)
     peak = matmul_peak(device)
     half = F.interpolate(cur, scale_factor=0.5, mode="area")
     for name, x in (("full size 1280x720", cur), ("half size 640x360", half)):
@@ -98,7 +96,7 @@ def main() -> None:
         per_frame = median_seconds(encode, 3) / len(frames)
         add("encode one frame (x264 medium)", per_frame, "12 frames through one encoder")
 
-    trials = step_trials(dreamer, half, args.repeat)
+    trials = step_trials(dreamer, cfg, half, args.repeat)
 
     print(f"machine: {machine(device)}; matmul peak {peak / 1e9:.0f} GFLOP/s\n")
     print(table(["stage (1280x720)", "time", "note"], rows))
@@ -109,7 +107,7 @@ def main() -> None:
         ("video", "one ascent step, full size 1280x720", "flow + occlusion check, DIS medium"),
     ):  # fmt: skip
         v = load_preset(preset).video
-        later = ClipSteps.from_config(v, dreamer.params).later
+        later = clip_steps(v, dreamer.params).later
         h, w = round(720 * v.dream_scale), round(1280 * v.dream_scale)
         touch = dreamer.steps(h, w, later) * cost[step_cost]
         other = cost[flow_stage] + sum(
@@ -131,7 +129,7 @@ def main() -> None:
     print(table(["one half-size step (640x360)", "time", "speed"], trials))
 
 
-def step_trials(dreamer: Dreamer, x: torch.Tensor, repeat: int) -> list[list[str]]:
+def step_trials(dreamer: Dreamer, cfg: Config, x: torch.Tensor, repeat: int) -> list[list[str]]:
     """One ascent step on ``x`` as it runs, then with one change at a time."""
     base = step_seconds(dreamer, x, repeat)
     rows = [["as it runs (all threads, channels-last, fp32)", f"{base * 1000:.0f} ms", "1.00x"]]
@@ -143,9 +141,7 @@ def step_trials(dreamer: Dreamer, x: torch.Tensor, repeat: int) -> list[list[str
     torch.set_num_threads(1)
     add("one thread", step_seconds(dreamer, x, repeat))
     torch.set_num_threads(threads)
-    plain = replace(
-        dreamer, net=copy.deepcopy(dreamer.net).to(memory_format=torch.contiguous_format)
-    )
+    plain = dreamer_for(cfg.dream, build=Build(channels_last=False))
     add("network not channels-last", step_seconds(plain, x, repeat))
     add("bf16 autocast", step_seconds(replace(dreamer, autocast=torch.bfloat16), x, repeat))
     return rows

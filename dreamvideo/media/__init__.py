@@ -1,0 +1,26 @@
+"""Everything that touches files and processes: ffmpeg (the one owner), clips and pictures
+in and out, sound, safe output paths, resumable checkpoints, and the metrics read from files."""
+
+from dreamvideo.lazy import lazy_exports
+
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "audio": ("click_track", "load_envelopes", "plot", "write_wav"),
+        "checkpoint": ("SegmentedRender", "parts_dir"),
+        "ffmpeg": (
+            "EncodeError",
+            "VideoWriter",
+            "add_soundtrack",
+            "codec_args",
+            "count_frames",
+            "read_audio",
+            "read_video_metadata",
+            "run_ffmpeg",
+        ),
+        "frames": ("VideoInfo", "probe_video", "read_frames"),
+        "images": ("read_image", "read_image_metadata", "resize_rgb", "write_image"),
+        "metrics": ("ClipMetrics", "measure_clip", "warping_error"),
+        "paths": ("check_output", "write_atomic"),
+    },
+)

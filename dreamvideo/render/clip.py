@@ -181,10 +181,12 @@ def clip_frames(
     state: State | None = None,
     done: int = 0,
     flow_scale: float = 1.0,
+    overlap: bool = True,
 ) -> Iterator[Frame]:
     """The clip's frames, dreamed one by one, from ``done`` frames into the plan with the
     carry saved in ``state`` (``None``: from a full dream); ``step(index)``: the touch-up
-    step of source frame ``index``, when scheduled."""
+    step of source frame ``index``, when scheduled; ``overlap``: decode and follow the next
+    frames on a reader thread while this one is dreamed."""
     io = DeviceIO(dreamer.device)
     carry = Carry.from_arrays(state, dreamer.device) if state else None
 
@@ -201,7 +203,7 @@ def clip_frames(
             )
             yield index, frame, tr, io.upload(arrays)
 
-    frames = prefetch(uploaded())
+    frames = prefetch(uploaded(), 3 if overlap else 0)
     try:
         for index, frame, tr, up in frames:
             t = io.ready(up)
@@ -252,6 +254,7 @@ def render_video(
     preview: str | Path | None = None,
     on_frame: OnFrame | None = None,
     on_stage: OnStage | None = None,
+    overlap: bool = True,
 ) -> RenderResult:
     """Dream the clip ``source`` into ``output``, frame by frame, steadily.
 
@@ -259,7 +262,9 @@ def render_video(
     :mod:`dreamvideo.motion.clip`). Decoding and flow run a few frames ahead on a reader thread,
     encoding on a writer thread. Frames are committed to ``output.parts/`` every
     ``video.checkpoint_every`` frames; ``resume`` continues there. ``dreamer``: an already
-    loaded network to reuse (see :meth:`Dreamer.reuse`).
+    loaded network to reuse (see :func:`dreamvideo.render.network.dreamer_for`).
+    ``overlap`` False does the decoding, flow and encoding in turn on this thread (to
+    measure what the threads gain).
     """
     source = Path(source)
     output = check_video_output(output, (source,), overwrite or resume)
@@ -314,10 +319,12 @@ def render_video(
             render.state,
             render.done,
             cfg.video.flow_scale,
+            overlap,
         ),
         resume=resume,
         restart=restart,
         preview=preview,
         on_frame=on_frame,
         on_stage=on_stage,
+        overlap=overlap,
     )

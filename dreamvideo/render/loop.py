@@ -129,8 +129,10 @@ def run(
     preview: Path | None = None,
     on_frame: OnFrame | None = None,
     on_stage: OnStage | None = None,
+    overlap: bool = True,
 ) -> RenderResult:
-    """Encode ``frames(render)`` on a writer thread while the stepper dreams the next.
+    """Encode ``frames(render)`` on a writer thread while the stepper dreams the next
+    (``overlap`` False: in turn, on this thread).
 
     ``frames`` gets the open render (its ``state`` and ``done`` say where to go on from). The
     preview picture is refreshed at most once a second. On any error or Ctrl-C the open
@@ -149,7 +151,7 @@ def run(
         resume,
         restart,
     ) as render:
-        resumed_from, sink = render.done, Sink()
+        resumed_from, sink = render.done, Sink() if overlap else Sink(0)
         if job.resume_point is not None and render.state:
             resumed_from = job.resume_point(render.state)
         if on_stage is not None:

@@ -13,10 +13,14 @@ _END = object()
 
 
 def prefetch(items: Iterator[T], depth: int = 3) -> Iterator[T]:
-    """Iterate ``items`` in a background thread, ``depth`` items ahead (decode, flow).
+    """Iterate ``items`` in a background thread, ``depth`` items ahead (decode, flow);
+    ``depth`` 0 iterates them in the caller's thread, one at a time.
 
     Errors raised by ``items`` come out here, in the caller's thread.
     """
+    if depth == 0:
+        yield from items
+        return
     with ThreadPoolExecutor(1, thread_name_prefix="dreamvideo-read") as pool:
         pending = deque(pool.submit(next, items, _END) for _ in range(depth))
         try:
@@ -32,17 +36,21 @@ def prefetch(items: Iterator[T], depth: int = 3) -> Iterator[T]:
 
 
 class Sink:
-    """Runs calls in order on one background thread (encoding), at most ``depth`` queued.
+    """Runs calls in order on one background thread (encoding), at most ``depth`` queued;
+    ``depth`` 0 runs each call at once in the caller's thread.
 
     An error in the thread is raised by the next :meth:`submit` or by :meth:`drain`.
     """
 
     def __init__(self, depth: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dreamvideo-write")
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dreamvideo-write") if depth else None
         self._pending: deque[Future[Any]] = deque()
         self._depth = depth
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._pool is None:
+            fn(*args)
+            return
         self._pending.append(self._pool.submit(fn, *args))
         while self._pending and (len(self._pending) > self._depth or self._pending[0].done()):
             self._pending.popleft().result()
@@ -53,5 +61,6 @@ class Sink:
 
     def stop(self) -> None:
         """Drop queued calls and wait for the running one (after an error or Ctrl-C)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
