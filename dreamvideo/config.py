@@ -16,6 +16,9 @@ from dreamvideo import names
 from dreamvideo.fields import ConfigError, Section, check_number, parse_schedule_value, setting
 from dreamvideo.text import excerpt
 
+# frame rates a file is written at: a tenth of a frame per second (a slow slideshow) .. 240
+MIN_FPS, MAX_FPS = 0.1, 240.0
+
 
 @dataclass(frozen=True)
 class DreamConfig(Section):
@@ -160,7 +163,7 @@ class ZoomConfig(Section):
     # length of the animation in seconds; null = the length of zoom.audio
     seconds: float | None = setting(10.0, above=0.0, max=36000.0)
     # frames per second
-    fps: float = setting(24.0, above=0.0, max=240.0)
+    fps: float = setting(24.0, min=MIN_FPS, max=MAX_FPS)
     # frame width and height in pixels
     width: int = setting(512, min=16, max=16384)
     height: int = setting(512, min=16, max=16384)
@@ -262,6 +265,17 @@ class Config:
                 f"{', '.join(SECTIONS)}"
             )
         return cls(**{k: SECTIONS[k].from_dict(v) for k, v in data.items()})
+
+    def reads(self) -> tuple[tuple[str, str], ...]:
+        """The files a run with these settings reads besides its input, named for messages:
+        no output may be one of them."""
+        named = {
+            "guide picture (dream.guide)": self.dream.guide,
+            "weights file (dream.weights)": self.dream.weights,
+            "flow weights file (video.flow_weights)": self.video.flow_weights,
+            "song (zoom.audio)": self.zoom.audio,
+        }
+        return tuple((what, path) for what, path in named.items() if path is not None)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)

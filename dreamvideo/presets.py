@@ -20,7 +20,7 @@ from dreamvideo.config import SECTIONS, Config, ConfigError
 from dreamvideo.errors import UserError
 from dreamvideo.media.paths import write_atomic
 from dreamvideo.motion.schedule import MAX_SCHEDULE_CHARS
-from dreamvideo.text import excerpt
+from dreamvideo.text import excerpt, path_text
 
 # A preset is a few dozen lines; 1 MB is far above any real one and still parses in a moment.
 MAX_PRESET_BYTES = 1 << 20
@@ -32,18 +32,16 @@ MAX_SET_CHARS = MAX_SCHEDULE_CHARS + 100
 
 
 class YamlRefused(yaml.YAMLError):
-    """YAML that :class:`PresetLoader` will not build; ``problem`` and ``line`` say why."""
-
-    def __init__(self, problem: str, line: int) -> None:
-        super().__init__(f"{problem} (line {line})")
-        self.problem, self.line = problem, line
+    """YAML that :class:`PresetLoader` will not build; the message says why and where."""
 
 
 class PresetLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses anchors, aliases and nesting deeper than 20 levels.
+    """``yaml.SafeLoader`` that refuses anchors, aliases, nesting deeper than 20 levels and
+    a key given twice in one mapping (plain YAML keeps the last silently: a preset whose
+    second ``dream:`` drops the first is a mistake to point at, not a setting).
 
-    Checked as each node is composed, before anything is built, so a billion-laughs file
-    fails at its first anchor in microseconds.
+    Anchors and depth are checked as each node is composed, before anything is built, so a
+    billion-laughs file fails at its first anchor in microseconds.
     """
 
     def __init__(self, stream: Any) -> None:
@@ -54,18 +52,35 @@ class PresetLoader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise YamlRefused(
-                "YAML anchors and aliases (&, *) are not allowed in presets",
-                event.start_mark.line + 1,
+                "YAML anchors and aliases (&, *) are not allowed in presets "
+                f"(line {event.start_mark.line + 1})"
             )
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
                 raise YamlRefused(
-                    f"YAML nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark.line + 1
+                    f"YAML nested deeper than {MAX_YAML_DEPTH} levels "
+                    f"(line {event.start_mark.line + 1})"
                 )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.setdefault(key, line)
+            except TypeError:  # an unhashable key: the constructor below names it
+                continue
+            if first != line:
+                raise YamlRefused(
+                    f"key {excerpt(key, quote=False)} is given twice, on lines {first} and "
+                    f"{line}; keep one"
+                )
+        return super().construct_mapping(node, deep)
 
 
 def _load_yaml(text: str) -> Any:
@@ -114,6 +129,8 @@ def save_user_preset(name: str, text: str) -> Path:
         raise UserError(f"preset {name}: over {MAX_PRESET_BYTES:,} bytes; at most 1 MB")
     try:
         data = _load_yaml(text)
+    except YamlRefused as e:
+        raise UserError(f"preset {name}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -138,17 +155,12 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _file(path: Path) -> str:
-    """A file name for the start of a message: whole, unless absurdly long or multi-line."""
-    return excerpt(str(path), 300, quote=False)
-
-
 def _preset_path(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text:
         path = Path(text)
         if not _is_file(path):
-            raise UserError(f"preset file {_file(path)} does not exist")
+            raise UserError(f"preset file {path_text(path)} does not exist")
         return path
     path = presets_dir() / f"{text}.yaml"
     if not _is_file(path):
@@ -164,7 +176,7 @@ def _preset_path(name_or_path: str | Path) -> Path:
 def read_yaml_file(path: Path, what: str = "preset") -> Any:
     """A YAML file read with :class:`PresetLoader` (at most 1 MB); one-line errors name the
     file, what it is, and for bad YAML the line."""
-    name = _file(path)
+    name = path_text(path)
     try:
         size = path.stat().st_size
         if size > MAX_PRESET_BYTES:
@@ -181,7 +193,7 @@ def read_yaml_file(path: Path, what: str = "preset") -> Any:
     try:
         return _load_yaml(text)
     except YamlRefused as e:
-        raise UserError(f"{name}: {e.problem} (line {e.line})") from None
+        raise UserError(f"{name}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -201,7 +213,7 @@ def read_preset(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
         data = {}
     if not isinstance(data, dict):
         raise UserError(
-            f"{_file(path)}: a preset must be a mapping of sections, got {type(data).__name__}"
+            f"{path_text(path)}: a preset must be a mapping of sections, got {type(data).__name__}"
         )
     return path, data
 
@@ -213,7 +225,7 @@ def load_preset(name_or_path: str | Path = "default") -> Config:
     try:
         return Config.from_dict(data)
     except ConfigError as e:
-        raise ConfigError(f"{_file(path)}: {e}") from None
+        raise ConfigError(f"{path_text(path)}: {e}") from None
 
 
 def describe(name_or_path: str | Path) -> str:

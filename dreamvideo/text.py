@@ -54,6 +54,11 @@ def excerpt(value: object, limit: int = 40, *, quote: bool = True) -> str:
     return (f"'{shown}'" if quote else shown) + ("..." if cut else "")
 
 
+def path_text(path: object) -> str:
+    """A file name for a one-line message: whole, unless absurdly long or multi-line."""
+    return excerpt(str(path), 300, quote=False)
+
+
 def plural(n: int, noun: str) -> str:
     """``"1 step"``, ``"3 steps"``: a count with its noun (regular plurals only)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

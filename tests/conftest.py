@@ -19,6 +19,11 @@ from dreamvideo.engine.models import Backbone, load_backbone
 
 torch.set_num_threads(2)
 
+# seconds: "fast" in tests means no blow-up (a billion laughs, a recursion, a huge echo, which
+# take minutes or exhaust memory), not a speed: speed is measured in benchmarks/, against a
+# reference in the same run. The bound leaves room for a busy machine and a cold import.
+NO_BLOW_UP = 15.0
+
 
 def photo(name: str = "chelsea", width: int = 96) -> np.ndarray:
     """A scikit-image photo as ``(H,W,3)`` uint8, scaled to ``width``."""

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, cli, photo
+from conftest import NO_BLOW_UP, assert_one_line_error, cli, photo
 
 from dreamvideo.config import Config, ConfigError
 from dreamvideo.engine.color import color_stats, match_color
@@ -96,12 +96,12 @@ def test_expressions_compute_like_math():
         ("1.1 " * 25_000, "at most 20,000 characters"),
     ],
 )
-def test_hostile_or_broken_expressions_are_one_line_within_a_second(tmp_path, schedule, message):
+def test_hostile_or_broken_expressions_are_one_line_without_a_blow_up(tmp_path, schedule, message):
     t0 = time.perf_counter()
     result = cli(
         "zoom", "-o", tmp_path / "z.mp4", "--width", "32", "--height", "32", "--zoom", schedule
     )
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < NO_BLOW_UP
     assert_one_line_error(result, message)
     assert "zoom.zoom" in result.err
     assert not (tmp_path / "z.mp4").exists()
@@ -183,7 +183,7 @@ def test_a_clip_steps_harder_on_the_beats_of_its_own_sound(tmp_path, clicks):
     peaks = [t + plan.first for t in range(1, len(values)) if values[t] > values[t - 1] + 1]
     assert peaks == [k for k in CLICK_FRAMES if plan.first < k < 48]  # t counts from --start
     assert values.min() >= 1 and values.max() == pytest.approx(5.0)
-    silent = Path(write_clip(tmp_path / "silent.mp4", pan_frames(6, (48, 32)), FPS))
+    silent = Path(write_clip(tmp_path / "silent.mp4", pan_frames(24, (48, 32)), FPS))
     with pytest.raises(UserError, match="video.step listens to the sound \\(beat\\), but"):
         render_video(cfg, silent, tmp_path / "out.mp4")
     assert not (tmp_path / "out.mp4").exists()

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import torch
+from conftest import NO_BLOW_UP
 
 from dreamvideo.config import Config, ConfigError
 from dreamvideo.engine.objectives import (
@@ -164,7 +165,7 @@ def test_objectives_are_capped_in_terms_and_length():
         ObjectiveError, match=f"is {len(huge):,} characters; at most {MAX_OBJECTIVE_CHARS:,}"
     ) as e:
         parse_objective(huge, CHANNELS)
-    assert time.perf_counter() - start < 0.1
+    assert time.perf_counter() - start < NO_BLOW_UP
     assert one_short_line(e.value).startswith("objective 'blocks.1 + blocks.1")
 
 
@@ -208,7 +209,7 @@ def test_a_billion_laughs_preset_fails_fast(tmp_path):
     start = time.perf_counter()
     with pytest.raises(UserError) as e:
         load_preset(str(bomb))
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < NO_BLOW_UP
     assert one_short_line(e.value) == (
         f"{bomb}: YAML anchors and aliases (&, *) are not allowed in presets (line 1)"
     )
@@ -249,7 +250,7 @@ def test_set_values_use_the_same_loader_and_a_length_cap():
         r"got '\{a: &a \[",
     ) as e:
         apply_sets(cfg, [f"dream.octaves={bomb}"])
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < NO_BLOW_UP
     one_short_line(e.value)
     with pytest.raises(
         ConfigError, match=r"^zoom\.zoom: the expression has 5,000 characters; at most 1,000"
@@ -275,7 +276,7 @@ def test_a_100k_schedule_is_refused_quickly_without_echo(key):
     start = time.perf_counter()
     with pytest.raises(ConfigError) as e:
         Config.from_dict({"zoom": {key: text}})
-    assert time.perf_counter() - start < 0.1
+    assert time.perf_counter() - start < NO_BLOW_UP
     message = one_short_line(e.value)
     assert message == (
         f"zoom.{key}: schedule has 100,003 characters; at most "

@@ -1,11 +1,15 @@
 """Careless or hostile input never destroys a file, never leaves a blocking mess, never prints
 a traceback: one line, and what was rendered is kept."""
 
+import contextlib
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +22,7 @@ from conftest import (
     pan_frames,
     write_clip,
 )
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
@@ -29,10 +33,11 @@ from dreamvideo.media.ffmpeg import (
     codec_args,
     describe,
     join_segments,
+    read_video_metadata,
     run_ffmpeg,
 )
 from dreamvideo.media.frames import read_frames
-from dreamvideo.media.images import read_image
+from dreamvideo.media.images import read_image, read_image_metadata
 from dreamvideo.render.clip import render_video
 
 FAST = {
@@ -41,6 +46,7 @@ FAST = {
     "encode": {"preset": "ultrafast"},
 }
 TINY = ["--octaves", "1", "--iterations", "1"]
+FAST_SET = "{dream.octaves: 1, dream.iterations: 1}"  # the same for batch jobs
 
 
 def fast(**video):
@@ -85,6 +91,7 @@ def test_output_equal_to_the_input_is_refused_in_any_spelling(tmp_path, cat_png,
             32,
             "--height",
             32,
+            "-y",  # refused even so: the check, not the lack of -y, keeps the input
         ),
         "preview",
     )
@@ -110,16 +117,33 @@ def test_existing_outputs_are_kept_unless_overwrite_is_given(tmp_path, cat_png):
 # ------------------------------------------------------------------ planted links
 
 
-def test_links_planted_beside_the_output_are_never_followed(tmp_path, cat_png, clip):
+def test_links_planted_where_the_code_writes_are_never_followed(tmp_path, cat_png, clip):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
-    out = tmp_path / "o.mp4"
-    # the temporary names older versions used, and the parts folder
-    for name in (".o.part.mp4", ".o.segments.txt", ".d.png.part", ".d.part.png"):
-        (tmp_path / name).symlink_to(victim)
-    render_video(fast(), clip, out)
+    ref, out = tmp_path / "ref.mp4", tmp_path / "o.mp4"
+    render_video(fast(), clip, ref)
+    parts = _interrupted(clip, out)  # frames 0-5 committed as seg_00000 and seg_00001
+    assert sorted(p.name for p in parts.glob("seg_*")) == ["seg_00000.mp4", "seg_00001.mp4"]
+    # what the resume writes next: each open segment, the segment it becomes and its state;
+    # then the finished file and the preview over links at their names (-y)
+    planted = [f"{kind}_{k:05d}.mp4" for kind in ("open", "seg") for k in (2, 3)]
+    planted += ["state_00003.npz", "state_00004.npz"]
+    for name in planted:
+        target = parts / name
+        target.unlink(missing_ok=True)
+        target.symlink_to(victim)
+    render_video(fast(), clip, out, resume=True)
+    assert victim.read_text() == "keep me"
+    assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), frames_of(ref), strict=True))
+    out.unlink()
+    out.symlink_to(victim)
+    preview, other = tmp_path / "now.png", tmp_path / "other.txt"
+    other.write_text("keep me too")
+    preview.symlink_to(other)
+    render_video(fast(), clip, out, overwrite=True, preview=preview)
+    assert victim.read_text() == "keep me" and other.read_text() == "keep me too"
+    assert not out.is_symlink() and not preview.is_symlink()
     assert cli("image", cat_png, "-o", tmp_path / "d.png", *TINY).code == 0
-    assert victim.read_text() == "keep me" and len(frames_of(out)) == 9
     parts_dir(tmp_path / "p.mp4").symlink_to(tmp_path)
     with pytest.raises(UserError, match="is not a folder dreamvideo made"):
         render_video(fast(), clip, tmp_path / "p.mp4")
@@ -321,3 +345,227 @@ def test_a_real_process_prints_one_line_and_no_decoder_noise(tmp_path):
         f"error: {notes} is not a video OpenCV can open (try converting it to MP4)",
     ]
     assert json.dumps(r.stderr).count("moov") == 0
+
+
+# ------------------------------------------------------------------ found by trying (issue 17)
+
+
+def test_no_output_or_preview_is_a_file_the_run_reads(tmp_path, cat_png, clip):
+    guide, song = tmp_path / "guide.png", tmp_path / "song.mp4"
+    guide.write_bytes(Path(cat_png).read_bytes())
+    song.write_bytes(clip.read_bytes())  # a clip with sound can be the song of a zoom
+    odd_song = tmp_path / "song.png"  # any file with sound may be a song, whatever its name
+    odd_song.write_bytes(clip.read_bytes())
+    kept = {p: p.read_bytes() for p in (guide, song, odd_song)}
+    layers = ["--layers", "guide(blocks.3)", "--guide", guide]
+    cases = [
+        (["image", cat_png, "-o", guide, *layers], "is the guide picture (dream.guide)"),
+        (["video", clip, "-o", tmp_path / "v.mp4", *layers, "--preview", guide],
+         "preview"),
+        (["zoom", "-o", song, "--audio", song], "is the song (zoom.audio)"),
+        (["zoom", "-o", song, "--set", f"zoom.audio={song}"], "is the song (zoom.audio)"),
+        (["zoom", "-o", tmp_path / "z.mp4", "--audio", odd_song, "--preview", odd_song],
+         f"preview {odd_song} is the song (zoom.audio)"),
+    ]  # fmt: skip
+    for args, message in cases:
+        assert_one_line_error(cli(*args, "-y"), message)
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert not list(tmp_path.glob("*.parts"))
+
+
+def test_a_link_planted_at_the_output_is_replaced_only_with_y_never_followed(tmp_path, cat_png):
+    out, target = tmp_path / "d.png", tmp_path / "elsewhere" / "stolen.png"
+    out.symlink_to(target)  # dangling: the folder does not even exist
+    assert_one_line_error(cli("image", cat_png, "-o", out, *TINY), "already exists (a link)")
+    assert out.is_symlink()
+    assert cli("image", cat_png, "-o", out, *TINY, "-y").code == 0
+    assert not out.is_symlink() and Image.open(out).size == (96, 64)
+    assert not target.parent.exists()
+
+
+def test_a_link_loop_planted_as_the_lock_is_one_line(tmp_path, clip):
+    out = tmp_path / "o.mp4"
+    parts_dir(out).mkdir()
+    (parts_dir(out) / "lock").symlink_to("lock")  # a link to itself: ELOOP when opened
+    for flags in ([], ["--resume"], ["--restart"]):
+        result = cli("video", clip, "-o", out, *TINY, *flags)
+        assert_one_line_error(result, "cannot be the lock of")
+        assert "dreamvideo did not make it: move it away" in result.output
+    assert (parts_dir(out) / "lock").is_symlink()
+
+
+def test_names_too_long_for_the_folder_are_one_line(tmp_path, cat_png, clip):
+    long_png = tmp_path / ("a" * 300 + ".png")
+    assert_one_line_error(
+        cli("image", cat_png, "-o", long_png, *TINY), "the file name is 304 bytes"
+    )
+    assert_one_line_error(cli("image", long_png, "-o", tmp_path / "o.png"), "input")
+    # a video's name leaves room for its OUTPUT.parts folder beside it
+    assert_one_line_error(
+        cli("video", clip, "-o", tmp_path / ("v" * 250 + ".mp4"), *TINY),
+        "this folder takes names of at most 249 bytes",
+    )
+    # as long as the folder allows works, temporary names included
+    longest = tmp_path / ("b" * 251 + ".png")
+    assert cli("image", cat_png, "-o", longest, *TINY).code == 0 and longest.is_file()
+
+
+def test_names_that_look_like_options_or_protocols_just_work(tmp_path, clip, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(clip, tmp_path / "-in.mp4")
+    shutil.copy(clip, tmp_path / "a:b.mp4")
+    # a shell user writes ./-in.mp4 for an input (or --); an output after -o is taken as is
+    for source, output in (("./-in.mp4", "-dash.mp4"), ("a:b.mp4", "c:d.mp4")):
+        result = cli("video", source, "-o", output, *TINY, "--checkpoint-every", 4)
+        assert result.code == 0, result.output
+        assert len(frames_of(tmp_path / output)) == 9
+
+
+def test_new_files_get_the_usual_permissions(tmp_path, cat_png, clip):
+    old = os.umask(0o022)
+    try:
+        picture, movie, zoomed = tmp_path / "d.png", tmp_path / "v.mp4", tmp_path / "z.mp4"
+        assert cli("image", cat_png, "-o", picture, *TINY).code == 0
+        render_video(fast(), clip, movie, preview=tmp_path / "now.png")
+        small = ["--width", 32, "--height", 32, "--seconds", 0.2, "--iterations", 1]
+        assert cli("zoom", "-o", zoomed, *small, "--set", "dream.iterations=1").code == 0
+        for path in (picture, movie, zoomed, tmp_path / "now.png"):
+            assert path.stat().st_mode & 0o777 == 0o644, path
+    finally:
+        os.umask(old)
+
+
+def test_ffmpeg_runs_apart_from_the_terminals_ctrl_c(tmp_path):
+    """The terminal sends Ctrl-C to its whole foreground process group: ffmpeg, in that group,
+    would quit and fail the segment being written (an encoding error, exit 2). So every
+    ffmpeg runs in a process group of its own."""
+    w = VideoWriter(tmp_path / "x.mp4", (16, 16), 25, codec_args(16, 16, 18, False, "ultrafast"))
+    try:
+        assert os.getpgid(w._proc.pid) != os.getpgid(0)
+    finally:
+        w.abort()
+
+
+_RENDER = [sys.executable, "-m", "dreamvideo", "video"]
+
+
+def test_ctrl_c_in_a_terminal_exits_130_and_keeps_the_checkpoints(tmp_path):
+    """Ctrl-C as a terminal sends it, to the whole process group, while frames are written."""
+    clip = write_clip(tmp_path / "long.mp4", pan_frames(60, (320, 192)))
+    out = tmp_path / "o.mp4"
+    args = [clip, "-o", out, *TINY, "--set", "video.next_iterations=0", "--checkpoint-every", 5]
+    child = subprocess.Popen(
+        [*_RENDER, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a shell gives a command
+    )
+    manifest = parts_dir(out) / "manifest.json"
+    for _ in range(600):  # until a segment is committed and the writer is busy with the next
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(manifest.read_text())["segments"]:
+                break
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert (
+        err.strip().splitlines()[-1].startswith(f"interrupted; finished frames are kept in {out}")
+    )
+    resumed = cli("video", *args, "--resume")
+    assert resumed.code == 0 and len(frames_of(out)) == 60, resumed.output
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m["segments"][0].update(frames=str(m["segments"][0]["frames"])),
+        lambda m: m["segments"][1].pop("sha256"),
+        lambda m: m["segments"][1].update(bytes=None),
+        lambda m: m["segments"][0].update(file="../../victim.txt"),
+        lambda m: m.update(segments="seg_00000.mp4"),
+        lambda m: m["segments"].__setitem__(1, ["not", "an", "entry"]),
+    ],
+    ids=["frames a string", "no checksum", "bytes null", "another file", "not a list", "a list"],
+)
+def test_an_edited_manifest_has_its_damaged_part_rendered_again(tmp_path, clip, edit):
+    ref, out = tmp_path / "ref.mp4", tmp_path / "out.mp4"
+    render_video(fast(), clip, ref)
+    manifest = _interrupted(clip, out) / "manifest.json"
+    listed = json.loads(manifest.read_text())
+    edit(listed)
+    manifest.write_text(json.dumps(listed))
+    r = render_video(fast(), clip, out, resume=True)
+    assert r.frames == 9 and r.notes, r.notes
+    assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), frames_of(ref), strict=True))
+
+
+@pytest.mark.parametrize("comment", ["not json {", "[1, 2, 3]", '"a string"', "null"])
+def test_an_existing_output_with_strange_settings_is_never_a_traceback(tmp_path, clip, comment):
+    out = tmp_path / "out.mp4"
+    run_ffmpeg(["-i", str(clip), "-c", "copy", "-metadata", f"comment={comment}", str(out)], "", 60)
+    with pytest.raises(UserError, match="nothing to resume"):
+        render_video(fast(), clip, out, resume=True)
+    picture = tmp_path / "d.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("dreamvideo", comment)
+    Image.new("RGB", (8, 8)).save(picture, pnginfo=info)
+    assert read_image_metadata(picture) is None and read_video_metadata(out) is None
+
+
+def test_an_unreadable_existing_output_is_one_line_for_resume_and_batch(tmp_path, clip, cat_png):
+    out, picture = tmp_path / "out.mp4", tmp_path / "d.png"
+    out.write_bytes(b"\x00garbage" * 100)
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)  # a PNG signature, then nothing
+    assert_one_line_error(cli("video", clip, "-o", out, "--resume"), "nothing to resume")
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        f"- {{kind: video, input: {clip.name}, output: out.mp4}}\n"
+        f"- {{kind: image, input: {Path(cat_png).name}, output: d.png}}\n"
+    )
+    r = cli("batch", jobs)
+    assert r.code == 1 and "Traceback" not in r.output
+    assert r.output.count("already exists; add -y/--overwrite") == 2, r.output
+
+
+def _jobs(tmp_path, *lines):
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text("".join(f"- {line}\n" for line in lines))
+    return jobs
+
+
+def test_a_batch_never_writes_over_what_an_earlier_job_reads(tmp_path, cat_png):
+    cat = Path(cat_png)
+    before = cat.read_bytes()
+    jobs = _jobs(
+        tmp_path,
+        f"{{kind: image, input: {cat.name}, output: first.png, set: {FAST_SET}}}",
+        f"{{kind: image, input: first.png, output: {cat.name}, set: {FAST_SET}}}",
+    )
+    r = cli("batch", jobs, "-y")
+    assert r.code == 1 and cat.read_bytes() == before
+    first = tmp_path / "first.png"
+    assert f"output {cat} is the input of job 1 ({first}), which comes first" in r.err
+    assert f"job 1 ({first}): done" in r.err
+
+
+def test_a_job_that_reads_an_earlier_jobs_output_waits_for_it(tmp_path, cat_png):
+    cat = Path(cat_png)
+    jobs = _jobs(
+        tmp_path,
+        f"{{kind: image, input: {cat.name}, output: once.png, set: {FAST_SET}}}",
+        f"{{kind: image, input: once.png, output: twice.png, set: {FAST_SET}}}",
+        f"{{kind: image, input: missing.png, output: never.png, set: {FAST_SET}}}",
+        f"{{kind: image, input: never.png, output: nor.png, set: {FAST_SET}}}",
+    )
+    r = cli("batch", jobs)
+    assert r.code == 1, r.output
+    assert (tmp_path / "twice.png").is_file() and not (tmp_path / "nor.png").exists()
+    assert "input: file" in r.output and "needs the output of job 3, which failed" in r.output
+    # run again: the first two are complete; the second is redone only if the first was
+    again = cli("batch", jobs)
+    assert again.err.count("skipped: already complete") == 2, again.output
+    (tmp_path / "once.png").unlink()
+    redone = cli("batch", jobs, "-y")
+    assert redone.err.count(": done: ") == 2 and "skipped" not in redone.err, redone.output

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,6 +61,11 @@ def frames_of(path):
     return [f for _, f in read_frames(path)]
 
 
+def temporary_files() -> set[str]:
+    """What dreamvideo keeps in the temporary folder (workers' copies of the clip, chunks)."""
+    return {p.name for p in Path(tempfile.gettempdir()).glob("dreamvideo-*")}
+
+
 # ------------------------------------------------------------------ planning (no Ray)
 
 
@@ -94,8 +100,14 @@ def test_a_chunked_render_matches_the_single_process_file_and_its_seams_do_not_p
     # lossless: at 64x48 the encoder's keyframe at each joined segment would outweigh the seam
     cfg = fast().override("encode", lossless=True)
     render_video(cfg, clip, one)
-    heard = []
-    r = render_video_chunked(cfg, clip, many, workers=2, on_worker=heard.append)
+    heard, saved = [], []
+
+    def hear(p):  # the plan the render saved, read while it runs (the folder goes at the end)
+        heard.append(p)
+        if not saved:
+            saved.extend(json.loads((parts_dir(many) / "chunks.json").read_text())["chunks"])
+
+    r = render_video_chunked(cfg, clip, many, workers=2, on_worker=hear)
     a, b = probe_video(one), probe_video(many)
     assert (b.frame_count, b.fps, b.width, b.height) == (a.frame_count, a.fps, a.width, a.height)
     assert b.has_audio and abs(b.duration - a.duration) < 0.05
@@ -104,8 +116,8 @@ def test_a_chunked_render_matches_the_single_process_file_and_its_seams_do_not_p
     # steadiness: the whole clip, and every seam against the frames inside the chunks
     m_one, m_many = measure_clip(clip, one), measure_clip(clip, many)
     assert m_many.warp_ratio <= 1.2 * m_one.warp_ratio
-    chunks = plan_chunks(0, 40, [], 15, 4)
-    seams = {t for c in chunks[1:] for t in range(c.start - c.lead - 1, c.start)}
+    assert len(saved) > 1 and all(lead for _, _, lead in saved[1:])  # seams to look at
+    seams = {t for start, _, lead in saved[1:] for t in range(start - lead - 1, start)}
     inside = [e for t, e in enumerate(m_many.warp_errors) if t not in seams]
     at_seams = [m_many.warp_errors[t] for t in sorted(seams)]
     assert max(at_seams) <= max(inside)
@@ -124,13 +136,16 @@ def test_a_killed_worker_has_its_chunk_rendered_again(tmp_path, clip, local_ray)
 
     out = tmp_path / "out.mp4"
     cfg = fast(chunk_seconds=0.25, chunk_overlap=2)
+    before = temporary_files()
     r = render_video_chunked(cfg, clip, out, workers=2, on_worker=kill_after_first_chunk)
     assert killed and any("died during chunk" in n for n in r.notes), r.notes
     assert len(frames_of(out)) == 40
+    # the killed worker's chunk folder and the workers' copy of the clip are gone too
+    assert temporary_files() <= before
 
 
 def test_a_killed_driver_resumes_with_only_the_missing_chunks(tmp_path, clip, local_ray):
-    out = tmp_path / "out.mp4"
+    out, before = tmp_path / "out.mp4", temporary_files()
     driver = subprocess.Popen(
         [sys.executable, "-m", "dreamvideo", "video", clip, "-o", out, "--workers", "2", *TINY],
         stdout=subprocess.DEVNULL,
@@ -156,6 +171,8 @@ def test_a_killed_driver_resumes_with_only_the_missing_chunks(tmp_path, clip, lo
     assert r.code == 0, r.output
     assert f"{len(kept)} already done" in r.err and "resumed at frame" in r.out
     assert len(frames_of(out)) == 40
+    # the killed driver's workers left their files; the resume, the same render, removed them
+    assert temporary_files() <= before
 
 
 def test_a_resume_with_another_worker_count_keeps_the_saved_chunk_plan(tmp_path, clip, local_ray):
@@ -187,6 +204,18 @@ def test_the_command_line_runs_workers_and_says_what_is_wrong(tmp_path, clip, lo
         cli("video", clip, "-o", tmp_path / "x.mp4", "--workers", "2", "--preview", "p.png"),
         "--preview works without --workers",
     )
+
+
+def test_impossible_worker_requests_end_at_once(tmp_path, clip, local_ray):
+    t0 = time.monotonic()
+    out = tmp_path / "x.mp4"
+    r = cli("video", clip, "-o", out, "--workers", "2", *TINY, "--gpus-per-worker", "1")
+    assert_one_line_error(r, "--gpus-per-worker 1: no machine of the Ray cluster has a GPU")
+    assert "(1 machine: 2 CPUs, no GPU)" in r.err and time.monotonic() - t0 < 60
+    assert not parts_dir(out).exists()
+    # more workers than there are chunks: only as many start as have a chunk
+    said = cli("video", clip, "-o", out, "--workers", "10000000000000000000", *TINY)
+    assert said.code == 0 and len(frames_of(out)) == 40, said.output
 
 
 def test_ray_missing_is_one_line_naming_the_extra(tmp_path, clip, monkeypatch):

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from dreamvideo.cli.common import Output, Overwrite, Preset, Sets, app, build_config, display, out
+from dreamvideo.config import MAX_FPS, MIN_FPS
+from dreamvideo.errors import UserError
 from dreamvideo.media.paths import check_input
 
 
@@ -27,12 +29,14 @@ def audio(
     Example: dreamvideo audio song.mp3 -o envelopes.png
     """
     check_input(song, "song")
+    if not MIN_FPS <= fps <= MAX_FPS:  # nan included
+        raise UserError(f"--fps {fps:g}: must be {MIN_FPS:g} .. {MAX_FPS:g} frames per second")
     cfg = build_config(preset, sets).override("zoom", fps=fps)
     from dreamvideo.media.audio import plot
     from dreamvideo.media.images import check_image_output, write_image
     from dreamvideo.render.zoom import load_audio
 
-    target = check_image_output(output, (song,), overwrite)
+    target = check_image_output(output, (("song", song),), overwrite)
     with display("listening") as shown:
         shown.stage(f"analysing {song}")
         env = load_audio(cfg.override("zoom", audio=str(song)))

@@ -30,6 +30,7 @@ from dreamvideo.cli.common import (
     Weights,
     app,
     build_config,
+    err,
     out,
     rendering,
 )
@@ -233,7 +234,7 @@ def metrics(
     """Temporal stability (warping error vs the source's) and dream strength with its drift."""
     check_input(source)
     check_input(output)
-    from dreamvideo.media.metrics import measure_clip
+    from dreamvideo.media.metrics import UNRELATED, measure_clip
 
     m = measure_clip(source, output, first_frame, max_frames, flow, long_gap)
     table = Table("measure", "value", title=f"{output} vs {source} ({m.frames} frames)")
@@ -249,3 +250,18 @@ def metrics(
     table.add_row("strength, first / last tenth", f"{m.strength_first:.1f} / {m.strength_last:.1f}")
     table.add_row("drift (last / first)", f"{m.drift:.2f}")
     out.print(table)
+    if m.unrelated:
+        err.print(
+            f"note: {output} does not look like a dream of {source}: their pictures correlate "
+            f"{m.likeness:.2f} (a dream keeps its source's shapes, above {UNRELATED:.1f}), so "
+            "these figures compare unrelated clips",
+            markup=False,
+            highlight=False,
+        )
+    if m.frames < m.source_frames and max_frames is None:
+        err.print(
+            f"note: {source} has {m.source_frames} frames from frame {m.first_frame}, "
+            f"{output} {m.frames}: the first {m.frames} were measured",
+            markup=False,
+            highlight=False,
+        )

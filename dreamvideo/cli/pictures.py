@@ -33,6 +33,8 @@ from dreamvideo.cli.common import (
 from dreamvideo.media.paths import check_input
 from dreamvideo.presets import describe, load_preset, preset_names, read_preset
 
+MAX_TILE = 1024  # pixels: a sheet of every layer at this size is already ~100 megapixels
+
 
 @app.command()
 def image(
@@ -113,8 +115,12 @@ def gallery(
             help='layers to show, e.g. "blocks.3 blocks.8 blocks.10:7" (default: all)',
         ),
     ] = None,
-    size: Annotated[int, typer.Option("--size", help="tile size in pixels", min=32)] = 256,
-    columns: Annotated[int, typer.Option("--columns", help="grid columns (0: auto)", min=0)] = 0,
+    size: Annotated[
+        int, typer.Option("--size", help="tile size in pixels", min=32, max=MAX_TILE)
+    ] = 256,
+    columns: Annotated[
+        int, typer.Option("--columns", help="grid columns (0: auto; at most one per layer)", min=0)
+    ] = 0,
     octaves: Octaves = None,
     iterations: Iterations = None,
     step: Step = None,

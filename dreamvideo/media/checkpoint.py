@@ -24,16 +24,21 @@ import torch
 
 from dreamvideo.errors import UserError
 from dreamvideo.media.ffmpeg import VideoWriter, join_segments
-from dreamvideo.media.paths import RenderLock, replace_into, temp_path, write_atomic
+from dreamvideo.media.paths import PARTS, RenderLock, replace_into, temp_path, write_atomic
 
 State = Mapping[str, np.ndarray | torch.Tensor]  # tensors are copied to the host when saved
 KEEP_STATES = 2  # states of the newest commits kept, to roll back past a damaged segment
 CHUNKED = "chunks.json"  # marks a parts folder of a chunked render (dreamvideo.scale.chunked)
 
 
+def _count(value: Any) -> bool:
+    """Whether ``value`` is a count as this module writes them (an int, not a bool, >= 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def parts_dir(output: str | Path) -> Path:
     output = Path(output)
-    return output.with_name(output.name + ".parts")
+    return output.with_name(output.name + PARTS)
 
 
 def first_difference(old: Any, new: Any, prefix: str = "") -> str:
@@ -154,9 +159,18 @@ class SegmentedRender:
             self.dir / "manifest.json", json.dumps({"segments": self.segments}, indent=1).encode()
         )
 
-    def _damage(self, k: int, entry: dict[str, Any]) -> str | None:
-        """Why segment ``k`` does not match its manifest entry, or ``None``."""
+    def _damage(self, k: int, entry: Any) -> str | None:
+        """Why segment ``k`` does not match its manifest entry, or ``None``. An entry someone
+        edited (a value of the wrong type, a key missing) counts as damage too."""
         path = self._segment(k)
+        if not (
+            isinstance(entry, dict)
+            and entry.get("file") == path.name
+            and _count(entry.get("frames"))
+            and _count(entry.get("bytes"))
+            and isinstance(entry.get("sha256"), str)
+        ):
+            return "not listed properly in the manifest"
         if not path.is_file():
             return "missing"
         if path.stat().st_size != entry.get("bytes"):
@@ -168,10 +182,13 @@ class SegmentedRender:
     def _load(self) -> None:
         """Keep the longest run of intact segments whose closing state can be loaded."""
         listed = read_json(self.dir / "manifest.json", "the list of finished segments")
-        entries = listed.get("segments", []) if isinstance(listed, dict) else []
+        entries = listed.get("segments") if isinstance(listed, dict) else None
+        if not isinstance(entries, list):
+            self.notes.append(f"the list of finished segments in {self.dir} is damaged")
+            entries = []
         good = 0
         for k, entry in enumerate(entries):
-            why = self._damage(k, entry) if isinstance(entry, dict) else "not listed properly"
+            why = self._damage(k, entry)
             if why is not None:
                 self.notes.append(f"segment {k} in {self.dir} is damaged ({why})")
                 break

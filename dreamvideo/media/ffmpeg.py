@@ -21,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 
 from dreamvideo.errors import UserError
-from dreamvideo.media.paths import check_output, replace_into, temp_path
+from dreamvideo.media.paths import PARTS, Inputs, check_output, replace_into, temp_path
 from dreamvideo.names import VIDEO_SUFFIXES
 
 PROBE_SECONDS = 60  # reading a file's header; a network mount can be slow, a hang is a bug
@@ -40,6 +40,18 @@ def ffmpeg_exe() -> str:
 
 def _base() -> list[str]:
     return [ffmpeg_exe(), "-hide_banner", "-nostdin"]
+
+
+def file_arg(path: str | Path) -> str:
+    """``path`` as ffmpeg (and OpenCV's reader, which is ffmpeg) must be given it: absolute, so
+    that ``-dash.mp4`` is not read as an option nor ``a:b.mp4`` as the protocol ``a``."""
+    return str(Path(path).absolute())
+
+
+# ffmpeg runs in a process group of its own: a Ctrl-C in the terminal reaches only dreamvideo,
+# which then finishes or stops ffmpeg itself (killed by the same key, ffmpeg would fail the
+# segment being written and turn an interruption into an encoding error)
+DETACHED = {"process_group": 0}
 
 
 def _tail(text: str | bytes, lines: int = 4) -> str:
@@ -62,7 +74,10 @@ def _run(args: Sequence[str], what: str, timeout: float) -> bytes:
     """
     try:
         r = subprocess.run(
-            [*_base(), "-y", "-v", "error", *args], capture_output=True, timeout=timeout
+            [*_base(), "-y", "-v", "error", *args],
+            capture_output=True,
+            timeout=timeout,
+            **DETACHED,
         )
     except subprocess.TimeoutExpired:
         raise EncodeError(f"{what} timed out after {timeout:.0f} s (ffmpeg was stopped)") from None
@@ -82,10 +97,10 @@ def add_soundtrack(
     (``["-f", "lavfi", "-i", "sine=frequency=440"]``); ``audio_filter``: e.g. fades."""
     run_ffmpeg(
         [
-            "-i", str(video), *sound,
+            "-i", file_arg(video), *sound,
             *(["-af", audio_filter] if audio_filter else []),
             "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k",
-            "-shortest", str(output),
+            "-shortest", file_arg(output),
         ],
         f"adding a soundtrack to {video}",
         timeout=120,
@@ -97,7 +112,7 @@ def read_audio(path: str | Path, rate: int) -> np.ndarray:
     float32 samples at ``rate`` Hz, shape ``(samples,)``."""
     try:
         raw = _run(
-            ["-i", str(path), "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
+            ["-i", file_arg(path), "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
             f"reading the sound of {path}",
             600,
         )
@@ -111,7 +126,9 @@ def read_audio(path: str | Path, rate: int) -> np.ndarray:
 def describe(path: Path, timeout: float = PROBE_SECONDS) -> str:
     """ffmpeg's own description of a file (its stderr for ``-i path``)."""
     try:
-        r = subprocess.run([*_base(), "-i", str(path)], capture_output=True, timeout=timeout)
+        r = subprocess.run(
+            [*_base(), "-i", file_arg(path)], capture_output=True, timeout=timeout, **DETACHED
+        )
     except subprocess.TimeoutExpired:
         raise UserError(
             f"reading {path} timed out after {timeout:.0f} s (is it on a stalled network drive?)"
@@ -124,7 +141,7 @@ def count_frames(path: Path, timeout: float = PROBE_SECONDS) -> int:
     text = run_ffmpeg(
         [
             "-i",
-            str(path),
+            file_arg(path),
             "-map",
             "0:v:0",
             "-c",
@@ -189,10 +206,10 @@ class VideoWriter:
             *codec,
             "-r",
             str(fps),
-            str(self.path),
+            file_arg(self.path),
         ]
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, **DETACHED
         )
 
     def _log_tail(self) -> str:
@@ -224,12 +241,15 @@ class VideoWriter:
             self._proc.stdin.close()
         try:
             code = self._proc.wait(timeout=self.close_timeout)
-        except BaseException:  # time-out or Ctrl-C while flushing: never leave ffmpeg running
+        except subprocess.TimeoutExpired:
             tail = self._log_tail()
             self.abort()
             raise EncodeError(
                 f"encoding {self.path} did not finish within {self.close_timeout:.0f} s: {tail}"
             ) from None
+        except BaseException:  # Ctrl-C while flushing: never leave ffmpeg running
+            self.abort()
+            raise
         try:
             if code != 0:
                 raise EncodeError(
@@ -284,24 +304,24 @@ def join_segments(
     output = Path(output)
     timeout = 120 + 2 * (duration or 0)  # stream copy is fast; a sound re-encode is not
     with temp_path(output) as tmp, temp_path(output, ".txt") as listing:
-        quoted = [str(Path(s).resolve()).replace("'", "'\\''") for s in segments]
+        quoted = [file_arg(s).replace("'", "'\\''") for s in segments]
         listing.write_text("".join(f"file '{q}'\n" for q in quoted), encoding="utf-8")
-        args = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+        args = ["-f", "concat", "-safe", "0", "-i", file_arg(listing)]
         if audio_source is not None:
             args += ["-ss", f"{audio_start:.6f}"] if audio_start else []
             args += ["-t", f"{duration:.6f}"] if duration else []
-            args += ["-i", str(audio_source), "-map", "0:v:0", "-map", "1:a:0?"]
+            args += ["-i", file_arg(audio_source), "-map", "0:v:0", "-map", "1:a:0?"]
         tail = _metadata_args(metadata)
         if output.suffix.lower() in (".mp4", ".mov"):
             tail += ["-movflags", "+faststart"]
         try:
-            run_ffmpeg([*args, "-c", "copy", *tail, str(tmp)], f"writing {output}", timeout)
+            run_ffmpeg([*args, "-c", "copy", *tail, file_arg(tmp)], f"writing {output}", timeout)
         except EncodeError:
             if audio_source is None:
                 raise
             # e.g. PCM sound cannot go into MP4 as is: keep the video, re-encode the sound
             run_ffmpeg(
-                [*args, "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *tail, str(tmp)],
+                [*args, "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *tail, file_arg(tmp)],
                 f"writing {output}",
                 timeout,
             )
@@ -315,8 +335,14 @@ def join_segments(
 
 
 def read_video_metadata(path: str | Path) -> dict[str, Any] | None:
-    """The run settings :func:`join_segments` stored in a video's ``comment`` tag, if any."""
-    text = run_ffmpeg(["-i", str(path), "-f", "ffmetadata", "-"], f"reading {path}", PROBE_SECONDS)
+    """The run settings :func:`join_segments` stored in a video's ``comment`` tag: ``None``
+    when the file has none, holds something else there, or cannot be read at all."""
+    try:
+        text = run_ffmpeg(
+            ["-i", file_arg(path), "-f", "ffmetadata", "-"], f"reading {path}", PROBE_SECONDS
+        )
+    except EncodeError:
+        return None
     value, collecting = [], False
     for line in text.splitlines():
         if line.lower().startswith("comment="):
@@ -336,13 +362,13 @@ def read_video_metadata(path: str | Path) -> dict[str, Any] | None:
         unescaped.append(raw[i])
         i += 1
     try:
-        return json.loads("".join(unescaped))
-    except json.JSONDecodeError:
+        settings = json.loads("".join(unescaped))
+    except (json.JSONDecodeError, RecursionError):
         return None
+    return settings if isinstance(settings, dict) else None
 
 
-def check_video_output(
-    path: str | Path, inputs: Sequence[str | Path | None] = (), overwrite: bool = False
-) -> Path:
-    """See :func:`dreamvideo.media.paths.check_output`."""
-    return check_output(path, VIDEO_SUFFIXES, "video", inputs, overwrite)
+def check_video_output(path: str | Path, inputs: Inputs = (), overwrite: bool = False) -> Path:
+    """See :func:`dreamvideo.media.paths.check_output`; the name leaves room for the
+    ``.parts`` folder beside it."""
+    return check_output(path, VIDEO_SUFFIXES, "video", inputs, overwrite, reserve=len(PARTS))

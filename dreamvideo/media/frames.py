@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from dreamvideo.errors import UserError
-from dreamvideo.media.ffmpeg import describe
+from dreamvideo.media.ffmpeg import describe, file_arg
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def exact_fps(fps: float) -> Fraction:
     """The rate as a fraction: 25.0 -> 25, 29.97002997 -> 30000/1001 (NTSC rates exactly)."""
     for den in (1, 1001):
         num = round(fps * den)
-        if num and abs(num / den - fps) < 1e-4:
+        if num and abs(num / den - fps) < 1e-5 * fps:  # relative: 0.1 fps is not 100/1001
             return Fraction(num, den)
     return Fraction(fps).limit_denominator(1001)
 
@@ -43,7 +43,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"input file {path} does not exist")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    cap = cv2.VideoCapture(file_arg(path), cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
             raise UserError(f"{path} is not a video OpenCV can open (try converting it to MP4)")
@@ -82,7 +82,7 @@ def read_frames(
     area averaging. Frames before ``first`` are decoded and dropped: seeking in compressed
     video is not frame-exact, and resumed renders must see exactly the same frames.
     """
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    cap = cv2.VideoCapture(file_arg(path), cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
             raise UserError(f"{path} is not a video OpenCV can open")

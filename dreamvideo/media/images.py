@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from dreamvideo.errors import UserError
-from dreamvideo.media.paths import check_output, replace_into, temp_path
+from dreamvideo.media.paths import Inputs, check_output, replace_into, temp_path
 from dreamvideo.names import IMAGE_FORMATS
 
 METADATA_KEY = "dreamvideo"
@@ -25,18 +25,17 @@ PREVIEW_KEY = "preview"  # marks a PNG as a render's preview, which later render
 
 def check_image_output(
     path: str | Path,
-    inputs: tuple[str | Path | None, ...] = (),
+    inputs: Inputs = (),
     overwrite: bool = False,
     what: str = "output",
 ) -> Path:
     return check_output(path, list(IMAGE_FORMATS), "picture", inputs, overwrite, what)
 
 
-def check_preview(
-    path: str | Path, inputs: tuple[str | Path | None, ...], overwrite: bool = False
-) -> Path:
-    """A ``--preview`` PNG: never an input or the output; an existing file is replaced only
-    with ``overwrite`` or when it is itself an earlier preview."""
+def check_preview(path: str | Path, inputs: Inputs, overwrite: bool = False) -> Path:
+    """A ``--preview`` PNG: never a file the run reads or writes (``inputs``, the output
+    among them); an existing file is replaced only with ``overwrite`` or when it is itself
+    an earlier preview."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise UserError(f"preview {path}: must be a .png file")
@@ -45,10 +44,7 @@ def check_preview(
 
 
 def _is_preview(path: Path) -> bool:
-    try:
-        return bool((read_image_metadata(path) or {}).get(PREVIEW_KEY))
-    except (OSError, ValueError, SyntaxError):
-        return False
+    return bool((read_image_metadata(path) or {}).get(PREVIEW_KEY))
 
 
 def _to_rgb8(im: Image.Image) -> np.ndarray:
@@ -113,10 +109,15 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, Any] | No
 
 
 def read_image_metadata(path: str | Path) -> dict[str, Any] | None:
-    """The run settings stored in a PNG by :func:`write_image`, if any."""
-    with Image.open(path) as im:
-        text = im.info.get(METADATA_KEY)
-    return json.loads(text) if text else None
+    """The run settings stored in a PNG by :func:`write_image`: ``None`` when the picture has
+    none, holds something else there, or cannot be read at all."""
+    try:
+        with Image.open(path) as im:
+            text = im.info.get(METADATA_KEY)
+        settings = json.loads(text) if isinstance(text, str) else None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, RecursionError):
+        return None
+    return settings if isinstance(settings, dict) else None
 
 
 def resize_rgb(rgb: np.ndarray, width: int | None) -> np.ndarray:
@@ -135,13 +136,14 @@ def resize_rgb(rgb: np.ndarray, width: int | None) -> np.ndarray:
 def contact_sheet(tiles: list[tuple[str, np.ndarray]], columns: int = 0) -> np.ndarray:
     """Lay ``(label, (H,W,3) uint8)`` pictures on a grid with each label under its picture.
 
-    ``columns`` = 0 picks a near-square grid. Returns ``(H,W,3)`` uint8.
+    ``columns`` = 0 picks a near-square grid; more columns than pictures are not drawn.
+    Returns ``(H,W,3)`` uint8.
     """
     from PIL import ImageDraw, ImageFont
 
     if not tiles:
         raise ValueError("a contact sheet needs at least one picture")
-    columns = columns or int(np.ceil(np.sqrt(len(tiles))))
+    columns = min(columns or int(np.ceil(np.sqrt(len(tiles)))), len(tiles))
     rows = int(np.ceil(len(tiles) / columns))
     h, w = tiles[0][1].shape[:2]
     font_size = max(12, w // 16)

@@ -34,6 +34,7 @@ from dreamvideo.render.loop import (
     OnFrame,
     OnStage,
     RenderResult,
+    checking,
     file_fingerprint,
     run_metadata,
 )
@@ -83,10 +84,15 @@ def plan_clip(info: VideoInfo, video: VideoConfig) -> ClipPlan:
             f"with optical flow; render at least {MIN_FLOW_SIDE} pixels on each "
             "side (video.width / video.scale)"
         )
-    first = round(video.start * info.fps)
-    last = round(video.end * info.fps) if video.end is not None else None
-    if last is not None and last <= first:
+    if video.end is not None and video.end <= video.start:
         raise UserError(f"video.end ({video.end} s) must come after video.start ({video.start} s)")
+    first, last = _frame_at(video.start, info), _frame_at(video.end, info)
+    if first is None:
+        length = f" ({info.duration:.2f} s long)" if info.duration else ""
+        raise UserError(
+            f"video.start {video.start:g} s is past the end of {info.path}{length}; "
+            "give a start inside the clip"
+        )
     if video.max_frames is not None:
         last = first + video.max_frames if last is None else min(last, first + video.max_frames)
     return ClipPlan(info, first, last, size)
@@ -108,6 +114,16 @@ def clip_steps(video: VideoConfig, full: AscentParams, color_match: str = "none"
         video.hold_gain,
         video.memory,
     )
+
+
+def _frame_at(seconds: float | None, info: VideoInfo) -> int | None:
+    """The source frame at ``seconds``; ``None`` for no time or one past the clip's end."""
+    if seconds is None:
+        return None
+    frame = seconds * float(info.fps)  # a finite float: the config refuses inf and nan
+    if (info.duration is not None and seconds >= info.duration) or frame > 2**53:
+        return None
+    return round(frame)
 
 
 def flow_function(video: VideoConfig, device: torch.device) -> FlowFn:
@@ -152,9 +168,12 @@ class StepSchedule:
         return self.at(index - self.first)
 
 
-def plan_step(cfg: Config, source: Path, plan: ClipPlan) -> StepSchedule | None:
+def plan_step(
+    cfg: Config, source: Path, plan: ClipPlan, on_stage: OnStage | None = None
+) -> StepSchedule | None:
     """Read ``video.step`` and, if it uses the sound, analyse the clip's soundtrack; every
-    frame's value is checked here, before any frame is dreamed."""
+    frame's value is checked here, before any frame is dreamed (``on_stage`` hears how far a
+    long check has come)."""
     if cfg.video.step is None:
         return None
     schedule = parse_schedule(cfg.video.step, "video.step")
@@ -166,7 +185,13 @@ def plan_step(cfg: Config, source: Path, plan: ClipPlan) -> StepSchedule | None:
         a = cfg.audio
         audio = load_envelopes(source, float(plan.info.fps), a.attack, a.release, a.beat_decay)
     steps = StepSchedule(schedule, float(plan.info.fps), plan.first, audio)
-    schedule.check_frames(range(plan.expected), steps.fps, steps.envelopes, check_scheduled)
+    schedule.check_frames(
+        range(plan.expected),
+        steps.fps,
+        steps.envelopes,
+        check_scheduled,
+        checking(on_stage, plan.expected),
+    )
     return steps
 
 
@@ -267,15 +292,16 @@ def render_video(
     measure what the threads gain).
     """
     source = Path(source)
-    output = check_video_output(output, (source,), overwrite or resume)
+    reads = (("input", source), *cfg.reads())
+    output = check_video_output(output, reads, overwrite or resume)
     if preview is not None:
-        preview = check_preview(preview, (source, output), overwrite)
+        preview = check_preview(preview, (*reads, ("output", output)), overwrite)
     say = on_stage or (lambda text: None)
     info = probe_video(source)
     plan = plan_clip(info, cfg.video)
     if cfg.video.step is not None and not isinstance(cfg.video.step, float):
         say(f"scheduling video.step over {plan.expected} frames")
-    step = plan_step(cfg, source, plan)
+    step = plan_step(cfg, source, plan, on_stage)
     say(
         f"{info.width}x{info.height} at {float(info.fps):.3f} fps, about {plan.expected} "
         f"frames to dream at {plan.size[0]}x{plan.size[1]}; loading {cfg.dream.model}"

@@ -88,7 +88,7 @@ def render_image(
     ``on_stage`` hears what is happening before that.
     """
     if output is not None:
-        output = check_image_output(output, (_path(source),), overwrite)
+        output = check_image_output(output, (("input", _path(source)), *cfg.reads()), overwrite)
     rgb = picture(source, width)
     if on_stage is not None:
         on_stage(f"{rgb.shape[1]}x{rgb.shape[0]} picture; loading {cfg.dream.model}")
@@ -119,7 +119,7 @@ def render_gallery(
     on_stage: OnStage | None = None,
 ) -> list[str]:
     """Dream ``source`` once per layer (default: every layer) into a labelled contact sheet."""
-    output = check_image_output(output, (source,), overwrite)
+    output = check_image_output(output, (("input", source), *cfg.reads()), overwrite)
     rgb = read_image(source)
     rgb = resize_rgb(rgb, round(rgb.shape[1] * min(1.0, size / max(rgb.shape[:2]))))
     if on_stage is not None:

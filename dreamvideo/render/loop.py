@@ -55,6 +55,24 @@ class Frame:
 
 OnFrame = Callable[[FrameReport], None]
 OnStage = Callable[[str], None]  # told what is happening before the frames come
+LONG_CHECK = 100_000  # frames: a schedule check over more says how far it has come
+CHECK_EVERY = 5.0  # seconds between those reports
+
+
+def checking(say: OnStage | None, frames: int) -> Callable[[int], None] | None:
+    """The progress of a schedule check over ``frames`` frames, said every few seconds when
+    the check is long enough to be noticed (``None``: nothing to say)."""
+    if say is None or frames < LONG_CHECK:
+        return None
+    last = float("-inf")
+
+    def report(t: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= CHECK_EVERY:
+            last = time.monotonic()
+            say(f"checking the schedules' values: frame {t:,} of {frames:,}")
+
+    return report
 
 
 def run_metadata(cfg: Config, source: str | Path | None, **extra: Any) -> dict[str, Any]:
@@ -135,8 +153,9 @@ def run(
     (``overlap`` False: in turn, on this thread).
 
     ``frames`` gets the open render (its ``state`` and ``done`` say where to go on from). The
-    preview picture is refreshed at most once a second. On any error or Ctrl-C the open
-    segment is dropped and committed ones stay for ``--resume``.
+    preview picture is refreshed at most once a second, and shows the last frame at the end.
+    On any error or Ctrl-C the open segment is dropped and committed ones stay for
+    ``--resume``.
     """
     if resume and (done := finished_before(job)) is not None:
         return done
@@ -159,6 +178,7 @@ def run(
                 (f"resuming at frame {resumed_from}; " if resumed_from else "") + job.first_note
             )
         last_preview, state, count, cuts = 0.0, {}, 0, 0
+        shown = unshown = None  # the last frame written to the preview, and a newer one
         t0 = time.perf_counter()
         stepper = frames(render)
         try:
@@ -166,11 +186,14 @@ def run(
                 state, count, cuts = f.state, count + 1, cuts + f.report.cut
                 if f.image is not None:
                     sink.submit(_write, render, f.image, f.state)
+                    unshown = f.image
                     if preview is not None and time.monotonic() - last_preview > 1.0:
                         sink.submit(_preview, preview, f.image)
-                        last_preview = time.monotonic()
+                        last_preview, shown = time.monotonic(), f.image
                 if on_frame is not None:
                     on_frame(f.report)
+            if preview is not None and unshown is not None and unshown is not shown:
+                sink.submit(_preview, preview, unshown)  # the preview ends on the last frame
             seconds = time.perf_counter() - t0
             sink.submit(render.finish, state, job.audio_source, job.audio_start, job.metadata)
             sink.drain()

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from dreamvideo.render.loop import (
     OnFrame,
     OnStage,
     RenderResult,
+    checking,
     file_fingerprint,
     run_metadata,
 )
@@ -51,10 +52,13 @@ def load_audio(cfg: Config) -> Envelopes | None:
     return load_envelopes(path, float(exact_fps(cfg.zoom.fps)), a.attack, a.release, a.beat_decay)
 
 
-def plan_zoom(cfg: Config, audio: Envelopes | None = None) -> ZoomPlan:
+def plan_zoom(
+    cfg: Config, audio: Envelopes | None = None, on_stage: OnStage | None = None
+) -> ZoomPlan:
     """Frames, schedules and the song's envelopes; every schedulable value is computed for
     every frame here, so an expression that fails or leaves its range (at frame 200, say)
-    is one error before the first frame is dreamed."""
+    is one error before the first frame is dreamed (``on_stage`` hears how far a long
+    check has come)."""
     z = cfg.zoom
     fps = exact_fps(z.fps)
     seconds = z.seconds if z.seconds is not None else audio.seconds if audio else None
@@ -86,15 +90,15 @@ def plan_zoom(cfg: Config, audio: Envelopes | None = None) -> ZoomPlan:
         cfg.dream.seed,
         warmup=loop,
     )
-    _check_every_frame(plan)
+    _check_every_frame(plan, checking(on_stage, plan.rendered))
     return plan
 
 
-def _check_every_frame(plan: ZoomPlan) -> None:
+def _check_every_frame(plan: ZoomPlan, progress: Callable[[int], None] | None) -> None:
     numbers = [*plan.motion, plan.iterations] + ([plan.step] if plan.step else [])
     for schedule in numbers:
         schedule.check_frames(
-            range(1, plan.rendered), float(plan.fps), plan.envelopes_at, check_scheduled
+            range(1, plan.rendered), float(plan.fps), plan.envelopes_at, check_scheduled, progress
         )
 
 
@@ -170,13 +174,14 @@ def render_zoom(
     to record in the file's settings when ``image`` is a copy of it (a batch worker's).
     """
     image = Path(image) if image is not None else None
-    output = check_video_output(output, (image,), overwrite or resume)
+    reads = (("input", image), *cfg.reads())
+    output = check_video_output(output, reads, overwrite or resume)
     if preview is not None:
-        preview = check_preview(preview, (image, output), overwrite)
+        preview = check_preview(preview, (*reads, ("output", output)), overwrite)
     if on_stage is not None and cfg.zoom.audio is not None:
         on_stage(f"listening to {cfg.zoom.audio}")
     audio = load_audio(cfg)
-    plan = plan_zoom(cfg, audio)
+    plan = plan_zoom(cfg, audio, on_stage)
     size = (cfg.zoom.width, cfg.zoom.height)
     if on_stage is not None:
         on_stage(

@@ -27,6 +27,7 @@ from dreamvideo.config import Config
 from dreamvideo.errors import UserError
 from dreamvideo.media.ffmpeg import read_video_metadata
 from dreamvideo.media.images import read_image_metadata
+from dreamvideo.media.paths import same_file
 from dreamvideo.names import IMAGE_FORMATS, VIDEO_SUFFIXES
 from dreamvideo.presets import load_preset, read_yaml_file, set_values
 from dreamvideo.text import excerpt
@@ -45,10 +46,15 @@ class BatchJob:
     input: Path | None
     output: Path
     cfg: Config
+    needs: tuple[int, ...] = ()  # earlier jobs whose outputs this one reads
 
     @property
     def name(self) -> str:
         return job_name(self.number, {"output": str(self.output)})
+
+    def reads(self) -> tuple[tuple[str, str | Path | None], ...]:
+        """Every file the job reads, named for messages: its input and its settings' files."""
+        return (("input", self.input), *self.cfg.reads())
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ def _job(number: int, raw: Any, base: Path) -> BatchJob:
     if unknown:
         raise UserError(f"unknown key {excerpt(unknown[0])}; valid keys: {', '.join(KEYS)}")
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise UserError(f"kind must be one of {', '.join(KINDS)}; got {excerpt(kind)}")
     if not isinstance(raw.get("output"), str) or not raw["output"].strip():
         raise UserError("output: a file name is required")
@@ -93,8 +99,6 @@ def _job(number: int, raw: Any, base: Path) -> BatchJob:
         if not isinstance(source, str):
             raise UserError(f"input: expected a file name, got {excerpt(source)}")
         source = base / source
-        if not source.is_file():
-            raise UserError(f"input: file {source} does not exist")
     preset = raw.get("preset", KINDS[kind])
     sets = raw.get("set") or {}
     if not isinstance(sets, dict):
@@ -124,21 +128,59 @@ def read_jobs(path: Path) -> tuple[list[BatchJob], list[Outcome]]:
     for job in jobs:
         if outputs.count(job.output.resolve()) > 1:
             raise UserError(f"{path}: {job.name}: another job writes the same output")
-    return jobs, failed
+    linked, refused = _linked(jobs)
+    kept, bad = [], set()
+    for job in linked:  # in order: a job's needs are settled before it
+        lost = [n for n in job.needs if n in bad]
+        why = refused.get(job.number) or _missing_input(job)
+        if lost:
+            why = f"needs the output of job {lost[0]}, which failed"
+        if why is None:
+            kept.append(job)
+        else:
+            failed.append(Outcome(job.number, job.name, job.kind, "failed", why, 0.0))
+            bad.add(job.number)
+    return kept, failed
+
+
+def _linked(jobs: list[BatchJob]) -> tuple[list[BatchJob], dict[int, str]]:
+    """The jobs with what each waits for (the earlier jobs that write a file it reads), and
+    why each job that writes a file an EARLIER job reads is refused: that job would read
+    the file as it was, and this one would then destroy it, ``-y`` or not."""
+    refused: dict[int, str] = {}
+    linked = []
+    for job in jobs:
+        needs = []
+        for what, path in job.reads():
+            for other in jobs:
+                if path is None or other is job or not same_file(other.output, Path(path)):
+                    continue
+                if other.number < job.number:
+                    needs.append(other.number)
+                else:
+                    refused.setdefault(
+                        other.number,
+                        f"output {other.output} is the {what} of {job.name}, which comes first; "
+                        "a batch never writes over a file one of its jobs reads (not even "
+                        "with -y): move the job before it, or choose another output",
+                    )
+        linked.append(replace(job, needs=tuple(sorted(set(needs)))))
+    return linked, refused
+
+
+def _missing_input(job: BatchJob) -> str | None:
+    """Why ``job`` cannot start: its input is not there and no earlier job makes it."""
+    if job.input is None or job.needs or job.input.is_file():
+        return None
+    return f"input: file {job.input} does not exist"
 
 
 def complete(job: BatchJob) -> bool:
     """Whether ``job.output`` already holds this job's render (same settings and input)."""
     if not job.output.is_file():
         return False
-    try:
-        meta = (
-            read_image_metadata(job.output)
-            if job.kind == "image"
-            else read_video_metadata(job.output)
-        )
-    except UserError:
-        return False
+    read = read_image_metadata if job.kind == "image" else read_video_metadata
+    meta = read(job.output)
     source = str(job.input) if job.input is not None else None
     return bool(meta) and meta.get("config") == job.cfg.to_dict() and meta.get("source") == source
 
@@ -161,8 +203,26 @@ def run_job(job: BatchJob, overwrite: bool, dreamer: Any = None) -> str:
     return f"{v.frames} frames, {v.seconds_per_frame:.2f} s/frame"
 
 
-def skipped(job: BatchJob) -> Outcome:
-    return Outcome(job.number, job.name, job.kind, "skipped", "already complete", 0.0)
+def settled(job: BatchJob, before: dict[int, Outcome]) -> Outcome | None:
+    """The outcome of ``job`` without rendering it, given the outcomes ``before`` of the jobs
+    it needs: failed when one of them failed, skipped when its output is already complete
+    and none of its inputs was made again; ``None``: it must be rendered."""
+    failed = [n for n in job.needs if before[n].status == "failed"]
+    if failed:
+        why = f"needs the output of job {failed[0]}, which failed"
+        return Outcome(job.number, job.name, job.kind, "failed", why, 0.0)
+    remade = any(before[n].status == "done" for n in job.needs)
+    if not remade and complete(job):
+        return Outcome(job.number, job.name, job.kind, "skipped", "already complete", 0.0)
+    return None
+
+
+def waves(jobs: list[BatchJob]) -> list[list[BatchJob]]:
+    """The jobs in groups that may run side by side: each after every job it needs."""
+    depth: dict[int, int] = {}
+    for job in jobs:  # a job needs only earlier ones, so one pass in order suffices
+        depth[job.number] = 1 + max((depth.get(n, 0) for n in job.needs), default=-1)
+    return [[j for j in jobs if depth[j.number] == d] for d in sorted(set(depth.values()))]
 
 
 def _timed(job: BatchJob, work: Callable[[], str]) -> Outcome:
@@ -187,21 +247,27 @@ def run_here(
         dreamer = dreamer_for(job.cfg.dream, dreamer)
         return run_job(job, overwrite, dreamer)
 
-    for job in jobs:
-        outcome = skipped(job) if complete(job) else _timed(job, lambda job=job: render(job))
+    done: dict[int, Outcome] = {}
+    for job in jobs:  # in the file's order: every job after the jobs it needs
+        outcome = settled(job, done) or _timed(job, lambda job=job: render(job))
         on_outcome(outcome)
         outcomes.append(outcome)
+        done[job.number] = outcome
     return outcomes
 
 
-def _remote_job(job: BatchJob, source: bytes | None, threads: int) -> Any:
+def _remote_job(job: BatchJob, source: bytes | None, threads: int, run: str) -> Any:
     """A picture or zoom rendered on a worker, its input brought as bytes: the picture comes
     back as an ``(H,W,3)`` uint8 array, a zoom as the finished file's bytes (its metadata
-    names the job's own input)."""
+    names the job's own input). Its files live in the run's scratch folder on that machine."""
     import tempfile
 
+    from dreamvideo.scale.cluster import scratch_dir
+
     cfg = job.cfg.override("dream", threads=threads or None)
-    with tempfile.TemporaryDirectory(prefix="dreamvideo-job-") as tmp:
+    folder = scratch_dir(run)
+    folder.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dreamvideo-job-", dir=folder) as tmp:
         local = None
         if source is not None and job.input is not None:
             local = Path(tmp) / f"input{job.input.suffix}"
@@ -225,68 +291,88 @@ def run_on_ray(
     gpus: float | None,
     on_outcome: Callable[[Outcome], None],
 ) -> list[Outcome]:
-    """Pictures and zooms as Ray tasks (at most ``workers`` at once), clips chunked."""
+    """Pictures and zooms as Ray tasks side by side (as many as the workers' resources
+    allow), clips chunked across the workers; a job that needs another's output waits for
+    it (see :func:`waves`)."""
+    from dreamvideo.scale.cluster import connected, scratch, worker_resources
+
+    done: dict[int, Outcome] = {}
+
+    def told(outcome: Outcome) -> None:
+        done[outcome.number] = outcome
+        on_outcome(outcome)
+
+    key = "\0".join(str(j.output.resolve()) for j in jobs)
+    with connected(address) as ray, scratch(ray, key) as run:
+        share = worker_resources(ray, workers, gpus)
+        task = ray.remote(num_cpus=share.cpus, num_gpus=share.gpus, max_retries=2)(_remote_job)
+        for wave in waves(jobs):
+            todo = []
+            for job in wave:
+                outcome = settled(job, done)
+                if outcome is None:
+                    todo.append(job)
+                else:
+                    told(outcome)
+            threads = int(share.cpus) if not share.gpus else 0
+            _run_wave(ray, todo, task, threads, run, overwrite, told)
+            for job in (j for j in todo if j.kind == "video"):
+
+                def chunked(job: BatchJob = job) -> str:
+                    from dreamvideo.scale.chunked import render_video_chunked
+
+                    r = render_video_chunked(
+                        job.cfg, job.input, job.output, workers=workers, gpus_per_worker=gpus,
+                        overwrite=overwrite,
+                    )  # fmt: skip
+                    return f"{r.frames} frames, {r.seconds_per_frame:.2f} s/frame"
+
+                told(_timed(job, chunked))
+    return sorted(done.values(), key=lambda o: o.number)
+
+
+def _run_wave(
+    ray: Any,
+    jobs: list[BatchJob],
+    task: Any,
+    threads: int,
+    run: str,
+    overwrite: bool,
+    told: Callable[[Outcome], None],
+) -> None:
+    """The pictures and zooms of ``jobs`` as Ray tasks side by side, each written here as it
+    comes back."""
     from dreamvideo.media.images import write_image
     from dreamvideo.media.paths import check_output, write_atomic
     from dreamvideo.render.loop import run_metadata
-    from dreamvideo.scale.chunked import render_video_chunked
-    from dreamvideo.scale.cluster import connected, worker_resources
 
-    outcomes: list[Outcome] = []
-    todo = []
-    for job in jobs:
-        if complete(job):
-            outcomes.append(skipped(job))
-            on_outcome(outcomes[-1])
-        else:
-            todo.append(job)
-    with connected(address) as ray:
-        cpus, per_gpu = worker_resources(ray, workers, gpus)
-        task = ray.remote(num_cpus=cpus, num_gpus=per_gpu, max_retries=2)(_remote_job)
-        started: dict[Any, tuple[BatchJob, float]] = {}
-        for job in (j for j in todo if j.kind != "video"):
-            try:  # a file that is there and not ours is refused before any work
-                suffixes = list(IMAGE_FORMATS if job.kind == "image" else VIDEO_SUFFIXES)
-                check_output(job.output, suffixes, job.kind, (job.input,), overwrite)
-            except UserError as e:
-                outcomes.append(Outcome(job.number, job.name, job.kind, "failed", str(e), 0.0))
-                on_outcome(outcomes[-1])
-                continue
-            data = job.input.read_bytes() if job.input is not None else None
-            started[task.remote(job, data, int(cpus) if not per_gpu else 0)] = (
-                job,
-                time.perf_counter(),
-            )
-        for job in (j for j in todo if j.kind == "video"):
+    started: dict[Any, tuple[BatchJob, float]] = {}
+    for job in (j for j in jobs if j.kind != "video"):
+        try:  # a file that is there and not ours is refused before any work
+            suffixes = list(IMAGE_FORMATS if job.kind == "image" else VIDEO_SUFFIXES)
+            check_output(job.output, suffixes, job.kind, job.reads(), overwrite)
+        except UserError as e:
+            told(Outcome(job.number, job.name, job.kind, "failed", str(e), 0.0))
+            continue
+        data = job.input.read_bytes() if job.input is not None else None
+        started[task.remote(job, data, threads, run)] = (job, time.perf_counter())
+    while started:
+        ready, _ = ray.wait(list(started), num_returns=1)
+        job, t0 = started.pop(ready[0])
 
-            def chunked(job: BatchJob = job) -> str:
-                r = render_video_chunked(
-                    job.cfg, job.input, job.output, workers=workers, gpus_per_worker=gpus,
-                    overwrite=overwrite,
-                )  # fmt: skip
-                return f"{r.frames} frames, {r.seconds_per_frame:.2f} s/frame"
+        def fetched(ref: Any = ready[0], job: BatchJob = job) -> str:
+            try:
+                data = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:
+                cause = e.cause
+                raise UserError(
+                    str(cause) if isinstance(cause, UserError) else f"{cause!r}"
+                ) from None
+            if job.kind == "image":
+                write_image(job.output, data, run_metadata(job.cfg, job.input, width=None))
+                return f"{data.shape[1]}x{data.shape[0]}"
+            write_atomic(job.output, data)
+            return f"{len(data):,} bytes"
 
-            outcomes.append(_timed(job, chunked))
-            on_outcome(outcomes[-1])
-        while started:
-            ready, _ = ray.wait(list(started), num_returns=1)
-            job, t0 = started.pop(ready[0])
-
-            def fetched(ref: Any = ready[0], job: BatchJob = job) -> str:
-                try:
-                    data = ray.get(ref)
-                except ray.exceptions.RayTaskError as e:
-                    cause = e.cause
-                    raise UserError(
-                        str(cause) if isinstance(cause, UserError) else f"{cause!r}"
-                    ) from None
-                if job.kind == "image":
-                    write_image(job.output, data, run_metadata(job.cfg, job.input, width=None))
-                    return f"{data.shape[1]}x{data.shape[0]}"
-                write_atomic(job.output, data)
-                return f"{len(data):,} bytes"
-
-            # the time since the task was sent, not just the download
-            outcomes.append(replace(_timed(job, fetched), seconds=time.perf_counter() - t0))
-            on_outcome(outcomes[-1])
-    return outcomes
+        # the time since the task was sent, not just the download
+        told(replace(_timed(job, fetched), seconds=time.perf_counter() - t0))

@@ -46,7 +46,7 @@ from dreamvideo.render.loop import (
     run_metadata,
 )
 from dreamvideo.scale.chunks import Chunk, crossfade, plan_chunks
-from dreamvideo.scale.store import ChunkStore, chunk_key
+from dreamvideo.scale.store import ChunkStore, chunk_key, seam_key
 from dreamvideo.scale.worker import ChunkJob, ChunkResult
 
 SCOUT_WIDTH = 128  # pixels: the scene-cut pre-pass needs only the coarse motion
@@ -75,7 +75,7 @@ def blend_seams(store: ChunkStore, chunks: list[Chunk], codec: list[str], fps: A
     """Cross-fade each overlap (the ending chunk's tail into the starting chunk's lead) into
     its own segment, once both chunks are in."""
     for prev, chunk in zip(chunks, chunks[1:], strict=False):
-        key = f"seam_{chunk.index:05d}"
+        key = seam_key(chunk)
         if not chunk.lead or key in store.done:
             continue
         tail = store.file(chunk_key(prev), "tail")
@@ -130,7 +130,7 @@ def render_video_chunked(
     if workers < 1:
         raise UserError(f"--workers {workers}: must be at least 1")
     source = Path(source)
-    output = check_video_output(output, (source,), overwrite or resume)
+    output = check_video_output(output, (("input", source), *cfg.reads()), overwrite or resume)
     say = on_stage or (lambda text: None)
     info = probe_video(source)
     plan = plan_clip(info, cfg.video)
@@ -139,7 +139,7 @@ def render_video_chunked(
     if last <= plan.first:
         raise UserError(f"no frames to render in {source} (is video.start past its end?)")
     plan = ClipPlan(info, plan.first, last, plan.size)
-    step = plan_step(cfg, source, plan)
+    step = plan_step(cfg, source, plan, on_stage)
     identity = {
         "config": cfg.to_dict(),
         **file_fingerprint(source),
@@ -165,6 +165,7 @@ def render_video_chunked(
     try:
         todo = [c for c in chunks if chunk_key(c) not in store.done]
         kept = sum(c.end - c.start for c in chunks if c not in todo)
+        workers = min(workers, max(len(todo), 1))  # a worker without a chunk only costs
         say(
             f"{len(chunks)} chunk(s) of up to {max(c.end - c.start for c in chunks)} frames "
             f"({len(cuts)} scene cut(s)), {len(chunks) - len(todo)} already done; "
@@ -197,15 +198,16 @@ def render_video_chunked(
         if jobs:
             with connected(address) as ray:
                 store.notes += run_chunks(
-                    ray, cfg, source, jobs, workers, gpus_per_worker, landed, heard
-                )
+                    ray, cfg, source, jobs, workers, gpus_per_worker, landed, heard,
+                    key=str(output.resolve()),
+                )  # fmt: skip
         blend_seams(store, chunks, codec, info.fps)
         seconds = time.perf_counter() - t0
         say(f"joining {len(chunks)} chunk(s) with the sound")
         segments = []
         for chunk in chunks:
             if chunk.lead:
-                segments.append(store.file(f"seam_{chunk.index:05d}", "main"))
+                segments.append(store.file(seam_key(chunk), "main"))
             segments.append(store.file(chunk_key(chunk), "main"))
         frames = last - plan.first
         join_segments(

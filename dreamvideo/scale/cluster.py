@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
+import socket
 import tempfile
 import time
 from collections import deque
@@ -26,6 +28,7 @@ from dreamvideo.scale.worker import ChunkJob, ChunkResult, render_chunk
 
 ATTEMPTS = 3  # tries per chunk before the render gives up
 PROGRESS_EVERY = 0.5  # seconds between a worker's progress messages
+CLEAN_SECONDS = 30  # at most this long to remove a render's files on every machine
 
 
 def _ray() -> Any:
@@ -58,6 +61,42 @@ def connected(address: str | None) -> Iterator[Any]:
         ray.shutdown()
 
 
+def scratch_dir(run: str) -> Path:
+    """This machine's folder for the worker files of one render (or batch): the clip's copy,
+    the chunks' parts while they are encoded, a job's input and output."""
+    return Path(tempfile.gettempdir()) / f"dreamvideo-run-{run}"
+
+
+def _remove_scratch(run: str) -> None:
+    shutil.rmtree(scratch_dir(run), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch(ray: Any, key: str) -> Iterator[str]:
+    """A name for the worker files of the run ``key`` names (its output), and when the block
+    ends, however it ends, those files removed from every machine of the cluster: a killed
+    worker cleans up nothing, so a task on each machine (and this process, for its own) does
+    it for the whole run. The name follows from ``key``, so a resume after a killed driver
+    takes over, and then removes, what that driver left."""
+    run = hashlib.sha256(f"{socket.gethostname()}\0{key}".encode()).hexdigest()[:16]
+    try:
+        yield run
+    finally:
+        _remove_scratch(run)
+        with contextlib.suppress(Exception):  # a machine that went away keeps nothing of ours
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            clean = ray.remote(num_cpus=0, max_retries=0)(_remove_scratch)
+            refs = [
+                clean.options(
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+                ).remote(run)
+                for node in ray.nodes()
+                if node.get("Alive")
+            ]
+            ray.wait(refs, num_returns=len(refs), timeout=CLEAN_SECONDS)
+
+
 @dataclass(frozen=True)
 class Progress:
     """One worker's latest report."""
@@ -73,16 +112,20 @@ class Progress:
 class _Worker:
     """The actor: the clip and the network are loaded once, chunks rendered one at a time."""
 
-    def __init__(self, cfg: Config, source: bytes, suffix: str, slot: int, queue: Any) -> None:
+    def __init__(
+        self, cfg: Config, source: bytes, suffix: str, slot: int, queue: Any, run: str
+    ) -> None:
         import ray
 
         from dreamvideo.render.network import dreamer_for
 
         self.slot, self.queue = slot, queue
         self.node = ray.get_runtime_context().get_node_id()[:8]
+        self.scratch = scratch_dir(run)
+        self.scratch.mkdir(exist_ok=True)
         digest = hashlib.sha256(source).hexdigest()[:16]
-        self.source = Path(tempfile.gettempdir()) / f"dreamvideo-source-{digest}{suffix}"
-        if not self.source.exists():
+        self.source = self.scratch / f"dreamvideo-source-{digest}{suffix}"
+        if not self.source.exists():  # one copy per machine, shared by its workers
             tmp = self.source.with_name(f"{self.source.name}.{os.getpid()}")
             tmp.write_bytes(source)
             tmp.replace(self.source)
@@ -104,19 +147,59 @@ class _Worker:
                     Progress(self.slot, job.chunk.index, done, job.chunk.rendered, fps, self.node)
                 )
 
-        result = render_chunk(job, self.source, self.dreamer, report)
+        result = render_chunk(job, self.source, self.dreamer, report, self.scratch)
         where = {"node": self.node, "pid": str(os.getpid())}
         return replace(result, worker=where)
 
 
-def worker_resources(ray: Any, workers: int, gpus: float | None) -> tuple[float, float]:
-    """``(cpus, gpus)`` each worker asks for: an equal share of the cluster's cores (at
-    least one), and one GPU where the cluster has GPUs unless ``gpus`` says otherwise."""
+@dataclass(frozen=True)
+class Share:
+    """What each worker asks Ray for, and how many such workers the cluster holds at once."""
+
+    cpus: float
+    gpus: float
+    fits: int
+
+
+def worker_resources(ray: Any, workers: int, gpus: float | None) -> Share:
+    """What each worker asks for: an equal share of the cluster's cores (at least one), and
+    one GPU where the cluster has GPUs unless ``gpus`` says otherwise.
+
+    A worker that no machine can hold would wait for one forever: that is one line naming
+    what the cluster has, before any worker starts. Workers beyond what the machines hold
+    at once would wait as long (a worker keeps its share while it lives), so ``fits`` says
+    how many to start."""
     total = ray.cluster_resources()
     cpus = max(1, int(total.get("CPU", 1)) // workers)
     if gpus is None:
         gpus = 1.0 if total.get("GPU", 0) >= 1 else 0.0
-    return float(cpus), float(gpus)
+    machines = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    able = [m for m in machines if m.get("GPU", 0) >= gpus and m.get("CPU", 0) >= 1]
+    if not able:
+        raise UserError(
+            f"--gpus-per-worker {gpus:g}: no machine of the Ray cluster has "
+            f"{'a GPU' if gpus <= 1 else f'{gpus:g} GPUs'} ({_inventory(machines)}); "
+            "use --gpus-per-worker 0 to render on the CPUs"
+        )
+    cpus = min(cpus, max(int(m.get("CPU", 0)) for m in able))
+
+    def held(m: dict[str, float]) -> int:
+        by_gpu = int(m.get("GPU", 0) // gpus) if gpus else workers
+        return min(int(m.get("CPU", 0) // cpus), by_gpu)
+
+    return Share(float(cpus), float(gpus), max(1, sum(held(m) for m in able)))
+
+
+def _inventory(machines: list[dict[str, float]]) -> str:
+    """``1 machine: 2 CPUs, no GPU``: what the cluster's machines have, for a message."""
+    if not machines:
+        return "no machine is connected"
+    each = [
+        f"{int(m.get('CPU', 0))} CPUs, " + (f"{m['GPU']:g} GPU(s)" if m.get("GPU") else "no GPU")
+        for m in machines
+    ]
+    shown = "; ".join(each[:4]) + ("; ..." if len(each) > 4 else "")
+    return f"{len(machines)} machine{'s' if len(machines) > 1 else ''}: {shown}"
 
 
 def run_chunks(
@@ -128,19 +211,58 @@ def run_chunks(
     gpus: float | None,
     on_result: Callable[[ChunkResult], None],
     on_progress: Callable[[Progress, int], None] | None = None,
+    key: str | None = None,
 ) -> list[str]:
-    """Render every job on ``workers`` actors, ``on_result`` as each chunk lands (in any
+    """Render every job on ``workers`` actors (``key`` names the run's scratch files,
+    default: the source), ``on_result`` as each chunk lands (in any
     order). ``on_progress(progress, pid)`` hears each worker's reports. A chunk whose worker
-    dies is given to a fresh worker, up to ``ATTEMPTS`` times. Returns notes on retries."""
-    from ray.util.queue import Empty, Queue
+    dies is given to a fresh worker, up to ``ATTEMPTS`` times. Returns notes on retries.
+    Whichever way it ends, the workers are stopped and their files removed everywhere."""
+    from ray.util.queue import Queue
 
-    cpus, per_gpu = worker_resources(ray, workers, gpus)
-    threads = int(cpus) if per_gpu == 0 else cfg.dream.threads
+    share = worker_resources(ray, workers, gpus)
+    threads = int(share.cpus) if share.gpus == 0 else cfg.dream.threads
     worker_cfg = cfg.override("dream", threads=threads)
-    actor = ray.remote(num_cpus=cpus, num_gpus=per_gpu, max_restarts=0)(_Worker)
-    clip = ray.put(source.read_bytes())
-    queue = Queue()
-    slots = [actor.remote(worker_cfg, clip, source.suffix, k, queue) for k in range(workers)]
+    actor = ray.remote(num_cpus=share.cpus, num_gpus=share.gpus, max_restarts=0)(_Worker)
+    notes = []
+    if share.fits < workers:
+        notes.append(
+            f"the Ray cluster holds {share.fits} worker(s) of {share.cpus:g} CPU(s)"
+            + (f" and {share.gpus:g} GPU" if share.gpus else "")
+            + f" at once; {share.fits} rendered instead of {workers}"
+        )
+        workers = share.fits
+    with scratch(ray, key or str(source.resolve())) as run:
+        clip = ray.put(source.read_bytes())
+        queue = Queue()
+
+        def start(slot: int) -> Any:
+            return actor.remote(worker_cfg, clip, source.suffix, slot, queue, run)
+
+        slots = [start(k) for k in range(workers)]
+        try:
+            return notes + _dispatch(ray, slots, start, jobs, queue, on_result, on_progress)
+        finally:
+            for handle in slots:
+                with contextlib.suppress(Exception):
+                    ray.kill(handle)
+            with contextlib.suppress(Exception):
+                queue.shutdown()
+
+
+def _dispatch(
+    ray: Any,
+    slots: list[Any],
+    start: Callable[[int], Any],
+    jobs: list[ChunkJob],
+    queue: Any,
+    on_result: Callable[[ChunkResult], None],
+    on_progress: Callable[[Progress, int], None] | None,
+) -> list[str]:
+    """Hand the jobs to the workers in ``slots`` as they free up; ``start(slot)`` replaces a
+    worker that died. Returns notes on retries."""
+    from ray.util.queue import Empty
+
     pids: dict[int, int] = {}
     pending = deque((job, 1) for job in jobs)
     running: dict[Any, tuple[int, ChunkJob, int]] = {}
@@ -153,45 +275,38 @@ def run_chunks(
                 if on_progress is not None:
                     on_progress(p, pids.get(p.worker, 0))
 
-    try:
-        while pending or running:
-            busy = {slot for slot, _, _ in running.values()}
-            for slot in range(workers):
-                if slot not in busy and pending:
-                    job, attempt = pending.popleft()
-                    if slot not in pids:
-                        pids[slot] = ray.get(slots[slot].pid.remote())
-                    running[slots[slot].render.remote(job)] = (slot, job, attempt)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.25)
-            drain()
-            for ref in ready:
-                slot, job, attempt = running.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
-                    if attempt >= ATTEMPTS:
-                        raise UserError(
-                            f"chunk {job.chunk.index} failed {attempt} times: its worker died "
-                            f"({type(e).__name__}); finished chunks are kept for --resume"
-                        ) from None
-                    notes.append(
-                        f"worker {slot + 1} died during chunk {job.chunk.index}; "
-                        "the chunk was rendered again by a fresh worker"
-                    )
-                    slots[slot] = actor.remote(worker_cfg, clip, source.suffix, slot, queue)
-                    pids.pop(slot, None)
-                    pending.appendleft((job, attempt + 1))
-                    continue
-                except ray.exceptions.RayTaskError as e:
-                    if isinstance(e.cause, UserError):
-                        raise UserError(str(e.cause)) from None
-                    raise e.cause from None
-                on_result(result)
+    while pending or running:
+        busy = {slot for slot, _, _ in running.values()}
+        for slot in range(len(slots)):
+            if slot not in busy and pending:
+                job, attempt = pending.popleft()
+                if slot not in pids:
+                    pids[slot] = ray.get(slots[slot].pid.remote())
+                running[slots[slot].render.remote(job)] = (slot, job, attempt)
+        ready, _ = ray.wait(list(running), num_returns=1, timeout=0.25)
         drain()
-    finally:
-        for handle in slots:
-            with contextlib.suppress(Exception):
-                ray.kill(handle)
-        with contextlib.suppress(Exception):
-            queue.shutdown()
+        for ref in ready:
+            slot, job, attempt = running.pop(ref)
+            try:
+                result = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+                if attempt >= ATTEMPTS:
+                    raise UserError(
+                        f"chunk {job.chunk.index} failed {attempt} times: its worker died "
+                        f"({type(e).__name__}); finished chunks are kept for --resume"
+                    ) from None
+                notes.append(
+                    f"worker {slot + 1} died during chunk {job.chunk.index}; "
+                    "the chunk was rendered again by a fresh worker"
+                )
+                slots[slot] = start(slot)
+                pids.pop(slot, None)
+                pending.appendleft((job, attempt + 1))
+                continue
+            except ray.exceptions.RayTaskError as e:
+                if isinstance(e.cause, UserError):
+                    raise UserError(str(e.cause)) from None
+                raise e.cause from None
+            on_result(result)
+    drain()
     return notes

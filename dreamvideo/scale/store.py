@@ -56,7 +56,11 @@ class ChunkStore:
                     f"({first_difference(saved, identity)}); repeat the original command "
                     "with --resume, or use --restart"
                 )
-            self.chunks = _chunks(plan)
+            try:
+                self.chunks = _chunks(plan, identity.get("first"), identity.get("last"))
+            except UserError:
+                self.lock.release()
+                raise
             self.done = self._intact()
         elif resume:
             raise UserError(
@@ -80,22 +84,47 @@ class ChunkStore:
             self._save()
 
     def _intact(self) -> dict[str, dict[str, Any]]:
-        """The listed chunk files that are still whole; the others are rendered again."""
+        """The listed chunks and seams whose files are all there and whole; the others (an
+        entry someone edited included) are rendered again."""
         listed = read_json(self.dir / DONE_FILE, "the list of finished chunks")
+        if not isinstance(listed, dict):
+            listed = {}
+            self.notes.append(f"the list of finished chunks in {self.dir} is damaged")
         kept = {}
-        for key, files in (listed if isinstance(listed, dict) else {}).items():
-            damaged = [
-                name
-                for name, entry in files.items()
-                if not (self.dir / entry["file"]).is_file()
-                or (self.dir / entry["file"]).stat().st_size != entry["bytes"]
-                or sha256_of(self.dir / entry["file"]) != entry["sha256"]
-            ]
-            if damaged:
-                self.notes.append(f"{key} in {self.dir} is damaged and is rendered again")
-            else:
+        for key, parts in self._expected().items():
+            if key not in listed:
+                continue
+            files = listed[key]
+            if (
+                isinstance(files, dict)
+                and set(files) == parts
+                and all(self._whole(key, name, entry) for name, entry in files.items())
+            ):
                 kept[key] = files
+            else:
+                self.notes.append(f"{key} in {self.dir} is damaged and is rendered again")
         return kept
+
+    def _expected(self) -> dict[str, set[str]]:
+        """Each chunk's and seam's key and the parts it is written as."""
+        expected = {}
+        for c in self.chunks:
+            parts = {"head": c.lead > 0, "main": c.main[1] > c.main[0], "tail": c.tail > 0}
+            expected[chunk_key(c)] = {name for name, there in parts.items() if there}
+            if c.lead:
+                expected[seam_key(c)] = {"main"}
+        return expected
+
+    def _whole(self, key: str, name: str, entry: Any) -> bool:
+        """Whether a listed part is the file this store writes for it, at its size and checksum."""
+        path = self.path(f"{key}_{name}.mp4")
+        return (
+            isinstance(entry, dict)
+            and entry.get("file") == path.name
+            and path.is_file()
+            and entry.get("bytes") == path.stat().st_size
+            and entry.get("sha256") == sha256_of(path)
+        )
 
     def _save(self) -> None:
         write_atomic(self.dir / DONE_FILE, json.dumps(self.done, indent=1).encode())
@@ -129,12 +158,21 @@ class ChunkStore:
         self.lock.release()
 
 
-def _chunks(plan: Any) -> list[Chunk]:
-    """The chunks saved as ``[[start, end, lead], ...]``."""
+def _chunks(plan: Any, first: Any, last: Any) -> list[Chunk]:
+    """The chunks saved as ``[[start, end, lead], ...]``, checked to cover the render's frames
+    ``[first, last)`` in order, each lead within the chunk before."""
+    damaged = UserError("cannot resume: the saved chunk plan is damaged; add --restart")
     try:
         rows = [(int(a), int(b), int(lead)) for a, b, lead in plan]
     except (TypeError, ValueError):
-        raise UserError("cannot resume: the saved chunk plan is damaged; add --restart") from None
+        raise damaged from None
+    ends = [first] + [b for _, b, _ in rows]
+    if not rows or ends[-1] != last:
+        raise damaged
+    for k, (a, b, lead) in enumerate(rows):
+        previous = rows[k - 1][1] - rows[k - 1][0] if k else 0
+        if a != ends[k] or b <= a or not 0 <= lead <= previous or (k == 0 and lead):
+            raise damaged
     tails = [lead for _, _, lead in rows[1:]] + [0]  # a chunk's tail is the next one's lead
     return [
         Chunk(k, a, b, lead, tail)
@@ -144,3 +182,8 @@ def _chunks(plan: Any) -> list[Chunk]:
 
 def chunk_key(chunk: Chunk) -> str:
     return f"chunk_{chunk.index:05d}"
+
+
+def seam_key(chunk: Chunk) -> str:
+    """The cross-fade into ``chunk`` from the chunk before."""
+    return f"seam_{chunk.index:05d}"

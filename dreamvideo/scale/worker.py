@@ -53,8 +53,10 @@ def render_chunk(
     source: Path,
     dreamer: Dreamer,
     on_frame: Callable[[int], None] | None = None,
+    scratch: Path | None = None,
 ) -> ChunkResult:
-    """Dream ``job.chunk`` of ``source``; ``on_frame(done)`` after each frame."""
+    """Dream ``job.chunk`` of ``source``; ``on_frame(done)`` after each frame. The parts are
+    encoded in a folder under ``scratch`` (default: the temporary folder), removed after."""
     t0 = time.perf_counter()
     cfg, chunk = job.cfg, job.chunk
     plan = ClipPlan(probe_video(source), chunk.first, chunk.end, job.size)
@@ -62,7 +64,7 @@ def render_chunk(
     step = (lambda index: job.steps[index - chunk.first]) if job.steps is not None else None
     main_codec = codec_args(*job.size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)
     exact_codec = codec_args(*job.size, 0, True, "ultrafast")
-    with tempfile.TemporaryDirectory(prefix="dreamvideo-chunk-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dreamvideo-chunk-", dir=scratch) as tmp:
         parts = {name: Path(tmp) / f"{name}.mp4" for name in ("head", "main", "tail")}
         counts = {"head": chunk.lead, "main": chunk.main[1] - chunk.main[0], "tail": chunk.tail}
         writers = {
