@@ -10,7 +10,9 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import assert_one_line_error, cli
 
@@ -116,6 +118,22 @@ def test_every_readme_picture_is_made_by_the_samples_script() -> None:
     for path in shown:
         assert (ROOT / path).is_file(), path
         assert Path(path).name in script, f"{path} is not made by samples/make_samples.py"
+
+
+def test_a_sample_made_again_matches_the_committed_one(tmp_path, monkeypatch) -> None:
+    """The samples are what the current code makes: one is made again by its own command
+    and compared (exactly on this CPU; within a level elsewhere, float rounding)."""
+    monkeypatch.syspath_prepend(str(ROOT / "samples"))
+    import make_samples
+
+    args = shlex.split(make_samples.RENDERS["gentle"])
+    at = args.index("-o") + 1
+    committed, args[at] = ROOT / args[at], str(tmp_path / Path(args[at]).name)
+    monkeypatch.chdir(ROOT)  # the commands name samples/ from the repository root
+    assert cli(*args).code == 0
+    made = np.asarray(Image.open(args[at]), np.float32)
+    kept = np.asarray(Image.open(committed), np.float32)
+    assert made.shape == kept.shape and np.abs(made - kept).mean() < 1.0
 
 
 def test_every_preset_is_listed_in_the_readme() -> None:

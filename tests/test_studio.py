@@ -10,6 +10,7 @@ import os
 import shlex
 import shutil
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,8 +20,8 @@ import pytest
 from conftest import cli, pan_frames, photo, write_clip
 from PIL import Image
 
-from dreamvideo.media.checkpoint import parts_dir
-from dreamvideo.media.frames import read_frames
+from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.media.images import read_image_metadata
 
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -111,6 +112,9 @@ def test_a_tiny_picture_is_dreamed_downloads_and_its_command_makes_the_same_file
     info.value.save_as(got)
     dreamed = np.asarray(Image.open(got).convert("RGB"))
     assert dreamed.shape == (64, 96, 3)
+    # what the page asked for is what was rendered (the PNG carries its settings)
+    dream = read_image_metadata(got)["config"]["dream"]
+    assert (dream["layers"], dream["octaves"], dream["iterations"]) == ("blocks.3", 1, 2)
     shot(page, tmp_path, "studio-picture-dreamed")
     # the command shown, run in a terminal, makes the same picture
     command = page.locator("#picture-cmd .cm-content").inner_text()
@@ -141,26 +145,45 @@ def test_a_tiny_clip_renders_with_progress_and_plays(page, tmp_path, studio):
     assert made and len(list(read_frames(made[-1]))) == 8
 
 
-def test_cancel_stops_a_render_and_keeps_nothing(page, tmp_path, studio):
+def test_cancel_after_a_checkpoint_stops_within_a_frame_and_keeps_nothing(
+    page, tmp_path, studio, monkeypatch
+):
+    from dreamvideo.studio.session import Session
+
+    clicks = []  # the session and the frames it had finished when Cancel was pressed
+    real = Session.cancel
+
+    def cancel(self):
+        clicks.append((self, self.dreamed))
+        real(self)
+
+    monkeypatch.setattr(Session, "cancel", cancel)  # the server runs in this process
     clip = Path(write_clip(tmp_path / "long.mp4", pan_frames(120, (160, 96))))
     page.get_by_role("tab", name="Clip").click()
     page.set_input_files("#clip-in input[type=file]", str(clip))
     page.locator("#clip-go").click()
-    wait_status(page, "clip", "frame")
+    sessions = studio[1] / "sessions"
+    for _ in range(TIMEOUT // 100):  # until a checkpoint is on disk (every 30 frames)
+        if list(sessions.glob("*/clip-*.mp4.parts/seg_00000.mp4")):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("no checkpoint was written")
     page.locator("#clip-cancel").click()
     assert wait_status(page, "clip", "cancelled") == "cancelled; nothing was kept"
-    for session in (studio[1] / "sessions").iterdir():
-        for out in session.glob("clip-*.mp4"):
-            assert not parts_dir(out).exists()
-    assert not [p for p in (studio[1] / "sessions").glob("*/*.parts")]
+    session, at_click = clicks[0]
+    assert at_click >= 30 and session.dreamed - at_click <= 1  # the frame being dreamed
+    assert not list(sessions.glob("*/*.parts")) and not list(session.folder.glob("clip-*.mp4"))
 
 
-def test_zoom_preview_and_presets_tab(page, tmp_path):
+def test_zoom_preview_and_presets_tab(page, tmp_path, studio):
     page.get_by_role("tab", name="Zoom").click()
     fill(page, "zoom-width", 64)
     fill(page, "zoom-height", 64)
     page.locator("#zoom-preview").click()
-    assert wait_status(page, "zoom", "wrote").endswith(".mp4")
+    written = wait_status(page, "zoom", "wrote").removeprefix("wrote ")
+    (made,) = studio[1].glob(f"sessions/*/{written}")
+    assert len(list(read_frames(made))) == 4 and probe_video(made).width == 64
     shot(page, tmp_path, "studio-zoom")
     page.get_by_role("tab", name="Presets").click()
     shot(page, tmp_path, "studio-presets")
@@ -184,7 +207,12 @@ def test_no_file_outside_the_studio_folder_can_be_read(studio):
     for path in ("/etc/passwd", str(Path(__file__).resolve())):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"{studio[0]}/gradio_api/file={path}", timeout=10)
-        assert e.value.code in (403, 404)
+        assert e.value.code == 403
+    inside = studio[1] / "sessions" / "probe" / "made.png"  # a session's own file is served
+    inside.parent.mkdir(parents=True, exist_ok=True)
+    inside.write_bytes(b"a session file")
+    with urllib.request.urlopen(f"{studio[0]}/gradio_api/file={inside}", timeout=10) as r:
+        assert r.status == 200 and r.read() == b"a session file"
 
 
 def test_gradio_missing_is_one_line_naming_the_extra(monkeypatch, tmp_path):

@@ -58,7 +58,7 @@ def _dream_fields(preset: str) -> tuple:
 
 def _cancel(st: Session | None) -> None:
     if st is not None:
-        st.stop.set()
+        st.cancel()
 
 
 def _rendering(

@@ -38,6 +38,11 @@ class Session:
     folder: Path
     stop: threading.Event = field(default_factory=threading.Event)
     count: int = 0
+    dreamed: int = 0  # frames the running (or last) render has finished
+
+    def cancel(self) -> None:
+        """Stop the running render at its next frame (the Cancel button)."""
+        self.stop.set()
 
     @classmethod
     def create(cls, root: Path) -> Session:
@@ -185,9 +190,11 @@ def run_in_thread(
     half-written stays behind. A user mistake ends as an ``Update`` with ``error``.
     """
     session.stop.clear()
+    session.dreamed = 0
     state: dict[str, Any] = {"text": "starting", "fraction": 0.0}
 
     def on_frame(report: Any) -> None:
+        session.dreamed = report.done
         if session.stop.is_set():
             raise Cancelled
         state["text"] = f"frame {report.done} of {report.expected}"
@@ -215,7 +222,7 @@ def run_in_thread(
             yield Update(state["text"], state["fraction"])
     finally:  # the page went away or the event was cancelled: stop the render too
         if thread.is_alive():
-            session.stop.set()
+            session.cancel()
             thread.join()
     if "error" in state:
         yield Update(state["error"], state["fraction"], error=state["error"])
