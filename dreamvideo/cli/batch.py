@@ -42,7 +42,8 @@ def batch(
         from dreamvideo.errors import UserError
 
         raise UserError("--ray-address and --gpus-per-worker go with --workers N")
-    from dreamvideo.scale.batch import read_jobs, run_here, run_on_ray
+    from dreamvideo.scale.batch import run_here, run_on_ray
+    from dreamvideo.scale.jobs import read_jobs
 
     def said(o) -> None:
         err.print(f"{o.job}: {o.status}: {o.detail}", markup=False, highlight=False)

@@ -6,8 +6,9 @@ from dreamvideo.lazy import lazy_exports
 __all__, __getattr__ = lazy_exports(
     __name__,
     {
-        "batch": ("read_jobs", "run_here", "run_on_ray"),
+        "batch": ("run_here", "run_on_ray"),
         "chunked": ("find_cuts", "render_video_chunked"),
         "chunks": ("Chunk", "crossfade", "plan_chunks"),
+        "jobs": ("BatchJob", "read_jobs"),
     },
 )
