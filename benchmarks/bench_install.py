@@ -49,7 +49,7 @@ def timed_steps(command: str, folder: Path) -> tuple[list[tuple[str, float]], st
         sys.exit(f"the README's command failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
     marks = [float(line.split()[1]) for line in r.stdout.splitlines() if line.startswith(MARK)]
     ends = [t0, *marks]
-    return [(s, b - a) for s, a, b in zip(steps, ends, ends[1:], strict=True)], r.stderr
+    return [(s, b - a) for s, a, b in zip(steps, ends[:-1], ends[1:], strict=True)], r.stderr
 
 
 def size_of(folder: Path) -> int:
