@@ -25,7 +25,7 @@ from dreamvideo.engine import pick_device
 from dreamvideo.media import measure_clip, probe_video
 from dreamvideo.presets import load_preset
 from dreamvideo.render import plan_clip, render_video
-from dreamvideo.scale import find_cuts, plan_chunks, render_video_chunked
+from dreamvideo.scale import plan_chunks, render_video_chunked, scout
 
 
 class Clock:
@@ -82,7 +82,7 @@ def seams(cfg, clip: Path, errors: tuple[float, ...], workers: int) -> tuple[str
     last = plan.first + len(errors) + 1
     chunk_frames = round(cfg.video.chunk_seconds * float(plan.info.fps))
     chunk_frames = min(chunk_frames, math.ceil((last - plan.first) / workers))
-    cuts = find_cuts(clip, plan, cfg.video.scene_cut)
+    cuts, _ = scout(plan, cfg.video.scene_cut)
     chunks = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
     at = {t - plan.first for c in chunks if c.lead for t in range(c.first - 1, c.start)}
     inside = [e for t, e in enumerate(errors) if t not in at]

@@ -122,6 +122,8 @@ class VideoConfig(Section):
     end: float | None = setting(None, above=0.0)
     # render at most this many frames; null = no limit
     max_frames: int | None = setting(None, min=1)
+    # the rate of a frame folder's frames (they carry none); null = 24. A clip keeps its own
+    fps: float | None = setting(None, min=MIN_FPS, max=MAX_FPS)
     # render width in pixels (height keeps the aspect, rounded to even); null = source size
     width: int | None = setting(None, min=16, max=16384)
     # render at this fraction of the source size (ignored when width is set)
@@ -145,10 +147,29 @@ class EncodeConfig(Section):
     crf: int = setting(18, min=0, max=51)
     # lossless RGB H.264 (libx264rgb, qp 0): exact pixels, big files, fewer players
     lossless: bool = False
-    # x264 speed/size trade-off
+    # x264 speed/size trade-off (x265, VP9 and AV1 take the nearest speed of their own)
     preset: str = setting("medium", choices=names.X264_PRESETS)
-    # copy the source's sound into the output
+    # copy the source's sound (every track) and subtitles into the output
     audio: bool = True
+    # "auto": the output's container decides (H.264 for .mp4/.mov/.mkv, VP9 for .webm, GIF,
+    # WebP, APNG); or h264, h265, prores (422 HQ), prores4444 (alpha), vp9, av1, ffv1
+    codec: str = setting("auto", choices=names.CODECS)
+    # bits per channel: "auto" keeps the source's where the output can (10-bit H.265, VP9,
+    # AV1, ProRes; 16-bit PNG/TIFF frames), or 8, 10, 16, "float" (EXR frames)
+    depth: int | str = "auto"
+    # an HDR source (HLG or PQ): "sdr" dreams it in SDR BT.709 after a tone map; "keep"
+    # dreams its signal and writes it back HDR, 10-bit, tagged (H.265, ProRes, VP9, AV1)
+    hdr: str = setting("sdr", choices=names.HDR_MODES)
+    # frame folders only: write the source's sound beside the frames ("wav", "m4a")
+    sound_file: str = setting("none", choices=names.SOUND_FILES)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.depth not in names.DEPTHS or isinstance(self.depth, bool):
+            raise ConfigError(
+                f"encode.depth: must be one of {', '.join(map(str, names.DEPTHS))}; got "
+                f"{excerpt(self.depth)}"
+            )
 
 
 @dataclass(frozen=True)

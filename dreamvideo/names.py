@@ -44,8 +44,22 @@ X264_PRESETS = (
     "veryslow",
 )
 
-# output containers and picture formats (suffix -> Pillow format)
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+# output containers (dreamvideo.media.codecs.CONTAINERS says which codecs each takes) and
+# the codecs a clip or zoom can be written with; "auto" is the container's own
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".gif", ".webp", ".apng")
+CODECS = ("auto", "h264", "h265", "prores", "prores4444", "vp9", "av1", "ffv1", "gif", "webp",
+          "apng")  # fmt: skip
+# bits per channel written: "auto" (the source's where the output can store them), 8, 10 or
+# 16, or "float" (EXR frames)
+DEPTHS = ("auto", 8, 10, 16, "float")
+# an HDR source (HLG or PQ) is dreamed in SDR BT.709 ("sdr") or kept HDR, 10 bits ("keep")
+HDR_MODES = ("sdr", "keep")
+# frame sequences in and out (a printf pattern such as frame_%04d.png, a folder, a glob)
+FRAME_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".exr")
+# the sound written beside a frame folder, when asked
+SOUND_FILES = ("none", "wav", "m4a")
+
+# picture formats (suffix -> Pillow format)
 IMAGE_FORMATS = {
     ".png": "PNG",
     ".jpg": "JPEG",

@@ -76,7 +76,8 @@ def write_clip(
 ) -> str:
     """Encode ``frames`` to ``path`` (H.264), with a 440 Hz sine soundtrack if ``audio`` is
     true, or with the sound file ``audio``."""
-    from dreamvideo.media.ffmpeg import VideoWriter, add_soundtrack, codec_args
+    from dreamvideo.media.codecs import codec_args
+    from dreamvideo.media.ffmpeg import VideoWriter, add_soundtrack
 
     h, w = frames[0].shape[:2]
     path = Path(path)

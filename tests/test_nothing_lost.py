@@ -27,10 +27,10 @@ from PIL import Image, PngImagePlugin
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
 from dreamvideo.media.checkpoint import parts_dir
+from dreamvideo.media.codecs import codec_args
 from dreamvideo.media.ffmpeg import (
     EncodeError,
     VideoWriter,
-    codec_args,
     describe,
     join_segments,
     read_video_metadata,
@@ -342,7 +342,8 @@ def test_a_real_process_prints_one_line_and_no_decoder_noise(tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
         f"[0:00] reading {notes}",
-        f"error: {notes} is not a video OpenCV can open (try converting it to MP4)",
+        f"error: {notes} is not a video (ffmpeg finds no video stream in it; try converting "
+        "it to MP4)",
     ]
     assert json.dumps(r.stderr).count("moov") == 0
 

@@ -8,10 +8,11 @@ import pytest
 from conftest import ffmpeg_children, pan_frames, write_clip
 
 from dreamvideo.errors import UserError
+from dreamvideo.media.codecs import codec_args
 from dreamvideo.media.ffmpeg import (
     EncodeError,
+    Sound,
     VideoWriter,
-    codec_args,
     ffmpeg_exe,
     join_segments,
     read_video_metadata,
@@ -83,7 +84,7 @@ def test_audio_is_found_and_kept_by_join(tmp_path):
                 w.write(np.full((48, 64, 3), 40 * k, np.uint8))
         segs.append(seg)
     out = tmp_path / "joined.mp4"
-    join_segments(segs, out, 15, src, 0.0, 15 / float(fps), {"config": {"a": "b=c;#"}})
+    join_segments(segs, out, 15, Sound(src), 15 / float(fps), {"config": {"a": "b=c;#"}})
     info = probe_video(out)
     assert info.has_audio and info.fps == fps
     means = [f.mean() for _, f in read_frames(out)]
@@ -97,7 +98,7 @@ def test_sources_without_audio_join_too(tmp_path):
     src = write_clip(tmp_path / "silent.mp4", pan_frames(5, (32, 32)))
     assert not probe_video(src).has_audio
     out = tmp_path / "o.mkv"
-    join_segments([src], out, 5, src, 0.0, None, None)
+    join_segments([src], out, 5, Sound(src))
     assert not probe_video(out).has_audio and len(list(read_frames(out))) == 5
 
 

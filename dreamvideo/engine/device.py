@@ -53,6 +53,12 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     return img[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
+def to_uint16(img: torch.Tensor) -> np.ndarray:
+    """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` uint16 (0..65535) on the host."""
+    x = img[0].float().mul(65535.0).round_().clamp_(0, 65535).to(torch.int32)
+    return x.permute(1, 2, 0).cpu().numpy().astype(np.uint16)
+
+
 def to_float(img: torch.Tensor) -> np.ndarray:
     """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` float32 on the host."""
     return img[0].permute(1, 2, 0).float().cpu().numpy()
@@ -63,17 +69,48 @@ def to_uint8_device(img: torch.Tensor) -> torch.Tensor:
     return img[0].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
 
 
+def to_frame_device(img: torch.Tensor, dtype: str = "uint8") -> torch.Tensor:
+    """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` on its device, to be copied to the host:
+    uint8, or float32 (clamped) for frames of more than 8 bits (see :class:`HostFrame`)."""
+    if dtype == "uint8":
+        return to_uint8_device(img)
+    return img[0].float().clamp(0, 1).permute(1, 2, 0).contiguous()
+
+
+# the largest value of each integer frame type: what 1.0 of float pixels becomes
+TOP = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
+
+
+def convert(a: np.ndarray, dtype: str) -> np.ndarray:
+    """An ``(H,W[,C])`` frame or alpha of uint8, uint16 or float (0..1) as ``dtype``."""
+    if a.dtype == np.dtype(dtype):
+        return a
+    x = a.astype(np.float32) / TOP[a.dtype] if a.dtype in TOP else a.astype(np.float32)
+    if dtype == "float32":
+        return x
+    top = TOP[np.dtype(dtype)]
+    return np.round(np.clip(x, 0.0, 1.0) * top).astype(dtype)
+
+
 @dataclass
 class HostFrame:
-    """A frame on its way to the host; :meth:`numpy` waits for the copy (CUDA) if needed."""
+    """A frame on its way to the host; :meth:`numpy` waits for the copy (CUDA) if needed,
+    converts it to ``dtype`` ("uint8", "uint16" or "float32" in 0..1) and adds ``alpha``
+    (``(H,W)`` of any of those) as a fourth channel."""
 
     data: torch.Tensor | np.ndarray
     event: torch.cuda.Event | None = None
+    alpha: np.ndarray | None = None
+    dtype: str = "uint8"
 
     def numpy(self) -> np.ndarray:
         if self.event is not None:
             self.event.synchronize()
-        return self.data.numpy() if isinstance(self.data, torch.Tensor) else self.data
+        a = self.data.numpy() if isinstance(self.data, torch.Tensor) else self.data
+        a = convert(a, self.dtype)
+        if self.alpha is None:
+            return a
+        return np.dstack([a, convert(self.alpha, self.dtype)])
 
 
 @dataclass
@@ -120,11 +157,14 @@ class DeviceIO:
                 t.record_stream(current)  # freed only after the ascent has used it
         return up.tensors
 
-    def download(self, t: torch.Tensor) -> HostFrame:
+    def download(
+        self, t: torch.Tensor, alpha: np.ndarray | None = None, dtype: str = "uint8"
+    ) -> HostFrame:
+        """``t`` copied to the host (see :class:`HostFrame` for ``alpha`` and ``dtype``)."""
         if self.stream is None:
-            return HostFrame(t.numpy())
+            return HostFrame(t.numpy(), None, alpha, dtype)
         host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
         host.copy_(t, non_blocking=True)
         event = torch.cuda.Event()
         event.record()
-        return HostFrame(host, event)
+        return HostFrame(host, event, alpha, dtype)

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from dreamvideo.errors import UserError
-from dreamvideo.media.ffmpeg import VideoWriter, join_segments
+from dreamvideo.media.codecs import Encoding
+from dreamvideo.media.ffmpeg import Sound, VideoWriter, join_segments
 from dreamvideo.media.paths import PARTS, RenderLock, replace_into, temp_path, write_atomic
 
 State = Mapping[str, np.ndarray | torch.Tensor]  # tensors are copied to the host when saved
@@ -83,16 +84,16 @@ class SegmentedRender:
         fingerprint: dict[str, Any],
         size: tuple[int, int],
         fps: Fraction,
-        codec: list[str],
+        encoding: Encoding,
         every: int,
         resume: bool = False,
         restart: bool = False,
     ) -> None:
-        self.output, self.size, self.fps, self.codec, self.every = (
+        self.output, self.size, self.fps, self.encoding, self.every = (
             Path(output),
             size,
             fps,
-            codec,
+            encoding,
             every,
         )
         self.dir = parts_dir(output)
@@ -149,7 +150,7 @@ class SegmentedRender:
 
     # ------------------------------------------------------------------ files
     def _segment(self, k: int) -> Path:
-        return self.dir / f"seg_{k:05d}.mp4"
+        return self.dir / f"seg_{k:05d}{self.encoding.segment_suffix}"
 
     def _state_file(self, commits: int) -> Path:
         return self.dir / f"state_{commits:05d}.npz"
@@ -243,24 +244,23 @@ class SegmentedRender:
 
     # ------------------------------------------------------------------ frames
     def write(self, frame: np.ndarray, state: State) -> None:
-        """Append one ``(H,W,3)`` uint8 frame; ``state`` is saved if this closes a segment."""
+        """Append one frame (RGB or RGBA, 8 or 16 bits, as the encoding says); ``state`` is
+        saved if this closes a segment."""
         if self._writer is None:
-            fd_path = self.dir / f"open_{len(self.segments):05d}.mp4"
+            e = self.encoding
+            fd_path = self.dir / f"open_{len(self.segments):05d}{e.segment_suffix}"
             fd_path.unlink(missing_ok=True)
-            self._writer = VideoWriter(fd_path, self.size, self.fps, self.codec)
+            self._writer = VideoWriter(fd_path, self.size, self.fps, e.args, pix_fmt=e.pix_fmt)
         self._writer.write(frame)
         self._open_frames += 1
         if (self.done + self._open_frames) % self.every == 0:
             self._commit(state)
 
     def finish(
-        self,
-        state: State,
-        audio_source: str | Path | None = None,
-        audio_start: float = 0.0,
-        metadata: dict[str, Any] | None = None,
+        self, state: State, sound: Sound | None = None, metadata: dict[str, Any] | None = None
     ) -> None:
-        """Commit the last frames, join every segment with the sound into the output."""
+        """Commit the last frames, join every segment with the sound into the output; what
+        the output had to leave out joins :attr:`notes`."""
         if self._writer is not None:
             self._commit(state)
         if not self.segments:
@@ -268,14 +268,14 @@ class SegmentedRender:
                 f"no frames were rendered for {self.output} (is the selected "
                 "range past the end of the clip?)"
             )
-        join_segments(
+        self.notes += join_segments(
             [self._segment(k) for k in range(len(self.segments))],
             self.output,
             self.done,
-            audio_source,
-            audio_start,
+            sound if self.encoding.sound else None,
             self.done / float(self.fps),
             {**(metadata or {}), "frames": self.done},
+            self.encoding.final,
         )
         shutil.rmtree(self.dir)
         self._lock.release()

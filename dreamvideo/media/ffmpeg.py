@@ -13,7 +13,8 @@ import json
 import re
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +25,8 @@ from dreamvideo.errors import UserError
 from dreamvideo.media.paths import PARTS, Inputs, check_output, replace_into, temp_path
 from dreamvideo.names import VIDEO_SUFFIXES
 
+# raw frames ffmpeg is fed or hands back -> (channels, 16 bits)
+RAW_FORMATS = {"rgb24": (3, False), "rgba": (4, False), "rgb48le": (3, True), "rgba64le": (4, True)}
 PROBE_SECONDS = 60  # reading a file's header; a network mount can be slow, a hang is a bug
 CLOSE_SECONDS = 300  # flushing the encoder's queued frames at close
 
@@ -136,6 +139,50 @@ def describe(path: Path, timeout: float = PROBE_SECONDS) -> str:
     return r.stderr.decode("utf-8", "replace")
 
 
+def packet_times(path: Path, timeout: float = PROBE_SECONDS) -> list[float]:
+    """The presentation times (seconds, in display order) of the first video stream's
+    packets: a constant-rate clip steps evenly, a variable-rate one does not. Nothing is
+    decoded (``framecrc`` of a stream copy)."""
+    text = run_ffmpeg(
+        ["-i", file_arg(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+        f"reading the frame times of {path}",
+        timeout,
+    )
+    base = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.MULTILINE)
+    unit = int(base.group(1)) / int(base.group(2)) if base else 1.0
+    pts = [int(f.split(",")[2]) for f in text.splitlines() if f and not f.startswith("#")]
+    return sorted(p * unit for p in pts)
+
+
+def raw_frames(
+    args: Sequence[str], frame_bytes: int, what: str, timeout: float = CLOSE_SECONDS
+) -> Iterator[bytes]:
+    """Raw frames of ``frame_bytes`` each from an ffmpeg run with ``args`` (input, filters and
+    ``-pix_fmt``) that writes raw video to a pipe. ffmpeg is stopped whenever the caller
+    stops; an ffmpeg that fails is :class:`EncodeError` with the tail of its stderr."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [*_base(), "-v", "error", *args, "-f", "rawvideo", "-"],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        **DETACHED,
+    )
+    try:
+        assert proc.stdout is not None
+        while len(frame := proc.stdout.read(frame_bytes)) == frame_bytes:
+            yield frame
+        if proc.wait(timeout=timeout) != 0:
+            log.seek(0)
+            raise EncodeError(f"{what} failed (ffmpeg exit {proc.returncode}): {_tail(log.read())}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        log.close()
+
+
 def count_frames(path: Path, timeout: float = PROBE_SECONDS) -> int:
     """Video frames actually stored in ``path`` (packets counted, nothing decoded)."""
     text = run_ffmpeg(
@@ -160,16 +207,8 @@ def count_frames(path: Path, timeout: float = PROBE_SECONDS) -> int:
     return int(found[-1]) if found else 0
 
 
-def codec_args(width: int, height: int, crf: int, lossless: bool, preset: str) -> list[str]:
-    """x264 arguments. yuv420p needs even sizes: odd ones use 4:4:4 instead of being rescaled."""
-    if lossless:
-        return ["-c:v", "libx264rgb", "-qp", "0", "-preset", preset, "-pix_fmt", "rgb24"]
-    pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-    return ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", pix_fmt]
-
-
 class VideoWriter:
-    """Streams ``(H,W,3)`` uint8 RGB frames into an ffmpeg process, no temporary images.
+    """Streams raw RGB(A) frames into an ffmpeg process, no temporary images.
 
     Use as a context manager: a clean exit closes the stream and checks ffmpeg's exit status
     (waiting at most ``close_timeout`` seconds); an exception (or Ctrl-C) kills ffmpeg. Either
@@ -183,8 +222,13 @@ class VideoWriter:
         fps: Fraction,
         codec: Sequence[str],
         close_timeout: float = CLOSE_SECONDS,
+        pix_fmt: str = "rgb24",
     ) -> None:
         self.path, self.size, self.close_timeout = Path(path), size, close_timeout
+        self.pix_fmt = pix_fmt  # the raw frames: rgb24, rgba, rgb48le or rgba64le
+        channels, deep = RAW_FORMATS[pix_fmt]
+        self._shape = (size[1], size[0], channels)
+        self._dtype = np.dtype("<u2") if deep else np.dtype(np.uint8)
         self.frames = 0
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close/abort)
         cmd = [
@@ -195,7 +239,7 @@ class VideoWriter:
             "-f",
             "rawvideo",
             "-pix_fmt",
-            "rgb24",
+            pix_fmt,
             "-s",
             f"{size[0]}x{size[1]}",
             "-r",
@@ -218,10 +262,12 @@ class VideoWriter:
         return _tail(self._log.read())
 
     def write(self, rgb: np.ndarray) -> None:
-        if rgb.shape != (self.size[1], self.size[0], 3) or rgb.dtype != np.uint8:
+        """Append one ``(H,W,3)`` (or ``(H,W,4)`` for RGBA) frame, uint8 or uint16 as the
+        writer's ``pix_fmt`` says."""
+        if rgb.shape != self._shape or rgb.dtype != self._dtype:
             raise ValueError(
                 f"frame {rgb.shape} {rgb.dtype} does not match the video "
-                f"{self.size[0]}x{self.size[1]} uint8"
+                f"{self.size[0]}x{self.size[1]} {self.pix_fmt}"
             )
         try:
             assert self._proc.stdin is not None
@@ -284,47 +330,75 @@ def _metadata_args(metadata: dict[str, Any] | None) -> list[str]:
     return ["-metadata", f"comment={json.dumps(metadata, sort_keys=True)}"]
 
 
+@dataclass(frozen=True)
+class Sound:
+    """Where a render's sound and subtitles come from: every audio and subtitle stream of
+    ``source`` from ``start`` seconds on."""
+
+    source: Path
+    start: float = 0.0
+    subtitles: bool = False  # the source has subtitle streams to carry across
+
+
 def join_segments(
     segments: Sequence[Path],
     output: str | Path,
     frames: int,
-    audio_source: str | Path | None = None,
-    audio_start: float = 0.0,
+    sound: Sound | None = None,
     duration: float | None = None,
     metadata: dict[str, Any] | None = None,
-) -> None:
-    """Concatenate encoded segments (stream copy), add the source's sound, write metadata.
+    final: Sequence[str] = (),
+) -> list[str]:
+    """Concatenate encoded segments, add the source's sound and subtitles, write metadata.
 
-    The sound is copied (``-c:a copy``) from ``audio_start`` for ``duration`` seconds; a
-    codec the container cannot hold is re-encoded to AAC instead. Sources without sound
-    work too. The result is written under a unique name beside ``output``, checked to hold
-    exactly ``frames`` frames, and only then renamed into place; on any failure the output
-    is untouched and the segments are kept.
+    The video is copied as it is, or made into an animation by ``final`` (GIF, WebP, APNG
+    from lossless segments). Every audio stream is copied from ``sound.start`` for
+    ``duration`` seconds, or re-encoded where the container cannot hold it as it is; every
+    subtitle stream is carried too, converted to the container's format, or left out where
+    it cannot be. The result is written under a unique name beside ``output``, checked to
+    hold exactly ``frames`` frames, and only then renamed into place; on any failure the
+    output is untouched and the segments are kept. Returns what was left out, said once.
     """
+    from dreamvideo.media.codecs import sound_codec, subtitle_codec
+
     output = Path(output)
-    timeout = 120 + 2 * (duration or 0)  # stream copy is fast; a sound re-encode is not
+    suffix = output.suffix.lower()
+    # stream copy is fast; a sound re-encode or an animation is not
+    timeout = 120 + (10 if final else 2) * (duration or 0)
+    notes: list[str] = []
     with temp_path(output) as tmp, temp_path(output, ".txt") as listing:
         quoted = [file_arg(s).replace("'", "'\\''") for s in segments]
         listing.write_text("".join(f"file '{q}'\n" for q in quoted), encoding="utf-8")
         args = ["-f", "concat", "-safe", "0", "-i", file_arg(listing)]
-        if audio_source is not None:
-            args += ["-ss", f"{audio_start:.6f}"] if audio_start else []
-            args += ["-t", f"{duration:.6f}"] if duration else []
-            args += ["-i", file_arg(audio_source), "-map", "0:v:0", "-map", "1:a:0?"]
-        tail = _metadata_args(metadata)
-        if output.suffix.lower() in (".mp4", ".mov"):
+        video = [*final] if final else ["-c:v", "copy"]
+        tail = _metadata_args(metadata) if not final else []
+        if suffix in (".mp4", ".mov"):
             tail += ["-movflags", "+faststart"]
-        try:
-            run_ffmpeg([*args, "-c", "copy", *tail, file_arg(tmp)], f"writing {output}", timeout)
-        except EncodeError:
-            if audio_source is None:
-                raise
-            # e.g. PCM sound cannot go into MP4 as is: keep the video, re-encode the sound
-            run_ffmpeg(
-                [*args, "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *tail, file_arg(tmp)],
-                f"writing {output}",
-                timeout,
-            )
+        tries = [[]]
+        if sound is not None and not final:
+            args += ["-ss", f"{sound.start:.6f}"] if sound.start else []
+            args += ["-t", f"{duration:.6f}"] if duration else []
+            args += ["-i", file_arg(sound.source)]
+            subs = ["-map", "1:s?", "-c:s", subtitle_codec(suffix)] if sound.subtitles else []
+            audio = ["-map", "1:a?"]
+            reencode = ["-c:a", *sound_codec(suffix)]
+            # as they are; the sound re-encoded (PCM into MP4, AAC into WebM); no subtitles
+            tries = [[*audio, "-c:a", "copy", *subs], [*audio, *reencode, *subs]]
+            tries += [[*audio, *reencode]] if subs else []
+        for k, streams in enumerate(tries):
+            try:
+                run_ffmpeg(
+                    [*args, "-map", "0:v:0", *video, *streams, *tail, file_arg(tmp)],
+                    f"writing {output}",
+                    timeout,
+                )
+            except EncodeError:
+                if k == len(tries) - 1:
+                    raise
+                continue
+            if k == 2:
+                notes.append(f"the subtitles are left out: {suffix} cannot hold them as they are")
+            break
         got = count_frames(tmp)
         if got != frames:
             raise EncodeError(
@@ -332,6 +406,7 @@ def join_segments(
                 f"not {frames}; the rendered parts are kept for --resume"
             )
         replace_into(tmp, output)
+    return notes
 
 
 def read_video_metadata(path: str | Path) -> dict[str, Any] | None:

@@ -91,7 +91,7 @@ class ClipSteps:
 class Carry:
     """What frame t needs from frame t-1."""
 
-    prev_frame: np.ndarray  # (H,W,3) uint8 source frame t-1 (host: the flow runs there)
+    prev_frame: np.ndarray  # (H,W,3) uint8 or uint16 source frame t-1 (host: the flow runs there)
     prev_source: torch.Tensor  # (1,3,H,W) float [0,1], the same frame on the device
     prev_dream: torch.Tensor  # (1,3,H,W) float [0,1], its dream
     target: torch.Tensor  # 0-dim: mean |dream - source| of the shot's full dream (0..1)
@@ -117,14 +117,15 @@ class Carry:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], device: torch.device) -> Carry:
         frame = arrays["prev_source"]
-        source = torch.from_numpy(np.ascontiguousarray(frame)).to(device)
+        top = 65535.0 if frame.dtype == np.uint16 else 255.0
+        source = torch.from_numpy(np.ascontiguousarray(frame).astype(np.float32)).to(device)
 
         def optional(key: str) -> torch.Tensor | None:
             return torch.from_numpy(arrays[key]).to(device) if key in arrays else None
 
         return cls(
             frame,
-            source.permute(2, 0, 1)[None].float().div_(255.0),
+            source.permute(2, 0, 1)[None].div_(top),
             torch.from_numpy(arrays["prev_dream"]).to(device),
             *(torch.as_tensor(arrays[k], device=device) for k in ("target", "cap")),
             optional("reference"),

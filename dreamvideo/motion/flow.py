@@ -134,6 +134,11 @@ class Track:
     coverage: float  # mean of mask; very low means a scene cut
 
 
+def eight_bit(rgb: np.ndarray) -> np.ndarray:
+    """``(H,W,3)`` uint8 or uint16 RGB as uint8: what the flow estimators take."""
+    return rgb if rgb.dtype == np.uint8 else (rgb >> 8).astype(np.uint8)
+
+
 def track(
     prev: np.ndarray,
     cur: np.ndarray,
@@ -141,11 +146,13 @@ def track(
     occlusion: bool = True,
     scale: float = 1.0,
 ) -> Track:
-    """Backward flow from ``cur`` to ``prev`` (uint8 RGB) and the mask it carries reliably.
+    """Backward flow from ``cur`` to ``prev`` (RGB, uint8 or uint16) and the mask it carries
+    reliably.
 
     ``scale`` < 1 computes both on frames that much smaller and scales them back up (the
     flow's vectors with them): HD motion is smooth enough that half-size flow follows it at
     a quarter of the cost."""
+    prev, cur = eight_bit(prev), eight_bit(cur)
     h, w = cur.shape[:2]
     small = (max(MIN_FLOW_SIDE, round(w * scale)), max(MIN_FLOW_SIDE, round(h * scale)))
     if scale < 1.0 and small != (w, h):

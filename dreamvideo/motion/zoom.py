@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from dreamvideo.engine.ascent import AscentParams
 from dreamvideo.engine.color import color_stats, match_color
-from dreamvideo.engine.device import to_float, to_tensor, to_uint8
+from dreamvideo.engine.device import to_float, to_tensor, to_uint8, to_uint16
 from dreamvideo.motion.envelopes import Envelopes
 from dreamvideo.motion.schedule import Schedule
 
@@ -191,6 +191,7 @@ class ZoomPlan:
     # frames dreamed before the file's first (a loop's head comes from the settled animation,
     # not from its first second, while detail is still growing out of the start picture)
     warmup: int = 0
+    deep: bool = False  # frames come out as uint16 (for 16-bit or float files), not uint8
 
     @property
     def rendered(self) -> int:
@@ -224,12 +225,13 @@ class ZoomState:
 
     next: int  # frame number to dream next
     prev: torch.Tensor | None  # (1,3,H,W) float [0,1] on the device: the last dream
-    head: np.ndarray  # (K,H,W,3) uint8: the first K frames, written at the end
+    head: np.ndarray  # (K,H,W,3) uint8 (uint16 when deep): the first K frames, written last
     reference: torch.Tensor | None = None  # (2,3) colour statistics of the first dream
 
     @classmethod
     def start(cls, plan: ZoomPlan, size: tuple[int, int]) -> ZoomState:
-        return cls(0, None, np.zeros((plan.loop_frames, size[1], size[0], 3), np.uint8))
+        dtype = np.uint16 if plan.deep else np.uint8
+        return cls(0, None, np.zeros((plan.loop_frames, size[1], size[0], 3), dtype))
 
     def to_arrays(self) -> dict[str, np.ndarray | torch.Tensor]:
         """What a checkpoint saves (tensors are copied to the host only then)."""
@@ -287,7 +289,7 @@ def step_zoom(
         reference = color_stats(out)
     elif plan.color_match != "none":
         out = match_color(out, reference if plan.color_match == "first" else color_stats(x))
-    frame = to_uint8(out)
+    frame = to_uint16(out) if plan.deep else to_uint8(out)
     if 0 <= held < plan.loop_frames:
         head[held] = frame
     written = frame if held >= plan.loop_frames else None

@@ -4,6 +4,7 @@ dream frame by frame (:mod:`dreamvideo.motion.clip`), encode behind
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,13 +14,14 @@ import torch
 
 from dreamvideo.config import Config, VideoConfig, check_scheduled
 from dreamvideo.engine.ascent import AscentParams
-from dreamvideo.engine.device import DeviceIO, Uploaded, to_uint8_device
+from dreamvideo.engine.device import DeviceIO, Uploaded, to_frame_device
 from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.engine.models import load_raft
 from dreamvideo.errors import UserError
 from dreamvideo.media.audio import load_envelopes
 from dreamvideo.media.checkpoint import State
-from dreamvideo.media.ffmpeg import check_video_output
+from dreamvideo.media.codecs import Encoding
+from dreamvideo.media.ffmpeg import Sound
 from dreamvideo.media.frames import VideoInfo, probe_video, read_frames
 from dreamvideo.media.images import check_preview
 from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
@@ -40,18 +42,22 @@ from dreamvideo.render.loop import (
 )
 from dreamvideo.render.loop import run as run_render
 from dreamvideo.render.network import dreamer_for
+from dreamvideo.render.output import check_render_output, encoding_for
 from dreamvideo.render.threads import prefetch
 from dreamvideo.text import plural
 
 
 @dataclass(frozen=True)
 class ClipPlan:
-    """Which source frames are rendered, and at what size."""
+    """Which source frames are rendered, at what size, and read how."""
 
     info: VideoInfo
     first: int  # first source frame
     last: int | None  # one past the last source frame; None = until the clip ends
     size: tuple[int, int]  # render (width, height)
+    alpha: bool = False  # read the source's alpha too (the output keeps it)
+    deep: bool = False  # read more than 8 bits where the source has them
+    hdr: str = "sdr"  # an HDR source read as SDR, or as its own signal ("keep")
 
     @property
     def expected(self) -> int:
@@ -132,19 +138,24 @@ def flow_function(video: VideoConfig, device: torch.device) -> FlowFn:
 
 
 def tracked_frames(
-    source: Path,
     plan: ClipPlan,
     first: int,
     flow_fn: FlowFn,
     occlusion: bool,
     prev: np.ndarray | None,
     flow_scale: float = 1.0,
-) -> Iterator[tuple[int, np.ndarray, Track | None]]:
-    """``(index, frame, how it follows the previous frame)``; ``prev`` is frame ``first - 1``."""
-    for index, frame in read_frames(source, first, plan.last, plan.size):
-        followed = track(prev, frame, flow_fn, occlusion, flow_scale) if prev is not None else None
-        yield index, frame, followed
-        prev = frame
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, Track | None]]:
+    """``(index, RGB frame, its alpha or None, how it follows the previous frame)``, read as
+    ``plan`` says; ``prev`` is the RGB of frame ``first - 1``."""
+    read = read_frames(
+        plan.info, first, plan.last, plan.size, alpha=plan.alpha, deep=plan.deep, hdr=plan.hdr
+    )
+    for index, frame in read:
+        rgb = np.ascontiguousarray(frame[..., :3])
+        alpha = np.ascontiguousarray(frame[..., 3]) if plan.alpha else None
+        followed = track(prev, rgb, flow_fn, occlusion, flow_scale) if prev is not None else None
+        yield index, rgb, alpha, followed
+        prev = rgb
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,6 @@ def plan_step(
 def clip_frames(
     dreamer: Dreamer,
     steps: ClipSteps,
-    source: Path,
     plan: ClipPlan,
     flow_fn: FlowFn,
     occlusion: bool,
@@ -207,38 +217,41 @@ def clip_frames(
     done: int = 0,
     flow_scale: float = 1.0,
     overlap: bool = True,
+    dtype: str = "uint8",
 ) -> Iterator[Frame]:
     """The clip's frames, dreamed one by one, from ``done`` frames into the plan with the
     carry saved in ``state`` (``None``: from a full dream); ``step(index)``: the touch-up
     step of source frame ``index``, when scheduled; ``overlap``: decode and follow the next
-    frames on a reader thread while this one is dreamed."""
+    frames on a reader thread while this one is dreamed. Frames come out as ``dtype``, with
+    the source's alpha where ``plan`` reads it."""
     io = DeviceIO(dreamer.device)
     carry = Carry.from_arrays(state, dreamer.device) if state else None
 
-    def uploaded() -> Iterator[tuple[int, np.ndarray, Track | None, Uploaded]]:
+    def uploaded() -> Iterator[tuple[int, np.ndarray, np.ndarray | None, Track | None, Uploaded]]:
         """Reader thread: decode, flow, and the copy to the device for the next frames."""
         prev = carry.prev_frame if carry is not None else None
-        for index, frame, tr in tracked_frames(
-            source, plan, plan.first + done, flow_fn, occlusion, prev, flow_scale
+        for index, frame, alpha, tr in tracked_frames(
+            plan, plan.first + done, flow_fn, occlusion, prev, flow_scale
         ):
             arrays = (
                 {"frame": frame}
                 if tr is None
                 else {"frame": frame, "flow": tr.flow, "mask": tr.mask}
             )
-            yield index, frame, tr, io.upload(arrays)
+            yield index, frame, alpha, tr, io.upload(arrays)
 
     frames = prefetch(uploaded(), 3 if overlap else 0)
     try:
-        for index, frame, tr, up in frames:
+        for index, frame, alpha, tr, up in frames:
             t = io.ready(up)
-            cur = t["frame"].permute(2, 0, 1)[None].float().div_(255.0)
+            top = 65535.0 if frame.dtype == np.uint16 else 255.0
+            cur = t["frame"].permute(2, 0, 1)[None].float().div_(top)
             tracked = None if tr is None else Tracked(t["flow"], t["mask"], tr.coverage)
             now = steps if step is None else steps.with_step(step(index))
             out, carry, fresh = step_clip(dreamer, now, frame, cur, tracked, carry)
             done += 1
             yield Frame(
-                io.download(to_uint8_device(out)),
+                io.download(to_frame_device(out, dtype), alpha, dtype),
                 carry.to_arrays(),
                 FrameReport(
                     index,
@@ -294,12 +307,19 @@ def render_video(
     """
     source = Path(source)
     reads = (("input", source), *cfg.reads())
-    output = check_video_output(output, reads, overwrite or resume)
+    output = check_render_output(output, reads, overwrite or resume)
     if preview is not None:
         preview = check_preview(preview, (*reads, ("output", output)), overwrite)
     say = on_stage or (lambda text: None)
-    info = probe_video(source)
+    info = probe_video(source, cfg.video.fps)
     plan = plan_clip(info, cfg.video)
+    encoding = encoding_for(
+        cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
+        sound=info.has_audio,
+    )  # fmt: skip
+    plan = read_as(plan, encoding, cfg.encode.hdr)
+    for note in (*info.notes(cfg.encode.hdr), *encoding.notes):
+        say(f"{source.name}: {note}")
     if cfg.video.step is not None and not isinstance(cfg.video.step, float):
         say(f"scheduling video.step over {plan.expected} frames")
     step = plan_step(cfg, source, plan, on_stage)
@@ -316,7 +336,7 @@ def render_video(
     job = Job(
         output,
         {
-            **file_fingerprint(source),
+            **file_fingerprint(source, info.files),
             "first": plan.first,
             "last": plan.last,
             "size": list(plan.size),
@@ -325,12 +345,13 @@ def render_video(
         info.fps,
         cfg.video.checkpoint_every,
         run_metadata(cfg, source, first_frame=plan.first, size=list(plan.size), fps=str(info.fps)),
-        source if cfg.encode.audio and info.has_audio else None,
-        plan.first / float(info.fps),
+        encoding,
+        clip_sound(cfg, info, plan),
         f"dreaming: the first frame gets the full dream "
         f"({plural(dreamer.steps(plan.size[1], plan.size[0]), 'ascent step')}), later frames "
         f"a touch-up ({plural(dreamer.steps(plan.size[1], plan.size[0], steps.later), 'step')})"
         + (f" on one frame in {steps.stride}" if steps.stride > 1 else ""),
+        first_number=first_number(info, plan),
     )
     return run_render(
         cfg,
@@ -338,7 +359,6 @@ def render_video(
         lambda render: clip_frames(
             dreamer,
             steps,
-            source,
             plan,
             flow_fn,
             cfg.video.occlusion,
@@ -347,6 +367,7 @@ def render_video(
             render.done,
             cfg.video.flow_scale,
             overlap,
+            encoding.dtype,
         ),
         resume=resume,
         restart=restart,
@@ -355,3 +376,26 @@ def render_video(
         on_stage=on_stage,
         overlap=overlap,
     )
+
+
+def read_as(plan: ClipPlan, encoding: Encoding, hdr: str) -> ClipPlan:
+    """``plan`` reading what ``encoding`` keeps: alpha, more than 8 bits, HDR as it is."""
+    deep = encoding.deep or encoding.floating
+    return replace(plan, alpha=encoding.alpha, deep=deep, hdr=hdr)
+
+
+def clip_sound(cfg: Config, info: VideoInfo, plan: ClipPlan) -> Sound | None:
+    """The source's sound and subtitles from the plan's first frame, when they are kept."""
+    if not (cfg.encode.audio and info.has_audio):
+        return None
+    return Sound(info.path, plan.first / float(info.fps), info.subtitle_streams > 0)
+
+
+def first_number(info: VideoInfo, plan: ClipPlan) -> int:
+    """The number of the first frame written to a frame sequence: the source frame's own
+    (a numbered frame folder's number, else its index in the clip)."""
+    if info.files:
+        m = re.search(r"(\d+)(?=\D*$)", info.files[plan.first].stem)
+        if m:
+            return int(m.group(1))
+    return plan.first

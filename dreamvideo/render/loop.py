@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dreamvideo import __version__
 from dreamvideo.config import Config
 from dreamvideo.engine.device import HostFrame
 from dreamvideo.media.checkpoint import SegmentedRender, State, parts_dir
-from dreamvideo.media.ffmpeg import codec_args, count_frames, read_video_metadata
+from dreamvideo.media.codecs import Encoding
+from dreamvideo.media.ffmpeg import Sound, count_frames, read_video_metadata
+from dreamvideo.media.frame_folder import FrameFolderRender, read_settings
 from dreamvideo.media.images import PREVIEW_KEY, write_image
+from dreamvideo.media.sequence import frame_path
+from dreamvideo.render.output import open_render
 from dreamvideo.render.threads import Sink
 
 
@@ -85,15 +91,17 @@ def run_metadata(cfg: Config, source: str | Path | None, **extra: Any) -> dict[s
     }
 
 
-def file_fingerprint(path: Path | None) -> dict[str, Any]:
-    """Identifies an input file for resumes: a changed file is not resumed into."""
+def file_fingerprint(path: Path | None, files: Sequence[Path] = ()) -> dict[str, Any]:
+    """Identifies an input for resumes: a changed file (or frame of a sequence, ``files``)
+    is not resumed into."""
     if path is None:
         return {"source": None}
-    stat = path.stat()
+    stats = [f.stat() for f in files] if files else [path.stat()]
     return {
         "source": str(path.resolve()),
-        "source_bytes": stat.st_size,
-        "source_mtime": stat.st_mtime,
+        "source_bytes": sum(s.st_size for s in stats),
+        "source_mtime": max(s.st_mtime for s in stats),
+        **({"source_frames": len(files)} if files else {}),
     }
 
 
@@ -107,9 +115,10 @@ class Job:
     fps: Fraction
     every: int  # frames per checkpoint
     metadata: dict[str, Any]  # written into the file's comment tag
-    audio_source: Path | None = None
-    audio_start: float = 0.0  # seconds into the audio source
+    encoding: Encoding  # what the file is made of (see render.output.encoding_for)
+    sound: Sound | None = None  # where its sound and subtitles come from
     first_note: str = ""  # said before the first frame of this run (what it will take)
+    first_number: int = 0  # the number of the first frame of a frame sequence out
     # frames dreamed before a resume, from the saved state (default: frames in the file)
     resume_point: Callable[[State], int] | None = None
 
@@ -117,30 +126,52 @@ class Job:
 def finished_before(job: Job) -> RenderResult | None:
     """The result of an earlier render of exactly this job whose file is complete, if any.
 
-    A file counts as this job's when the settings in its comment tag are this job's; a resume
-    of such a file then has nothing to do (rather than failing or rendering it again)."""
-    if not job.output.is_file() or (parts_dir(job.output) / "run.json").exists():
+    A file counts as this job's when the settings in its comment tag (a frame sequence's:
+    in its settings file) are this job's; a resume of such a file then has nothing to do
+    (rather than failing or rendering it again)."""
+    if (parts_dir(job.output) / "run.json").exists():
         return None
-    stored = read_video_metadata(job.output) or {}
-    frames = stored.pop("frames", None)
-    if stored != json.loads(json.dumps(job.metadata)) or count_frames(job.output) != frames:
+    frames_out = job.encoding.frames
+    if not frames_out and not job.output.is_file():
+        return None
+    stored = (read_settings(job.output) if frames_out else read_video_metadata(job.output)) or {}
+    frames, first = stored.pop("frames", None), stored.pop("first_number", None)
+    if stored != json.loads(json.dumps(job.metadata)) or not isinstance(frames, int):
+        return None
+    if frames_out:
+        whole = isinstance(first, int) and all(
+            frame_path(job.output, first + k).is_file() for k in range(frames)
+        )
+    else:
+        whole = count_frames(job.output) == frames
+    if not whole:
         return None
     note = f"{job.output} is already complete with these settings; nothing to resume"
     return RenderResult(frames, frames, 0.0, 0.0, 0, job.size, job.fps, (note,))
 
 
-def _write(render: SegmentedRender, frame: HostFrame, state: State) -> None:
+def _write(render: SegmentedRender | FrameFolderRender, frame: HostFrame, state: State) -> None:
     render.write(frame.numpy(), state)
 
 
 def _preview(path: Path, frame: HostFrame) -> None:
-    write_image(path, frame.numpy(), {PREVIEW_KEY: True})
+    write_image(path, as_rgb8(frame.numpy()), {PREVIEW_KEY: True})
+
+
+def as_rgb8(frame: np.ndarray) -> np.ndarray:
+    """A frame of any depth, with or without alpha, as ``(H,W,3)`` uint8 (a preview)."""
+    rgb = frame[..., :3]
+    if rgb.dtype == np.uint16:
+        return (rgb >> 8).astype(np.uint8)
+    if rgb.dtype != np.uint8:
+        return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    return rgb
 
 
 def run(
     cfg: Config,
     job: Job,
-    frames: Callable[[SegmentedRender], Iterator[Frame]],
+    frames: Callable[[SegmentedRender | FrameFolderRender], Iterator[Frame]],
     *,
     resume: bool = False,
     restart: bool = False,
@@ -159,16 +190,17 @@ def run(
     """
     if resume and (done := finished_before(job)) is not None:
         return done
-    codec = codec_args(*job.size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)
-    with SegmentedRender(
+    with open_render(
+        cfg,
         job.output,
         {"config": cfg.to_dict(), **job.fingerprint},
         job.size,
         job.fps,
-        codec,
+        job.encoding,
         job.every,
         resume,
         restart,
+        job.first_number,
     ) as render:
         resumed_from, sink = render.done, Sink() if overlap else Sink(0)
         if job.resume_point is not None and render.state:
@@ -195,7 +227,7 @@ def run(
             if preview is not None and unshown is not None and unshown is not shown:
                 sink.submit(_preview, preview, unshown)  # the preview ends on the last frame
             seconds = time.perf_counter() - t0
-            sink.submit(render.finish, state, job.audio_source, job.audio_start, job.metadata)
+            sink.submit(render.finish, state, job.sound, job.metadata)
             sink.drain()
         except KeyboardInterrupt:  # frames already dreamed are written before stopping
             try:

@@ -18,7 +18,8 @@ from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.engine.objectives import Objective
 from dreamvideo.errors import UserError
 from dreamvideo.media.checkpoint import SegmentedRender
-from dreamvideo.media.ffmpeg import check_video_output
+from dreamvideo.media.ffmpeg import Sound
+from dreamvideo.media.frame_folder import FrameFolderRender
 from dreamvideo.media.frames import exact_fps
 from dreamvideo.media.images import check_preview, read_image
 from dreamvideo.media.paths import check_input
@@ -38,6 +39,7 @@ from dreamvideo.render.loop import (
 )
 from dreamvideo.render.loop import run as run_render
 from dreamvideo.render.network import dreamer_for
+from dreamvideo.render.output import check_render_output, encoding_for
 
 
 def load_audio(cfg: Config) -> Envelopes | None:
@@ -117,15 +119,16 @@ def start_picture(cfg: Config, image: Path | None) -> np.ndarray:
 
 
 def _dreamed(
-    render: SegmentedRender,
+    render: SegmentedRender | FrameFolderRender,
     dreamer: Dreamer,
     objectives: dict[str, Objective],
     plan: ZoomPlan,
-    start: np.ndarray,
+    start: torch.Tensor,
     size: tuple[int, int],
+    dtype: str = "uint8",
 ) -> Iterator[Frame]:
-    """The animation's frames from where ``render`` stands; ``objectives``: each keyframed
-    objective text, parsed."""
+    """The animation's frames from where ``render`` stands, as ``dtype``; ``objectives``:
+    each keyframed objective text, parsed."""
     fps = float(plan.fps)
 
     def dream(x: torch.Tensor, params: AscentParams, t: int) -> torch.Tensor:
@@ -145,7 +148,7 @@ def _dreamed(
         # progress counts the frames the file will hold (a loop dreams a few more)
         done = round(state.next * plan.frames / plan.rendered)
         yield Frame(
-            None if image is None else HostFrame(image),
+            None if image is None else HostFrame(image, dtype=dtype),
             state.to_arrays(),
             FrameReport(state.next - 1, done, plan.frames, state.next == 1, 1.0),
         )
@@ -175,7 +178,7 @@ def render_zoom(
     """
     image = Path(image) if image is not None else None
     reads = (("input", image), *cfg.reads())
-    output = check_video_output(output, reads, overwrite or resume)
+    output = check_render_output(output, reads, overwrite or resume)
     if preview is not None:
         preview = check_preview(preview, (*reads, ("output", output)), overwrite)
     if on_stage is not None and cfg.zoom.audio is not None:
@@ -183,6 +186,12 @@ def render_zoom(
     audio = load_audio(cfg)
     plan = plan_zoom(cfg, audio, on_stage)
     size = (cfg.zoom.width, cfg.zoom.height)
+    song = Path(cfg.zoom.audio) if cfg.zoom.audio is not None else None
+    encoding = encoding_for(cfg, output, size, loop=cfg.zoom.loop, sound=song is not None)
+    plan = replace(plan, deep=encoding.deep or encoding.floating)
+    for note in encoding.notes:
+        if on_stage is not None:
+            on_stage(note)
     if on_stage is not None:
         on_stage(
             f"{plan.frames} frames of {size[0]}x{size[1]} at {float(plan.fps):g} fps"
@@ -196,9 +205,8 @@ def render_zoom(
     dreamer = dreamer_for(cfg.dream, dreamer)
     objectives = {text: dreamer.parse(text) for text in plan.layers.values()}
     layers = frozenset().union(*(o.layers for o in objectives.values()))
-    dreamer = replace(dreamer, net=dreamer.full.truncated(layers))  # every keyframe's layers
+    dreamer = replace(dreamer, net=dreamer.cut(layers))  # every keyframe's layers
     start = to_tensor(start_picture(cfg, image), dreamer.device)
-    song = Path(cfg.zoom.audio) if cfg.zoom.audio is not None else None
     job = Job(
         output,
         {
@@ -211,7 +219,8 @@ def render_zoom(
         plan.fps,
         cfg.zoom.checkpoint_every,
         run_metadata(cfg, name or image, size=list(size), fps=str(plan.fps)),
-        audio_source=song if cfg.encode.audio else None,
+        encoding,
+        Sound(song) if cfg.encode.audio and song is not None else None,
         first_note=f"dreaming: the first frame gets the full dream "
         f"({dreamer.steps(size[1], size[0])} ascent steps), later frames "
         f"{plan.params_at(1, dreamer.params).iterations} steps each",
@@ -220,7 +229,7 @@ def render_zoom(
     return run_render(
         cfg,
         job,
-        lambda render: _dreamed(render, dreamer, objectives, plan, start, size),
+        lambda render: _dreamed(render, dreamer, objectives, plan, start, size, encoding.dtype),
         resume=resume,
         restart=restart,
         preview=preview,

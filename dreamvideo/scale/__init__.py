@@ -7,7 +7,7 @@ __all__, __getattr__ = lazy_exports(
     __name__,
     {
         "batch": ("run_here", "run_on_ray"),
-        "chunked": ("find_cuts", "render_video_chunked"),
+        "chunked": ("render_video_chunked", "scout"),
         "chunks": ("Chunk", "crossfade", "plan_chunks"),
         "jobs": ("BatchJob", "read_jobs"),
     },

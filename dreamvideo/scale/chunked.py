@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,13 @@ import numpy as np
 
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
-from dreamvideo.media.ffmpeg import (
-    VideoWriter,
-    check_video_output,
-    codec_args,
-    count_frames,
-    join_segments,
-)
+from dreamvideo.media.codecs import Encoding
+from dreamvideo.media.ffmpeg import VideoWriter, check_video_output, join_segments
 from dreamvideo.media.frames import probe_video, read_frames
 from dreamvideo.media.paths import temp_path
+from dreamvideo.media.sequence import is_pattern
 from dreamvideo.motion.flow import make_flow, track
-from dreamvideo.render.clip import ClipPlan, plan_clip, plan_step
+from dreamvideo.render.clip import ClipPlan, clip_sound, plan_clip, plan_step, read_as
 from dreamvideo.render.loop import (
     FrameReport,
     Job,
@@ -45,35 +42,37 @@ from dreamvideo.render.loop import (
     finished_before,
     run_metadata,
 )
+from dreamvideo.render.output import encoding_for
 from dreamvideo.scale.chunks import Chunk, crossfade, plan_chunks
 from dreamvideo.scale.store import ChunkStore, chunk_key, seam_key
-from dreamvideo.scale.worker import ChunkJob, ChunkResult
+from dreamvideo.scale.worker import PARTS, ChunkJob, ChunkResult, part_suffix
 
 SCOUT_WIDTH = 128  # pixels: the scene-cut pre-pass needs only the coarse motion
 
 
-def find_cuts(source: Path, plan: ClipPlan, scene_cut: float) -> list[int]:
-    """Frames where a new shot starts: the renderer's own test (share of pixels the flow
-    can follow, forward-backward checked) on small frames, so it costs a fraction of a
-    render."""
+def scout(plan: ClipPlan, scene_cut: float) -> tuple[list[int], int]:
+    """Frames where a new shot starts, and how many frames the plan's range holds: the
+    renderer's own test (share of pixels the flow can follow, forward-backward checked) on
+    small frames read as the workers read them, so it costs a fraction of a render."""
     w, h = plan.size
     size = (SCOUT_WIDTH, max(16, round(h * SCOUT_WIDTH / w))) if w > SCOUT_WIDTH else plan.size
     flow = make_flow("dis", "ultrafast", None, None)
-    cuts, prev = [], None
-    for index, frame in read_frames(source, plan.first, plan.last, size):
+    cuts, prev, count = [], None, 0
+    for index, frame in read_frames(plan.info, plan.first, plan.last, size):
         if prev is not None and track(prev, frame, flow, True).coverage < scene_cut:
             cuts.append(index)
-        prev = frame
-    return cuts
+        prev, count = frame, count + 1
+    return cuts, count
 
 
-def _frames(path: Path) -> np.ndarray:
-    return np.stack([f for _, f in read_frames(path)])
-
-
-def blend_seams(store: ChunkStore, chunks: list[Chunk], codec: list[str], fps: Any) -> None:
+def blend_seams(store: ChunkStore, chunks: list[Chunk], encoding: Encoding, fps: Fraction) -> None:
     """Cross-fade each overlap (the ending chunk's tail into the starting chunk's lead) into
-    its own segment, once both chunks are in."""
+    its own segment in the output's codec, once both chunks are in."""
+
+    def frames(path: Path) -> np.ndarray:
+        read = read_frames(path, alpha=encoding.alpha, deep=encoding.deep)
+        return np.stack([f for _, f in read])
+
     for prev, chunk in zip(chunks, chunks[1:], strict=False):
         key = seam_key(chunk)
         if not chunk.lead or key in store.done:
@@ -82,12 +81,12 @@ def blend_seams(store: ChunkStore, chunks: list[Chunk], codec: list[str], fps: A
         head = store.file(chunk_key(chunk), "head")
         if tail is None or head is None:
             continue
-        mixed = crossfade(_frames(tail), _frames(head))
+        mixed = crossfade(frames(tail), frames(head))
         h, w = mixed.shape[1:3]
-        with temp_path(store.path(f"{key}.mp4")) as tmp:
-            with VideoWriter(tmp, (w, h), fps, codec) as writer:
+        with temp_path(store.path(f"{key}{encoding.segment_suffix}")) as tmp:
+            with VideoWriter(tmp, (w, h), fps, encoding.args, pix_fmt=encoding.pix_fmt) as out:
                 for frame in mixed:
-                    writer.write(frame)
+                    out.write(frame)
             store.add(key, {"main": tmp.read_bytes()})
 
 
@@ -129,37 +128,48 @@ def render_video_chunked(
 
     if workers < 1:
         raise UserError(f"--workers {workers}: must be at least 1")
-    source = Path(source)
+    source, output = Path(source), Path(output)
+    if is_pattern(output):
+        raise UserError(
+            f"--workers writes video files; frames ({output.name}) are rendered without it"
+        )
     output = check_video_output(output, (("input", source), *cfg.reads()), overwrite or resume)
     say = on_stage or (lambda text: None)
-    info = probe_video(source)
+    info = probe_video(source, cfg.video.fps)
     plan = plan_clip(info, cfg.video)
-    stored = count_frames(source)  # packets counted: exact, where the header may not be
-    last = stored if plan.last is None else min(plan.last, stored)
+    encoding = encoding_for(
+        cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
+        sound=info.has_audio,
+    )  # fmt: skip
+    plan = read_as(plan, encoding, cfg.encode.hdr)
+    for note in (*info.notes(cfg.encode.hdr), *encoding.notes):
+        say(f"{source.name}: {note}")
+    metadata = run_metadata(
+        cfg, source, first_frame=plan.first, size=list(plan.size), fps=str(info.fps)
+    )
+    job = Job(output, {}, plan.size, info.fps, 1, metadata, encoding)
+    if resume and (complete := finished_before(job)) is not None:
+        return complete
+    say(f"{info.width}x{info.height} at {float(info.fps):.3f} fps; finding scene cuts")
+    cuts, count = scout(plan, cfg.video.scene_cut)  # frames decoded: exact, where headers are not
+    last = plan.first + count
     if last <= plan.first:
         raise UserError(f"no frames to render in {source} (is video.start past its end?)")
-    plan = ClipPlan(info, plan.first, last, plan.size)
+    plan = replace(plan, last=last)
     step = plan_step(cfg, source, plan, on_stage)
     identity = {
         "config": cfg.to_dict(),
-        **file_fingerprint(source),
+        **file_fingerprint(source, info.files),
         "first": plan.first,
         "last": last,
         "size": list(plan.size),
     }
-    metadata = run_metadata(
-        cfg, source, first_frame=plan.first, size=list(plan.size), fps=str(info.fps)
-    )
-    job = Job(output, identity, plan.size, info.fps, 1, metadata)
-    if resume and (complete := finished_before(job)) is not None:
-        return complete
-    say(f"{info.width}x{info.height} at {float(info.fps):.3f} fps; finding scene cuts")
-    cuts = find_cuts(source, plan, cfg.video.scene_cut)
     # chunks of video.chunk_seconds, or shorter, so that every worker gets a share
     chunk_frames = max(1, round(cfg.video.chunk_seconds * float(info.fps)))
     chunk_frames = min(chunk_frames, math.ceil((last - plan.first) / workers))
     planned = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
-    store = ChunkStore(output, identity, planned, resume, restart)
+    suffixes = {name: part_suffix(encoding, name) for name in PARTS}
+    store = ChunkStore(output, identity, planned, resume, restart, suffixes)
     chunks = store.chunks
     finished = False
     try:
@@ -172,14 +182,13 @@ def render_video_chunked(
             f"{last - plan.first} frames at "
             f"{plan.size[0]}x{plan.size[1]}, on {workers} worker(s)"
         )
-        codec = codec_args(*plan.size, cfg.encode.crf, cfg.encode.lossless, cfg.encode.preset)
         t0, state = time.perf_counter(), {"done": kept, "live": {}}
 
         def landed(result: ChunkResult) -> None:
             chunk = chunks[result.index]
             store.add(chunk_key(chunk), {"head": result.head, "main": result.main,
                                          "tail": result.tail})  # fmt: skip
-            blend_seams(store, chunks, codec, info.fps)
+            blend_seams(store, chunks, encoding, info.fps)
             state["done"] += chunk.end - chunk.start
             state["live"].pop(chunk.index, None)
             if on_frame is not None:
@@ -194,14 +203,14 @@ def render_video_chunked(
                 done = state["done"] + round(sum(state["live"].values()))
                 on_frame(FrameReport(chunk.start, done, plan.expected, False, 1.0))
 
-        jobs = [ChunkJob(cfg, c, plan.size, _steps(step, c)) for c in todo]
+        jobs = [ChunkJob(cfg, c, plan.size, encoding, _steps(step, c)) for c in todo]
         if jobs:
             with connected(address) as ray:
                 store.notes += run_chunks(
                     ray, cfg, source, jobs, workers, gpus_per_worker, landed, heard,
                     key=str(output.resolve()),
                 )  # fmt: skip
-        blend_seams(store, chunks, codec, info.fps)
+        blend_seams(store, chunks, encoding, info.fps)
         seconds = time.perf_counter() - t0
         say(f"joining {len(chunks)} chunk(s) with the sound")
         segments = []
@@ -210,14 +219,14 @@ def render_video_chunked(
                 segments.append(store.file(seam_key(chunk), "main"))
             segments.append(store.file(chunk_key(chunk), "main"))
         frames = last - plan.first
-        join_segments(
+        store.notes += join_segments(
             segments,
             output,
             frames,
-            source if cfg.encode.audio and info.has_audio else None,
-            plan.first / float(info.fps),
+            clip_sound(cfg, info, plan) if encoding.sound else None,
             frames / float(info.fps),
             {**metadata, "frames": frames},
+            encoding.final,
         )
         finished = True
     finally:

@@ -64,10 +64,11 @@ def plan_chunks(
 
 
 def crossfade(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
-    """Blend ``(N,H,W,3)`` uint8 frames of the ending chunk into the starting one's: frame
-    ``j`` weighs the new dream ``(j+1)/(N+1)``, eased in and out. Returns uint8."""
+    """Blend ``(N,H,W,C)`` frames (uint8 or uint16, RGB or RGBA) of the ending chunk into the
+    starting one's: frame ``j`` weighs the new dream ``(j+1)/(N+1)``, eased in and out.
+    Returns frames of the same type."""
     n = len(tail)
     a = (np.arange(1, n + 1) / (n + 1))[:, None, None, None]
     w = a * a * (3 - 2 * a)
     mixed = (1 - w) * tail.astype(np.float32) + w * head.astype(np.float32)
-    return np.round(mixed).clip(0, 255).astype(np.uint8)
+    return np.round(mixed).clip(0, np.iinfo(tail.dtype).max).astype(tail.dtype)

@@ -27,9 +27,12 @@ class ChunkStore:
         chunks: list[Chunk],
         resume: bool,
         restart: bool,
+        suffixes: dict[str, str],
     ):
-        """``chunks``: the plan of a new render; a resumed one keeps its saved plan."""
+        """``chunks``: the plan of a new render; a resumed one keeps its saved plan.
+        ``suffixes``: each part's container ("head", "main", "tail")."""
         self.output, self.dir, self.chunks = output, parts_dir(output), chunks
+        self.suffixes = suffixes
         identity = json.loads(json.dumps(identity))
         if self.dir.is_symlink() or (self.dir.exists() and not self.dir.is_dir()):
             raise UserError(f"{self.dir} is not a folder dreamvideo made; move it away first")
@@ -117,7 +120,7 @@ class ChunkStore:
 
     def _whole(self, key: str, name: str, entry: Any) -> bool:
         """Whether a listed part is the file this store writes for it, at its size and checksum."""
-        path = self.path(f"{key}_{name}.mp4")
+        path = self.path(f"{key}_{name}{self.suffixes[name]}")
         return (
             isinstance(entry, dict)
             and entry.get("file") == path.name
@@ -138,7 +141,7 @@ class ChunkStore:
         for name, data in files.items():
             if not data:
                 continue
-            target = self.path(f"{key}_{name}.mp4")
+            target = self.path(f"{key}_{name}{self.suffixes[name]}")
             with temp_path(target) as tmp:
                 tmp.write_bytes(data)
                 replace_into(tmp, target)

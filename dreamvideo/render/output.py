@@ -1,0 +1,85 @@
+"""What file a render makes: a video file or a frame sequence (a printf pattern), checked
+before any work, its encoding chosen from the output's name and the ``encode`` section, and
+the resumable writer that makes it."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from dreamvideo.config import Config
+from dreamvideo.errors import UserError
+from dreamvideo.media.checkpoint import SegmentedRender
+from dreamvideo.media.codecs import Encoding, choose_encoding
+from dreamvideo.media.ffmpeg import check_video_output
+from dreamvideo.media.frame_folder import FrameFolderRender
+from dreamvideo.media.paths import Inputs
+from dreamvideo.media.sequence import check_sequence_output, is_pattern
+
+
+def check_render_output(output: str | Path, reads: Inputs, overwrite: bool) -> Path:
+    """A video file or a frame pattern that can receive this render (see the checks of
+    :func:`dreamvideo.media.paths.check_output` and :func:`check_sequence_output`)."""
+    output = Path(output)
+    if is_pattern(output):
+        return check_sequence_output(output, reads, overwrite)
+    return check_video_output(output, reads, overwrite)
+
+
+def encoding_for(
+    cfg: Config,
+    output: Path,
+    size: tuple[int, int],
+    *,
+    alpha: bool = False,
+    source_depth: int = 8,
+    hdr: str | None = None,
+    loop: bool = False,
+    sound: bool = False,
+) -> Encoding:
+    """The encoding of ``output`` for frames of ``size``: ``alpha``, ``source_depth`` and
+    ``hdr`` say what the source holds, ``sound`` whether it has sound to keep."""
+    e, frames = cfg.encode, is_pattern(output)
+    if frames and e.codec != "auto":
+        raise UserError(
+            f"encode.codec {e.codec} is for video files; frames {output.name} are written "
+            f"as their suffix says ({output.suffix})"
+        )
+    return choose_encoding(
+        output.suffix,
+        e.codec,
+        size,
+        crf=e.crf,
+        lossless=e.lossless,
+        preset=e.preset,
+        depth=e.depth,
+        alpha=alpha,
+        source_depth=source_depth,
+        hdr=hdr if e.hdr == "keep" else None,
+        loop=loop,
+        sound=sound and e.audio and not (frames and e.sound_file != "none"),
+        frames=frames,
+        what=f"output {output}",
+    )
+
+
+def open_render(
+    cfg: Config,
+    output: Path,
+    fingerprint: dict[str, Any],
+    size: tuple[int, int],
+    fps: Fraction,
+    encoding: Encoding,
+    every: int,
+    resume: bool,
+    restart: bool,
+    first_number: int = 0,
+) -> SegmentedRender | FrameFolderRender:
+    """The resumable writer of ``output``: segments of a video file, or numbered frames."""
+    if encoding.frames:
+        return FrameFolderRender(
+            output, fingerprint, size, fps, encoding, every, resume, restart, first_number,
+            cfg.encode.sound_file,
+        )  # fmt: skip
+    return SegmentedRender(output, fingerprint, size, fps, encoding, every, resume, restart)
