@@ -10,6 +10,7 @@ from rich.table import Table
 
 from dreamvideo import names
 from dreamvideo.cli.common import (
+    Codec,
     ColorMatch,
     Device,
     Guide,
@@ -82,8 +83,13 @@ def video(
         int | None, typer.Option("--crf", help="H.264 quality: 0 best .. 51 worst (default 18)")
     ] = None,
     lossless: Annotated[
-        bool, typer.Option("--lossless", help="lossless RGB H.264 (big files)")
+        bool, typer.Option("--lossless", help="lossless (H.264 RGB, H.265, VP9; big files)")
     ] = False,
+    codec: Codec = None,
+    fps: Annotated[
+        float | None,
+        typer.Option("--fps", help="frame rate of a folder of frames (default 24)"),
+    ] = None,
     no_audio: Annotated[
         bool, typer.Option("--no-audio", help="leave the source's sound out")
     ] = False,
@@ -120,12 +126,19 @@ def video(
     preview: Preview = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Dream a clip into a steady DeepDream clip with its sound.
+    """Dream a clip (or a folder of frames) into a steady DeepDream clip with its sound.
+
+    INPUT is a clip, a folder of frames, a pattern (frames/f_%04d.png) or a quoted glob
+    ("shots/*.exr"); OUTPUT a clip (.mp4 .mov .mkv .webm .gif .webp .apng) or a pattern of
+    frames (out/%04d.png, .tif, .exr, .jpg).
 
     Example: dreamvideo video samples/astronaut-pan.mp4 -o dream.mp4 --width 160
     """
-    check_input(input)
-    if input.suffix.lower() in names.IMAGE_FORMATS:
+    from dreamvideo.media.sequence import is_sequence
+
+    if not is_sequence(input):
+        check_input(input)
+    if input.suffix.lower() in names.IMAGE_FORMATS and not is_sequence(input):
         raise UserError(
             f"{input} is a picture; dream it with `dreamvideo image {input} -o dream.png`, "
             f"or zoom into it with `dreamvideo zoom {input} -o zoom.mp4`"
@@ -158,9 +171,14 @@ def video(
         flow=flow,
         checkpoint_every=checkpoint_every,
         flow_weights=str(flow_weights) if flow_weights else None,
+        fps=fps,
     )
     cfg = cfg.override(
-        "encode", crf=crf, lossless=lossless or None, audio=False if no_audio else None
+        "encode",
+        crf=crf,
+        lossless=lossless or None,
+        audio=False if no_audio else None,
+        codec=codec,
     )
     if workers is None and (ray_address or gpus_per_worker is not None):
         raise UserError("--ray-address and --gpus-per-worker go with --workers N")

@@ -79,6 +79,13 @@ Sets = Annotated[
     typer.Option("--set", help="any config value, e.g. --set dream.jitter=16 (repeatable)"),
 ]
 Output = Annotated[Path, typer.Option("--output", "-o", help="output file")]
+Codec = Annotated[
+    Literal[names.CODECS] | None,
+    typer.Option(
+        "--codec",
+        help="video codec (default: the output's own: H.264 for .mp4/.mov/.mkv, VP9 for .webm)",
+    ),
+]
 Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted render of OUTPUT")]
 Restart = Annotated[bool, typer.Option("--restart", help="discard an interrupted render of OUTPUT")]
 Preview = Annotated[
@@ -128,7 +135,7 @@ def rendering(
         hooks = {"on_worker": shown.worker} if workers else {}
         try:
             r = render(on_frame=shown.frame, on_stage=shown.stage, **hooks)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             kept = parts_dir(output)
             err.print(
                 f"interrupted; finished frames are kept in {kept}: run the same command "
@@ -137,7 +144,7 @@ def rendering(
                 else "interrupted before the first checkpoint; nothing was kept",
                 markup=False,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(getattr(stop, "code", 130)) from None
     for note in r.notes:
         err.print(note, markup=False, highlight=False)
     report(output, r)

@@ -3,6 +3,7 @@ and :mod:`dreamvideo.cli.clips`), every user mistake caught once here as one lin
 
 from __future__ import annotations
 
+import signal
 import sys
 
 # each command module adds its commands to the app when imported
@@ -35,9 +36,23 @@ for _command in app.registered_commands:
     _command.short_help = _command.short_help or (_command.callback.__doc__ or "").split("\n")[0]
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: the render stops as for Ctrl-C (what was dreamed is kept) and the
+    command exits with 128 + the signal's number, the shell's convention."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.code = 128 + signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; every user mistake becomes one line on stderr and exit code 2,
-    Ctrl-C exit code 130. Returns the exit code (the console script exits with it)."""
+    Ctrl-C exit code 130 (SIGTERM 143, SIGHUP 129). Returns the exit code (the console
+    script exits with it)."""
     try:
         code = app(args=argv, standalone_mode=False, prog_name="dreamvideo")
         return code if isinstance(code, int) else 0
@@ -45,15 +60,18 @@ def main(argv: list[str] | None = None) -> int:
         message = f"error: {e}"
     except _UsageError as e:
         message = f"error: {e.format_message()}"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         err.print("interrupted", markup=False)
-        return 130
+        return getattr(e, "code", 130)
     err.print(" ".join(message.split()), markup=False, highlight=False, soft_wrap=True)
     return 2
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a terminal closed (SIGHUP) or a service manager's stop
+    (SIGTERM) end a render as Ctrl-C does."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     sys.exit(main())
 
 

@@ -9,6 +9,7 @@ import typer
 
 from dreamvideo import names
 from dreamvideo.cli.common import (
+    Codec,
     ColorMatch,
     Device,
     Guide,
@@ -105,6 +106,7 @@ def zoom(
     color_match: ColorMatch = None,
     sets: Sets = None,
     crf: Annotated[int | None, typer.Option("--crf", help="H.264 quality")] = None,
+    codec: Codec = None,
     resume: Resume = False,
     restart: Restart = False,
     preview: Preview = None,
@@ -147,7 +149,7 @@ def zoom(
         loop=loop or None,
         loop_frames=loop_frames,
     )
-    cfg = cfg.override("encode", crf=crf)
+    cfg = cfg.override("encode", crf=crf, codec=codec)
     if audio is not None:
         check_input(audio, "--audio")
         cfg = cfg.override("zoom", audio=str(audio))

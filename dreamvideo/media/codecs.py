@@ -51,7 +51,6 @@ _SVT_PRESET = {"ultrafast": 12, "superfast": 11, "veryfast": 10, "faster": 9, "f
                "medium": 7, "slow": 5, "slower": 4, "veryslow": 3}  # fmt: skip
 _VPX_SPEED = {"ultrafast": 8, "superfast": 7, "veryfast": 6, "faster": 5, "fast": 4,
               "medium": 2, "slow": 1, "slower": 0, "veryslow": 0}  # fmt: skip
-SDR_TAGS = ("-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709")
 # HDR kept as it came: the source's BT.2020 primaries and matrix, and its transfer
 HDR_TRANSFER = {"hlg": "arib-std-b67", "pq": "smpte2084"}
 
@@ -100,12 +99,14 @@ def _yuv(w: int, h: int, deep: bool, alpha: bool, chroma: str = "420") -> str:
 
 def _to_yuv(hdr: str | None) -> list[str]:
     """RGB frames to YUV with the matrix the tags say (ffmpeg's default is BT.601, which
-    players read as BT.709 for HD: a colour shift), in limited range."""
-    matrix = "bt2020nc" if hdr else "bt709"
-    tags = SDR_TAGS if not hdr else (
-        "-color_primaries", "bt2020", "-color_trc", HDR_TRANSFER[hdr], "-colorspace", "bt2020nc"
-    )  # fmt: skip
-    return ["-vf", f"scale=out_color_matrix={matrix}:out_range=tv", *tags, "-color_range", "tv"]
+    players read as BT.709 for HD: a colour shift), in limited range, and every frame tagged
+    with its primaries, transfer, matrix and range (what players need to show it right)."""
+    primaries, transfer, matrix = ("bt2020", HDR_TRANSFER[hdr], "bt2020nc") if hdr else (
+        "bt709", "bt709", "bt709")  # fmt: skip
+    tags = (
+        f"setparams=range=tv:color_primaries={primaries}:color_trc={transfer}:colorspace={matrix}"
+    )
+    return ["-vf", f"scale=out_color_matrix={matrix}:out_range=tv,{tags}"]
 
 
 def video_args(
@@ -226,10 +227,19 @@ def choose_encoding(
     if codec in ANIMATIONS:
         return Encoding(
             codec, suffix, tuple(video_args("ffv1", size, alpha=keep_alpha)), ".mkv",
-            keep_alpha, False, animation_args(codec, keep_alpha, loop), tuple(notes),
+            alpha=keep_alpha, final=animation_args(codec, keep_alpha, loop), notes=tuple(notes),
         )  # fmt: skip
     args = video_args(codec, size, crf, lossless, preset, alpha=keep_alpha, deep=deep, hdr=hdr)
-    return Encoding(codec, suffix, tuple(args), suffix, keep_alpha, deep, (), tuple(notes))
+    if codec == "vp9" and keep_alpha:
+        # WebM keeps VP9's alpha beside each frame, which joining by stream copy drops: the
+        # segments are lossless and the clip is encoded once, at the end
+        return Encoding(
+            codec, suffix, tuple(video_args("ffv1", size, alpha=True)), ".mkv", alpha=True,
+            final=tuple(args), notes=tuple(notes),
+        )  # fmt: skip
+    return Encoding(
+        codec, suffix, tuple(args), suffix, alpha=keep_alpha, deep=deep, notes=tuple(notes)
+    )
 
 
 def sound_codec(suffix: str) -> tuple[str, ...]:
@@ -260,4 +270,7 @@ def _frames_encoding(
         notes.append(
             "the sound is not in the frames: encode.sound_file wav or m4a writes it beside them"
         )
-    return Encoding("frames", suffix, (), suffix, keep_alpha, deep, (), tuple(notes), floating)
+    return Encoding(
+        "frames", suffix, (), suffix, alpha=keep_alpha, deep=deep, floating=floating,
+        notes=tuple(notes),
+    )  # fmt: skip

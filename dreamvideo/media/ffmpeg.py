@@ -371,11 +371,11 @@ def join_segments(
         listing.write_text("".join(f"file '{q}'\n" for q in quoted), encoding="utf-8")
         args = ["-f", "concat", "-safe", "0", "-i", file_arg(listing)]
         video = [*final] if final else ["-c:v", "copy"]
-        tail = _metadata_args(metadata) if not final else []
+        tail = _metadata_args(metadata) if suffix not in (".gif", ".webp", ".apng") else []
         if suffix in (".mp4", ".mov"):
             tail += ["-movflags", "+faststart"]
         tries = [[]]
-        if sound is not None and not final:
+        if sound is not None:
             args += ["-ss", f"{sound.start:.6f}"] if sound.start else []
             args += ["-t", f"{duration:.6f}"] if duration else []
             args += ["-i", file_arg(sound.source)]
@@ -387,8 +387,10 @@ def join_segments(
             tries += [[*audio, *reencode]] if subs else []
         for k, streams in enumerate(tries):
             try:
+                # a filter graph (a GIF's palette) names its own output
+                picture = video if "-filter_complex" in video else ["-map", "0:v:0", *video]
                 run_ffmpeg(
-                    [*args, "-map", "0:v:0", *video, *streams, *tail, file_arg(tmp)],
+                    [*args, *picture, *streams, *tail, file_arg(tmp)],
                     f"writing {output}",
                     timeout,
                 )

@@ -226,6 +226,8 @@ class FrameFolderRender:
             for name in self.written:
                 (self.output.parent / name).unlink(missing_ok=True)
             shutil.rmtree(self.dir, ignore_errors=True)
+        else:  # the frames after the last commit are this render's too (--restart removes them)
+            self._save()
         self._lock.release()
 
     def __enter__(self) -> FrameFolderRender:

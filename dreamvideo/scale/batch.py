@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamvideo.errors import UserError
+from dreamvideo.media.sequence import is_pattern
 from dreamvideo.names import IMAGE_FORMATS, VIDEO_SUFFIXES
 from dreamvideo.scale.jobs import BatchJob, Outcome, settled, waves
 
@@ -158,6 +159,8 @@ def _run_wave(
     started: dict[Any, tuple[BatchJob, float]] = {}
     for job in (j for j in jobs if j.kind != "video"):
         try:  # a file that is there and not ours is refused before any work
+            if is_pattern(job.output):
+                raise UserError("frames are rendered without --workers; run this job alone")
             suffixes = list(IMAGE_FORMATS if job.kind == "image" else VIDEO_SUFFIXES)
             check_output(job.output, suffixes, job.kind, job.reads(), overwrite)
         except UserError as e:

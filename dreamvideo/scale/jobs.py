@@ -26,6 +26,7 @@ from dreamvideo.errors import UserError
 from dreamvideo.media.ffmpeg import read_video_metadata
 from dreamvideo.media.images import read_image_metadata
 from dreamvideo.media.paths import same_file
+from dreamvideo.media.sequence import is_pattern, is_sequence
 from dreamvideo.names import IMAGE_FORMATS, VIDEO_SUFFIXES
 from dreamvideo.presets import load_preset, read_yaml_file, set_values
 from dreamvideo.text import excerpt
@@ -86,7 +87,7 @@ def _job(number: int, raw: Any, base: Path) -> BatchJob:
         raise UserError("output: a file name is required")
     output = base / raw["output"]
     suffixes = IMAGE_FORMATS if kind == "image" else VIDEO_SUFFIXES
-    if output.suffix.lower() not in suffixes:
+    if output.suffix.lower() not in suffixes and not (kind != "image" and is_pattern(output)):
         raise UserError(
             f"output: {kind} jobs write {', '.join(suffixes)} files, got {excerpt(output.name)}"
         )
@@ -168,7 +169,7 @@ def _linked(jobs: list[BatchJob]) -> tuple[list[BatchJob], dict[int, str]]:
 
 def _missing_input(job: BatchJob) -> str | None:
     """Why ``job`` cannot start: its input is not there and no earlier job makes it."""
-    if job.input is None or job.needs or job.input.is_file():
+    if job.input is None or job.needs or job.input.is_file() or is_sequence(job.input):
         return None
     return f"input: file {job.input} does not exist"
 
