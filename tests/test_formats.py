@@ -244,6 +244,46 @@ def test_interlaced_footage_is_deinterlaced_not_black(sources, dreamer, tmp_path
     assert any("interlaced (top first): deinterlaced with bwdif" in s for s in said)
 
 
+# patches of a colour chart (RGB), 16x18 pixels each so that 4:2:0 chroma does not blur them
+CHART = [(50, 50, 50), (200, 200, 200), (220, 30, 30), (30, 200, 40), (30, 40, 220),
+         (230, 220, 30), (40, 210, 220), (210, 40, 200)]  # fmt: skip
+
+
+def chart_patches(frame: np.ndarray) -> np.ndarray:
+    """The mean colour (8, 3) of the centre 6x6 pixels of each patch."""
+    centres = [(r * 18 + 9, c * 16 + 8) for r, c in (divmod(i, 4) for i in range(len(CHART)))]
+    return np.array([frame[y - 3 : y + 3, x - 3 : x + 3].reshape(-1, 3).mean(0)
+                     for y, x in centres])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name, tags",
+    [
+        ("full range (yuvj)", ["-pix_fmt", "yuvj420p", "-color_range", "pc"]),
+        ("BT.601", ["-vf", "scale=out_color_matrix=bt601", "-colorspace", "smpte170m",
+                    "-color_primaries", "smpte170m", "-color_trc", "smpte170m"]),
+        ("BT.709", ["-vf", "scale=out_color_matrix=bt709", "-colorspace", "bt709",
+                    "-color_primaries", "bt709", "-color_trc", "bt709"]),
+    ],
+)  # fmt: skip
+def test_levels_and_colour_matrices_are_kept(dreamer, tmp_path, name, tags):
+    """A full-range clip read as limited, or BT.601 as BT.709, moves these patches by a CIE76
+    difference of 12 to 13; kept, they move by under 3 (two 4:2:0 encodes)."""
+    frame = np.zeros((H, W, 3), np.uint8)
+    for i, colour in enumerate(CHART):
+        r, c = divmod(i, 4)
+        frame[r * 18 : (r + 1) * 18, c * 16 : (c + 1) * 16] = colour
+    chart = write_clip(tmp_path / "chart.mkv", [frame] * 5, Fraction(25), lossless=True)
+    source, out = tmp_path / "source.mp4", tmp_path / "out.mp4"
+    ffmpeg("-i", chart, *tags, "-c:v", "libx264", "-crf", "8", source)
+    render_video(identity(), source, out, dreamer=dreamer)
+    pair = np.uint8([chart_patches(frame), chart_patches(frames_of(out)[-1])])
+    lab = cv2.cvtColor(pair, cv2.COLOR_RGB2LAB).astype(np.float32) * np.float32([100 / 255, 1, 1])
+    assert np.linalg.norm(lab[0] - lab[1], axis=-1).max() < 4.0
+    v = streams(out).video
+    assert (v.matrix, v.primaries, v.transfer, v.range) == ("bt709", "bt709", "bt709", "tv")
+
+
 @pytest.mark.parametrize("name", ["hlg.mp4", "pq.mp4"])
 def test_hdr_is_dreamed_in_sdr_as_ffmpeg_converts_it_or_kept(sources, dreamer, tmp_path, name):
     out = tmp_path / "sdr.mp4"
@@ -288,6 +328,20 @@ def test_non_square_pixels_are_dreamed_at_the_display_aspect(sources, dreamer, t
     render_video(identity(), sources["anamorphic.mp4"], out, dreamer=dreamer)
     info = probe_video(out)
     assert (info.width, info.height) == (W, H) and streams(out).video.sar == 1
+
+
+def test_a_phones_recorded_rotation_is_applied(pan, dreamer, tmp_path):
+    stored = tmp_path / "stored.mp4"
+    ffmpeg("-i", pan, "-t", "0.4", "-c:v", "libx264", "-crf", "8", "-an", stored)
+    turned = tmp_path / "turned.mp4"  # the same frames, shown turned 90° counter-clockwise
+    ffmpeg("-display_rotation", "90", "-i", stored, "-c", "copy", turned)
+    info = probe_video(turned)
+    assert (info.width, info.height, info.rotation) == (H, W, 270)  # 270° clockwise
+    out = tmp_path / "out.mp4"
+    render_video(identity(), turned, out, dreamer=dreamer)
+    got, upright = frames_of(out), [np.rot90(f) for f in frames_of(stored)]
+    assert got[0].shape == (W, H, 3) and delta_e(got, upright) < MAX_DELTA_E
+    assert delta_e(got, [np.rot90(f, -1) for f in frames_of(stored)]) > 3 * MAX_DELTA_E
 
 
 def test_alpha_passes_through_where_the_output_holds_it(sources, dreamer, tmp_path):
@@ -542,3 +596,23 @@ def test_sigterm_and_sighup_stop_a_render_as_ctrl_c_does(tmp_path, sig, code):
     _, err = child.communicate(timeout=120)
     assert child.returncode == code, err
     assert "finished frames are kept in" in err.strip().splitlines()[-1]
+
+
+def test_sigterm_before_the_first_checkpoint_leaves_no_parts(tmp_path):
+    clip = write_clip(tmp_path / "c.mp4", pan_frames(60, (320, 192)))
+    out = tmp_path / "o.mp4"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "dreamvideo", "video", clip, "-o", out, "--octaves", "1",
+         "--iterations", "1", "--checkpoint-every", "1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    parts = out.with_name(out.name + ".parts")
+    for _ in range(600):  # until the render has begun writing
+        if (parts / "manifest.json").exists() or list(parts.glob("*.mp4")):
+            break
+        time.sleep(0.05)
+    assert parts.is_dir()
+    os.kill(child.pid, signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 143, err
+    assert not parts.exists() and not out.exists()

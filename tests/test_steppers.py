@@ -13,6 +13,7 @@ from dreamvideo.config import DreamConfig, VideoConfig, ZoomConfig
 from dreamvideo.engine.ascent import NORMALIZATIONS, AscentParams
 from dreamvideo.engine.color import COLOR_MATCHES
 from dreamvideo.engine.models import _SPECS
+from dreamvideo.media.codecs import CODECS, CONTAINERS
 from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.motion.flow import DIS_PRESETS, FLOW_METHODS
 from dreamvideo.motion.schedule import EASINGS, parse_schedule
@@ -271,6 +272,8 @@ def test_every_name_has_an_implementation_and_the_config_offers_exactly_those():
     assert set(NORMALIZATIONS) == set(names.NORMALIZATIONS)
     assert set(EASINGS) == set(names.INTERPOLATIONS)
     assert set(COLOR_MATCHES) == set(names.COLOR_MATCHES)
+    assert set(CODECS) == set(names.CODECS) - {"auto"}
+    assert set(CONTAINERS) == set(names.VIDEO_SUFFIXES)
 
     def choices(section, key):
         return next(

@@ -258,7 +258,9 @@ def _frames_encoding(
     notes = []
     keep_alpha = alpha and suffix in FRAME_ALPHA
     if alpha and not keep_alpha:
-        notes.append(f"the source's alpha is left out: {suffix} frames have none (PNG, TIFF do)")
+        notes.append(
+            f"the source's alpha is left out: {suffix} frames have none (PNG, TIFF, WebP, EXR do)"
+        )
     floating = suffix == ".exr"
     wanted = source_depth > 8 if depth == "auto" else str(depth) not in ("8",)
     deep = wanted and suffix in FRAME_DEEP

@@ -44,7 +44,7 @@ class VideoInfo:
     height: int
     fps: Fraction  # exact rate, e.g. 30000/1001 (a variable rate's nominal one)
     frame_count: int
-    rotation: int  # degrees the stored frames are turned to be upright
+    rotation: int  # degrees the stored frames are turned clockwise to be upright
     has_audio: bool
     duration: float | None  # seconds, from the container
     stream: VideoStream | None = None  # the video stream, as ffmpeg describes it

@@ -34,7 +34,7 @@ class VideoStream:
     transfer: str | None = None  # "bt709", "arib-std-b67" (HLG), "smpte2084" (PQ), ...
     field_order: str | None = None  # "progressive", "top first", "bottom first", ...
     alpha_mode: bool = False  # VP9/AV1 in WebM/MKV keep alpha beside the picture
-    rotation: int = 0  # degrees the display turns the stored picture (0, 90, 180, 270)
+    rotation: int = 0  # degrees the display turns the stored picture clockwise (0, 90, 180, 270)
 
     @property
     def alpha(self) -> bool:
