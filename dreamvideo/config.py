@@ -217,6 +217,9 @@ class ZoomConfig(Section):
     loop: bool = False
     # frames of the loop's cross-fade; null = one second's worth
     loop_frames: int | None = setting(None, min=1)
+    # dream every Nth frame; the frames between are made from the two dreamed neighbours
+    # moved by the exact motion to their time and blended (1 = dream every frame)
+    interpolate: int = setting(1, min=1, max=16)
     # save a resumable checkpoint every this many frames
     checkpoint_every: int = setting(48, min=1)
     # a song (any file with sound) whose envelopes drive the schedules' expressions (rms,

@@ -1,6 +1,7 @@
 """The per-frame steppers with a fake dreamer (milliseconds), and the registry of names."""
 
 import time
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -17,7 +18,7 @@ from dreamvideo.media.codecs import CODECS, CONTAINERS
 from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.motion.flow import DIS_PRESETS, FLOW_METHODS
 from dreamvideo.motion.schedule import EASINGS, parse_schedule
-from dreamvideo.motion.zoom import ZoomPlan, ZoomState, step_zoom
+from dreamvideo.motion.zoom import ZoomPlan, ZoomState, step_zoom, zoom_frames
 from dreamvideo.render.clip import clip_steps
 
 FULL = AscentParams(
@@ -210,7 +211,7 @@ def test_carry_round_trips_through_a_checkpoint():
     assert torch.equal(a, b)
 
 
-def zoom_plan(frames=6, loop=2) -> ZoomPlan:
+def zoom_plan(frames=6, loop=2, every=1, warmup=0) -> ZoomPlan:
     def n(v):
         return parse_schedule(v, "k")
 
@@ -224,7 +225,61 @@ def zoom_plan(frames=6, loop=2) -> ZoomPlan:
         parse_schedule("blocks.3", "k", numbers=False),
         1,
         (0.5, 0.5),
+        warmup=warmup,
+        every=every,
     )
+
+
+def flat_dream(asked):
+    """A fake dream whose frame at file time t is flat t/100 (and says which times it saw)."""
+
+    def dream(x, params, t):
+        asked.append(t)
+        return x * 0 + t / 100
+
+    return dream
+
+
+@pytest.mark.parametrize(
+    "frames, keys, resumable", [(8, [0, 3, 6, 9], [0, 3, 6]), (10, [0, 3, 6, 9], [0, 3, 6, 9])]
+)
+def test_interpolated_zoom_dreams_every_nth_frame_and_writes_every_frame(frames, keys, resumable):
+    """Flat keys blend linearly, so every frame t of the file is t/100 if the in-betweens take
+    their neighbours at the right times and weights; frames past the last key need one more."""
+    plan, asked = zoom_plan(frames, loop=0, every=3), []
+    state = ZoomState.start(plan, (W, H))
+    out = list(zoom_frames(flat_dream(asked), plan, FULL, torch.zeros(1, 3, H, W), state))
+    written = [f for f, _, _ in out if f is not None]
+    assert asked == keys
+    assert [round(f.mean()) for f in written] == [round(t * 255 / 100) for t in range(frames)]
+    # only dreamed frames are points to resume from
+    assert [t for f, s, t in out if s is not None and f is not None] == resumable
+
+
+def test_an_interpolated_loop_ends_with_the_in_betweens_into_its_first_frame():
+    # 6 frames of warm-up (t 0..5), 6 of the head (t 6..11, written last), 12 in the file
+    # (6 of them closing the loop); keys every 3 frames
+    plan, asked = zoom_plan(12, loop=6, every=3, warmup=6), []
+    state = ZoomState.start(plan, (W, H))
+    out = list(zoom_frames(flat_dream(asked), plan, FULL, torch.zeros(1, 3, H, W), state))
+    written = [round(float(f.mean()) / 2.55) for f, _, _ in out if f is not None]
+    assert asked == [0, 3, 6, 9, 12, 15, 18]  # the last key (t 21) is the head's own (t 9)
+    # the file starts after the head (t 12); the closing key t 18 leads into the head's last
+    # key (t 9: in-betweens 2/3*18 + 1/3*9, 1/3*18 + 2/3*9); then the in-betweens from it
+    # into the file's first frame (t 10, 11), so the end plays into the start
+    assert written == [12, 13, 14, 15, 16, 17, 18, 15, 12, 9, 10, 11]
+
+
+def test_zoom_state_keeps_the_loops_in_betweens_through_a_checkpoint():
+    plan = zoom_plan(12, loop=6, every=3, warmup=6)
+    state = ZoomState(5, torch.rand(1, 3, H, W), np.zeros((2, H, W, 3), np.uint8))
+    state = replace(state, tail=np.full((2, H, W, 3), 7, np.uint8))
+    saved = {
+        k: v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+        for k, v in state.to_arrays().items()
+    }
+    back = ZoomState.from_arrays(saved, plan, (W, H), torch.device("cpu"))
+    assert back.tail is not None and np.array_equal(back.tail, state.tail)
 
 
 def test_zoom_stepper_holds_the_loop_head_and_ends_on_it():

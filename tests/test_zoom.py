@@ -273,6 +273,59 @@ def test_interrupted_loop_resumes_to_the_same_animation(tmp_path, cat_png):
     assert not early.exists() and not (tmp_path / "early.mp4.parts").exists()
 
 
+def test_an_in_between_matches_the_view_the_motion_gives_at_its_time():
+    """A still picture filmed by the scheduled camera (zoom speeding up, turning, panning):
+    the in-betweens made from the views at frames 3 and 6 match the true views at frames 4
+    and 5 (each frame's own schedule values), where either neighbour is far off."""
+    import cv2
+
+    from dreamvideo.engine.device import to_float, to_tensor
+    from dreamvideo.motion.zoom import ZoomPlan, in_between
+
+    def n(v):
+        return parse_schedule(v, "k")
+
+    motion = (n("0: 1.5, 6: 4.0"), n(30.0), n(40.0), n(-20.0))
+    objective = parse_schedule("blocks.3", "k", numbers=False)
+    plan = ZoomPlan(12, 12, 0, motion, n(4), None, objective, 1, (0.4, 0.6), every=3)
+    size, cpu = (96, 96), torch.device("cpu")
+    world = photo("astronaut", 96).astype(np.float32) / 255
+
+    def view(t):
+        return feedback_step(world, plan.moves(0, t, size))
+
+    inner = (slice(8, -8), slice(8, -8))  # the reflected borders differ, as they should
+    for t in (4, 5):
+        got = in_between(
+            to_tensor(view(3), cpu),
+            to_tensor(view(6), cpu),
+            plan.moves(3, t, size),
+            cv2.invertAffineTransform(plan.moves(t, 6, size)),
+            (t - 3) / 3,
+        )
+        error = [np.abs(f - view(t))[inner].mean() * 255 for f in (to_float(got), view(3), view(6))]
+        assert error[0] < 3 and error[0] < 0.1 * min(error[1:]), error
+
+
+def test_an_interpolated_loop_resumes_to_the_same_animation(tmp_path, cat_png):
+    from dreamvideo.render.zoom import render_zoom
+
+    cfg = zoom_cfg(seconds=2.0, loop=True, loop_frames=6, interpolate=3)
+    ref = tmp_path / "ref.mp4"
+    r = render_zoom(cfg, cat_png, ref)
+    assert r.frames == 24
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        render_zoom(cfg, cat_png, out, on_frame=interrupt_at(14))
+    r = render_zoom(cfg, cat_png, out, resume=True)
+    assert 0 < r.resumed_from < 24 + 12
+    got, want = frames_of(out), frames_of(ref)
+    assert len(got) == len(want) == 24
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    steps = [np.abs(b - a).mean() for a, b in zip(want, want[1:], strict=False)]
+    assert min(steps) <= np.abs(want[0] - want[-1]).mean() <= max(steps)
+
+
 def test_zoom_cli_mistakes_are_one_line(tmp_path):
     from conftest import assert_one_line_error, cli
 
@@ -282,6 +335,8 @@ def test_zoom_cli_mistakes_are_one_line(tmp_path):
         (["--start", "photo"], "'photo' is not one of 'noise', 'color'"),
         (["--loop", "--seconds", "0.01"], "zoom.loop needs at least 2 frames"),
         (["--fps", "nan"], "zoom.fps"),
+        (["--interpolate", "0"], "zoom.interpolate"),
+        (["--loop", "--interpolate", "4", "--seconds", "0.1"], "needs at least 8 frames"),
     ]:
         out = tmp_path / "z.mp4"
         assert_one_line_error(

@@ -91,6 +91,13 @@ def zoom(
         int | None,
         typer.Option("--loop-frames", help="frames of the loop cross-fade (default: 1 s)"),
     ] = None,
+    interpolate: Annotated[
+        int | None,
+        typer.Option(
+            "--interpolate",
+            help="dream every Nth frame; the frames between follow the exact motion (no flow)",
+        ),
+    ] = None,
     audio: Annotated[
         Path | None,
         typer.Option(
@@ -148,6 +155,7 @@ def zoom(
         color=color,
         loop=loop or None,
         loop_frames=loop_frames,
+        interpolate=interpolate,
     )
     cfg = cfg.override("encode", crf=crf, codec=codec)
     if audio is not None:

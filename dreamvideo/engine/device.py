@@ -42,10 +42,16 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
 
 
 def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``(H,W,3)`` uint8 (0..255) or float32 (0..1) RGB -> ``(1,3,H,W)`` float32 in ``[0,1]``."""
+    """``(H,W,3)`` uint8 (0..255), uint16 (0..65535) or float32 (0..1) RGB -> ``(1,3,H,W)``
+    float32 in ``[0,1]``."""
+    if rgb.dtype == np.uint16:  # torch has no uint16 arithmetic on every device
+        rgb = rgb.astype(np.int32)
+        top = 65535.0
+    else:
+        top = 255.0 if rgb.dtype == np.uint8 else 1.0
     t = torch.from_numpy(np.ascontiguousarray(rgb)).to(device, non_blocking=True)
     t = t.permute(2, 0, 1)[None].float()
-    return t.div_(255.0) if rgb.dtype == np.uint8 else t
+    return t.div_(top) if top != 1.0 else t
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:

@@ -243,9 +243,10 @@ class SegmentedRender:
         self._state_file(k + 1 - KEEP_STATES).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ frames
-    def write(self, frame: np.ndarray, state: State) -> None:
+    def write(self, frame: np.ndarray, state: State | None) -> None:
         """Append one frame (RGB or RGBA, 8 or 16 bits, as the encoding says); ``state`` is
-        saved if this closes a segment."""
+        saved if this closes a segment (``None``: a resume cannot start after this frame, so
+        the segment stays open)."""
         if self._writer is None:
             e = self.encoding
             fd_path = self.dir / f"open_{len(self.segments):05d}{e.segment_suffix}"
@@ -253,7 +254,7 @@ class SegmentedRender:
             self._writer = VideoWriter(fd_path, self.size, self.fps, e.args, pix_fmt=e.pix_fmt)
         self._writer.write(frame)
         self._open_frames += 1
-        if (self.done + self._open_frames) % self.every == 0:
+        if state is not None and self._open_frames >= self.every:
             self._commit(state)
 
     def finish(

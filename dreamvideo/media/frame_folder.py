@@ -171,14 +171,15 @@ class FrameFolderRender:
         for old in sorted(self.dir.glob("state_*.npz"))[:-KEEP_STATES]:
             old.unlink(missing_ok=True)
 
-    def write(self, frame: np.ndarray, state: State) -> None:
-        """Write the next frame's file; ``state`` is saved every ``every`` frames."""
+    def write(self, frame: np.ndarray, state: State | None) -> None:
+        """Write the next frame's file; ``state`` is saved every ``every`` frames (``None``:
+        a resume cannot start after this frame; the state waits for the next)."""
         path = frame_path(self.output, self.first_number + self._done + self._open)
         write_frame(path, frame)
         if path.name not in self.written:
             self.written.append(path.name)
         self._open += 1
-        if (self._done + self._open) % self.every == 0:
+        if state is not None and self._open >= self.every:
             self._commit(state)
 
     def finish(

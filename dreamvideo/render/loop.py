@@ -55,7 +55,7 @@ class Frame:
     """One dreamed frame on its way to the encoder."""
 
     image: HostFrame | None  # (H,W,3) uint8 to write; None = kept for later (a loop's head)
-    state: State  # what a resume needs to go on after this frame
+    state: State | None  # what a resume needs to go on after this frame (None: cannot)
     report: FrameReport
 
 
@@ -150,7 +150,9 @@ def finished_before(job: Job) -> RenderResult | None:
     return RenderResult(frames, frames, 0.0, 0.0, 0, job.size, job.fps, (note,))
 
 
-def _write(render: SegmentedRender | FrameFolderRender, frame: HostFrame, state: State) -> None:
+def _write(
+    render: SegmentedRender | FrameFolderRender, frame: HostFrame, state: State | None
+) -> None:
     render.write(frame.numpy(), state)
 
 
@@ -215,7 +217,8 @@ def run(
         stepper = frames(render)
         try:
             for f in stepper:
-                state, count, cuts = f.state, count + 1, cuts + f.report.cut
+                count, cuts = count + 1, cuts + f.report.cut
+                state = state if f.state is None else f.state
                 if f.image is not None:
                     sink.submit(_write, render, f.image, f.state)
                     unshown = f.image

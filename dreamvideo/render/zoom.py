@@ -25,7 +25,14 @@ from dreamvideo.media.images import check_preview, read_image
 from dreamvideo.media.paths import check_input
 from dreamvideo.motion.envelopes import Envelopes
 from dreamvideo.motion.schedule import Schedule, parse_schedule
-from dreamvideo.motion.zoom import ZoomPlan, ZoomState, color_start, cover, noise_start, step_zoom
+from dreamvideo.motion.zoom import (
+    ZoomPlan,
+    ZoomState,
+    color_start,
+    cover,
+    noise_start,
+    zoom_frames,
+)
 from dreamvideo.render.loop import (
     Frame,
     FrameReport,
@@ -67,11 +74,25 @@ def plan_zoom(
     if seconds is None:
         raise UserError("zoom.seconds: null (the song's length) needs zoom.audio / --audio")
     frames = max(1, round(seconds * fps))
+    n = z.interpolate
     loop = 0
     if z.loop:
         loop = min(z.loop_frames or max(1, round(fps)), frames - 1)
         if loop < 1:
             raise UserError("zoom.loop needs at least 2 frames (raise zoom.seconds)")
+        # a loop closes on keys: its counts are whole numbers of keys
+        keys = -(-frames // n)
+        if keys * n != frames and on_stage is not None:
+            on_stage(
+                f"zoom.interpolate {n} with zoom.loop: {keys * n} frames rather than {frames}, "
+                "so the loop closes on a dreamed frame"
+            )
+        frames, loop = keys * n, min(max(1, round(loop / n)), keys - 1) * n
+        if loop < 1:
+            raise UserError(
+                f"zoom.loop with zoom.interpolate {n} needs at least {2 * n} frames "
+                "(raise zoom.seconds or lower zoom.interpolate)"
+            )
 
     def sched(key: str, numbers: bool = True) -> Schedule:
         value = getattr(z, key) if key != "layers" else (z.layers or cfg.dream.layers)
@@ -91,6 +112,7 @@ def plan_zoom(
         cfg.dream.color_match,
         cfg.dream.seed,
         warmup=loop,
+        every=n,
     )
     _check_every_frame(plan, checking(on_stage, plan.rendered))
     return plan
@@ -143,14 +165,13 @@ def _dreamed(
         if render.state
         else ZoomState.start(plan, size)
     )
-    while state.next < plan.rendered:
-        image, state = step_zoom(dream, plan, dreamer.params, start, state)
+    for image, after, t in zoom_frames(dream, plan, dreamer.params, start, state, render.done):
         # progress counts the frames the file will hold (a loop dreams a few more)
-        done = round(state.next * plan.frames / plan.rendered)
+        done = round(min(t + 1, plan.end) * plan.frames / plan.end)
         yield Frame(
             None if image is None else HostFrame(image, dtype=dtype),
-            state.to_arrays(),
-            FrameReport(state.next - 1, done, plan.frames, state.next == 1, 1.0),
+            None if after is None else after.to_arrays(),
+            FrameReport(t, done, plan.frames, t == 0, 1.0),
         )
 
 
@@ -224,7 +245,7 @@ def render_zoom(
         first_note=f"dreaming: the first frame gets the full dream "
         f"({dreamer.steps(size[1], size[0])} ascent steps), later frames "
         f"{plan.params_at(1, dreamer.params).iterations} steps each",
-        resume_point=lambda state: int(state["next"]),
+        resume_point=lambda state: plan.time(int(state["next"])),
     )
     return run_render(
         cfg,

@@ -1,0 +1,104 @@
+"""Zoom in-betweens: a looped 60 fps zoom dreamed on every frame against every Nth frame
+dreamed and the frames between made from the exact motion (`zoom.interpolate`).
+
+    python benchmarks/bench_interpolate.py [--seconds 2] [--size 256] [--every 3]
+                                           [--images coffee.jpg astronaut.jpg]
+
+For each start picture (samples/; coffee.jpg is the one the in-betweens were tuned on) both
+renders share one loaded network and write lossless FFV1, so the figures are the frames'
+own. The table gives the render time (the network load left out), the speed-up, the
+sharpness (variance of the Laplacian) of the in-betweens against the median of the dreamed
+frames of the same file (lowest and median), and the loop's closing step (last frame to
+first, mean |difference| in 0..255) beside the range of steps between neighbouring frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from common import machine, table
+
+from dreamvideo.media import read_frames
+from dreamvideo.presets import load_preset
+from dreamvideo.render import dreamer_for, render_zoom
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def sharpness(frame: np.ndarray) -> float:
+    grey = cv2.cvtColor(frame.astype(np.float32), cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--fps", type=float, default=60.0)
+    ap.add_argument("--every", type=int, default=3)
+    ap.add_argument("--images", nargs="+", default=["coffee.jpg", "astronaut.jpg"])
+    args = ap.parse_args()
+    base = load_preset("zoom").override(
+        "zoom", seconds=args.seconds, fps=args.fps, width=args.size, height=args.size, loop=True
+    )
+    base = base.override("encode", codec="ffv1")
+    dreamer = dreamer_for(base.dream)
+    print(f"machine: {machine(dreamer.device)}\n")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.images:
+            seconds, frames = {}, {}
+            for n in (1, args.every):
+                out = Path(tmp) / f"{Path(name).stem}-{n}.mkv"
+                t = time.perf_counter()
+                render_zoom(
+                    base.override("zoom", interpolate=n), SAMPLES / name, out, dreamer=dreamer
+                )
+                seconds[n] = time.perf_counter() - t
+                frames[n] = [f.astype(np.float32) for _, f in read_frames(out)]
+            for n in (1, args.every):
+                f = frames[n]
+                steps = [float(np.abs(b - a).mean()) for a, b in zip(f, f[1:], strict=False)]
+                seam = float(np.abs(f[0] - f[-1]).mean())
+                sharp = [sharpness(x) for x in f]
+                # a loop's file starts on a dreamed frame: every nth is one
+                keys = float(np.median(sharp[::n]))
+                between = [s for i, s in enumerate(sharp) if i % n] or [keys]
+                rows.append(
+                    [
+                        f"{name}, {args.size}x{args.size}, {len(f)} frames at {args.fps:g} fps",
+                        "every frame" if n == 1 else f"every {n}th",
+                        f"{seconds[n]:.1f}",
+                        f"{seconds[1] / seconds[n]:.2f}x",
+                        "-"
+                        if n == 1
+                        else f"{min(between) / keys:.2f} / {float(np.median(between)) / keys:.2f}",
+                        f"{min(steps):.1f} / {float(np.median(steps)):.1f} / {max(steps):.1f}",
+                        f"{seam:.1f}",
+                    ]
+                )
+                print(" | ".join(rows[-1]), flush=True)
+    print()
+    print(
+        table(
+            [
+                "zoom (`zoom` preset, --loop)",
+                "dreamed",
+                "seconds",
+                "speed-up",
+                "in-between sharpness / dreamed median (min / median)",
+                "steps min / median / max",
+                "last -> first",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
