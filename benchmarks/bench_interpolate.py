@@ -72,7 +72,7 @@ def main() -> None:
                 rows.append(
                     [
                         f"{name}, {args.size}x{args.size}, {len(f)} frames at {args.fps:g} fps",
-                        "every frame" if n == 1 else f"every {n}th",
+                        "every frame" if n == 1 else f"1 in {n}",
                         f"{seconds[n]:.1f}",
                         f"{seconds[1] / seconds[n]:.2f}x",
                         "-"

@@ -47,6 +47,10 @@ class DreamConfig(Section):
     normalize: str = setting("laplacian", choices=names.NORMALIZATIONS)
     # tile side in pixels for the gradient; bounds memory on big frames; 0 never tiles
     tile: int = setting(1024, min=0, max=8192)
+    # output this many times the size (1 .. 4): the octaves keep the look of the size asked
+    # for and finer ones dream the detail up to the output's (clips follow the motion at the
+    # size asked for)
+    upscale: float = setting(1.0, min=1.0, max=4.0)
     # random seed: same seed, input and device give the same output
     # (torch seeds are 64-bit; a bigger one would crash the run, not the config check)
     seed: int = setting(0, min=0, max=2**63 - 1, words="an integer in 0..2**63-1")

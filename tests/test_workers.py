@@ -123,6 +123,18 @@ def test_a_chunked_render_matches_the_single_process_file_and_its_seams_do_not_p
     assert max(at_seams) <= max(inside)
 
 
+def test_an_upscaled_render_on_workers_is_the_upscaled_render(tmp_path, clip, local_ray):
+    cfg = fast().override("encode", lossless=True).override("dream", upscale=2.0)
+    one, many = tmp_path / "one.mkv", tmp_path / "many.mkv"
+    render_video(cfg, clip, one)
+    r = render_video_chunked(cfg, clip, many, workers=2)
+    info = probe_video(many)
+    assert (info.width, info.height, r.frames) == (128, 96, 40)
+    a, b = frames_of(one), frames_of(many)
+    assert np.array_equal(a[0], b[0])  # the first chunk starts as the single render does
+    assert measure_clip(clip, many).warp_ratio <= 1.2 * measure_clip(clip, one).warp_ratio
+
+
 def test_a_killed_worker_has_its_chunk_rendered_again(tmp_path, clip, local_ray):
     # The kill must land before the worker's next chunk, not race a chunk that takes
     # milliseconds: a chunk's last report is queued before its result returns, and the driver

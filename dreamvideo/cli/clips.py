@@ -28,6 +28,7 @@ from dreamvideo.cli.common import (
     Sets,
     Step,
     Threads,
+    Upscale,
     Weights,
     app,
     build_config,
@@ -55,6 +56,7 @@ def video(
     device: Device = None,
     threads: Threads = None,
     color_match: ColorMatch = None,
+    upscale: Upscale = None,
     sets: Sets = None,
     start: Annotated[
         float | None, typer.Option("--start", help="first second of the clip to render")
@@ -159,6 +161,7 @@ def video(
         device=device,
         threads=threads,
         color_match=color_match,
+        upscale=upscale,
     )
     cfg = cfg.override(
         "video",

@@ -67,6 +67,13 @@ Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or
 Threads = Annotated[
     int | None, typer.Option("--threads", help="CPU threads (default: all cores)", min=0)
 ]
+Upscale = Annotated[
+    float | None,
+    typer.Option(
+        "--upscale",
+        help="output K times the size (1 < K <= 4); the dream makes the finer detail",
+    ),
+]
 ColorMatch = Annotated[
     Literal[names.COLOR_MATCHES] | None,
     typer.Option(

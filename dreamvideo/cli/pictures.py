@@ -24,6 +24,7 @@ from dreamvideo.cli.common import (
     Sets,
     Step,
     Threads,
+    Upscale,
     Weights,
     app,
     build_config,
@@ -52,6 +53,7 @@ def image(
     device: Device = None,
     threads: Threads = None,
     color_match: ColorMatch = None,
+    upscale: Upscale = None,
     sets: Sets = None,
     width: Annotated[
         int | None, typer.Option("--width", help="resize to this width first (pixels, aspect kept)")
@@ -77,6 +79,7 @@ def image(
         device=device,
         threads=threads,
         color_match=color_match,
+        upscale=upscale,
     )
     from dreamvideo.render.image import render_image
 

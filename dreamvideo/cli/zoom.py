@@ -23,6 +23,7 @@ from dreamvideo.cli.common import (
     Seed,
     Sets,
     Threads,
+    Upscale,
     Weights,
     app,
     build_config,
@@ -111,6 +112,7 @@ def zoom(
     device: Device = None,
     threads: Threads = None,
     color_match: ColorMatch = None,
+    upscale: Upscale = None,
     sets: Sets = None,
     crf: Annotated[int | None, typer.Option("--crf", help="H.264 quality")] = None,
     codec: Codec = None,
@@ -137,6 +139,7 @@ def zoom(
         device=device,
         threads=threads,
         color_match=color_match,
+        upscale=upscale,
     )
     cfg = cfg.override(
         "zoom",

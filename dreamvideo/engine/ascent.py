@@ -32,6 +32,14 @@ class AscentParams:
     normalize: str  # "mean" or "laplacian"
     tile: int  # pixels; 0 = never tile
     lap_levels: int = 4
+    # the picture is this many times the size whose look the octaves give (dream.upscale):
+    # the octaves keep their sizes relative to that look and finer ones run up to the picture's
+    upscale: float = 1.0
+
+    @property
+    def octave_count(self) -> int:
+        """Octaves to run: ``octaves``, and one more per ``octave_scale`` step of the upscale."""
+        return self.octaves + round(math.log(self.upscale) / math.log(self.octave_scale))
 
 
 def _check_image(img: torch.Tensor) -> None:
@@ -256,7 +264,7 @@ def dream(
     """
     _check_image(img)
     img = img.detach().float()
-    sizes = octave_sizes(img.shape[2], img.shape[3], params.octaves, params.octave_scale)
+    sizes = octave_sizes(img.shape[2], img.shape[3], params.octave_count, params.octave_scale)
     detail = torch.zeros_like(resize(img, sizes[0]))
     x = img
     for size in sizes:
@@ -289,4 +297,5 @@ def dream(
 
 def steps_for(height: int, width: int, params: AscentParams) -> int:
     """How many ascent steps :func:`dream` takes on a ``height`` x ``width`` image."""
-    return len(octave_sizes(height, width, params.octaves, params.octave_scale)) * params.iterations
+    sizes = octave_sizes(height, width, params.octave_count, params.octave_scale)
+    return len(sizes) * params.iterations

@@ -133,6 +133,22 @@ def resize_rgb(rgb: np.ndarray, width: int | None) -> np.ndarray:
     return t[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def enlarge(rgb: np.ndarray, factor: float, what: str = "the picture") -> np.ndarray:
+    """``(H,W,3)`` uint8 scaled up ``factor`` times (Lanczos), for a dream to add detail to;
+    a result over :data:`MAX_PIXELS` is one line naming ``what``."""
+    if factor == 1.0:
+        return rgb
+    import cv2
+
+    w, h = round(rgb.shape[1] * factor), round(rgb.shape[0] * factor)
+    if w * h > MAX_PIXELS:
+        raise UserError(
+            f"dream.upscale {factor:g}: {what} would be {w}x{h}, over {MAX_PIXELS / 1e6:.0f} "
+            "megapixels; choose a smaller upscale or width"
+        )
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LANCZOS4)
+
+
 def contact_sheet(tiles: list[tuple[str, np.ndarray]], columns: int = 0) -> np.ndarray:
     """Lay ``(label, (H,W,3) uint8)`` pictures on a grid with each label under its picture.
 

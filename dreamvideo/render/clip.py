@@ -67,12 +67,16 @@ class ClipPlan:
         return max(0, end - self.first)
 
 
+MAX_UPSCALED = 7680 * 4320  # pixels of an upscaled frame: 8K
+
+
 def _even(x: float) -> int:
     return max(2, 2 * round(x / 2))
 
 
-def plan_clip(info: VideoInfo, video: VideoConfig) -> ClipPlan:
-    """Frame range from ``start``/``end``/``max_frames``; size from ``width`` or ``scale``.
+def plan_clip(info: VideoInfo, video: VideoConfig, upscale: float = 1.0) -> ClipPlan:
+    """Frame range from ``start``/``end``/``max_frames``; size from ``width`` or ``scale``,
+    times ``upscale`` (``dream.upscale``).
 
     A chosen width gets an even height (yuv420p needs even sizes); the source's own size is
     kept as it is, odd or not.
@@ -90,6 +94,13 @@ def plan_clip(info: VideoInfo, video: VideoConfig) -> ClipPlan:
             f"with optical flow; render at least {MIN_FLOW_SIDE} pixels on each "
             "side (video.width / video.scale)"
         )
+    if upscale > 1.0:
+        size = (_even(size[0] * upscale), _even(size[1] * upscale))
+        if size[0] * size[1] > MAX_UPSCALED:
+            raise UserError(
+                f"dream.upscale {upscale:g}: {info.path}'s frames would be {size[0]}x{size[1]}, "
+                "over 8K (33 megapixels); choose a smaller upscale or video.width"
+            )
     if video.end is not None and video.end <= video.start:
         raise UserError(f"video.end ({video.end} s) must come after video.start ({video.start} s)")
     first, last = _frame_at(video.start, info), _frame_at(video.end, info)
@@ -130,6 +141,13 @@ def _frame_at(seconds: float | None, info: VideoInfo) -> int | None:
     if (info.duration is not None and seconds >= info.duration) or frame > 2**53:
         return None
     return round(frame)
+
+
+def flow_scale(cfg: Config) -> float:
+    """The share of the frame size the flow is found at: ``video.flow_scale`` of the size
+    asked for, so an upscaled clip follows the motion at its source's size (the flow is
+    scaled up to the frames)."""
+    return cfg.video.flow_scale / cfg.dream.upscale
 
 
 def flow_function(video: VideoConfig, device: torch.device) -> FlowFn:
@@ -312,7 +330,7 @@ def render_video(
         preview = check_preview(preview, (*reads, ("output", output)), overwrite)
     say = on_stage or (lambda text: None)
     info = probe_video(source, cfg.video.fps)
-    plan = plan_clip(info, cfg.video)
+    plan = plan_clip(info, cfg.video, cfg.dream.upscale)
     encoding = encoding_for(
         cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
         sound=info.has_audio,
@@ -365,7 +383,7 @@ def render_video(
             step.at_index if step is not None else None,
             render.state,
             render.done,
-            cfg.video.flow_scale,
+            flow_scale(cfg),
             overlap,
             encoding.dtype,
         ),

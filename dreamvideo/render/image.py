@@ -19,6 +19,7 @@ from dreamvideo.media.images import (
     MAX_PIXELS,
     check_image_output,
     contact_sheet,
+    enlarge,
     read_image,
     resize_rgb,
     write_image,
@@ -91,7 +92,12 @@ def render_image(
         output = check_image_output(output, (("input", _path(source)), *cfg.reads()), overwrite)
     rgb = picture(source, width)
     if on_stage is not None:
-        on_stage(f"{rgb.shape[1]}x{rgb.shape[0]} picture; loading {cfg.dream.model}")
+        on_stage(
+            f"{rgb.shape[1]}x{rgb.shape[0]} picture"
+            + (f", dreamed {cfg.dream.upscale:g} times the size" if cfg.dream.upscale > 1 else "")
+            + f"; loading {cfg.dream.model}"
+        )
+    rgb = enlarge(rgb, cfg.dream.upscale)
     dreamer = dreamer_for(cfg.dream, dreamer)
     t0 = time.perf_counter()
     x = to_tensor(rgb, dreamer.device)
@@ -122,6 +128,7 @@ def render_gallery(
     output = check_image_output(output, (("input", source), *cfg.reads()), overwrite)
     rgb = read_image(source)
     rgb = resize_rgb(rgb, round(rgb.shape[1] * min(1.0, size / max(rgb.shape[:2]))))
+    rgb = enlarge(rgb, cfg.dream.upscale, "each tile")
     if on_stage is not None:
         on_stage(f"loading {cfg.dream.model}")
     dreamer = dreamer_for(cfg.dream, dreamer)

@@ -19,6 +19,7 @@ def ascent_params(cfg: DreamConfig) -> AscentParams:
         jitter=cfg.jitter,
         normalize=cfg.normalize,
         tile=cfg.tile,
+        upscale=cfg.upscale,
     )
 
 

@@ -113,6 +113,7 @@ def plan_zoom(
         cfg.dream.seed,
         warmup=loop,
         every=n,
+        scale=cfg.dream.upscale,
     )
     _check_every_frame(plan, checking(on_stage, plan.rendered))
     return plan
@@ -130,9 +131,15 @@ def _hex_color(text: str) -> tuple[int, int, int]:
     return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
 
 
+def zoom_size(cfg: Config) -> tuple[int, int]:
+    """The frames' (width, height): ``zoom.width`` x ``zoom.height`` times ``dream.upscale``."""
+    k = cfg.dream.upscale
+    return max(16, round(cfg.zoom.width * k)), max(16, round(cfg.zoom.height * k))
+
+
 def start_picture(cfg: Config, image: Path | None) -> np.ndarray:
     """Frame 0 before dreaming: ``(H,W,3)`` float32 [0,1] from the picture, noise or colour."""
-    size = (cfg.zoom.width, cfg.zoom.height)
+    size = zoom_size(cfg)
     if image is not None:
         return cover(read_image(image), size)
     if cfg.zoom.start == "noise":
@@ -206,7 +213,7 @@ def render_zoom(
         on_stage(f"listening to {cfg.zoom.audio}")
     audio = load_audio(cfg)
     plan = plan_zoom(cfg, audio, on_stage)
-    size = (cfg.zoom.width, cfg.zoom.height)
+    size = zoom_size(cfg)
     song = Path(cfg.zoom.audio) if cfg.zoom.audio is not None else None
     encoding = encoding_for(cfg, output, size, loop=cfg.zoom.loop, sound=song is not None)
     plan = replace(plan, deep=encoding.deep or encoding.floating)

@@ -136,7 +136,7 @@ def render_video_chunked(
     output = check_video_output(output, (("input", source), *cfg.reads()), overwrite or resume)
     say = on_stage or (lambda text: None)
     info = probe_video(source, cfg.video.fps)
-    plan = plan_clip(info, cfg.video)
+    plan = plan_clip(info, cfg.video, cfg.dream.upscale)
     encoding = encoding_for(
         cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
         sound=info.has_audio,

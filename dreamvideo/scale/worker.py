@@ -23,7 +23,14 @@ from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.media.codecs import Encoding, video_args
 from dreamvideo.media.ffmpeg import VideoWriter
 from dreamvideo.media.frames import probe_video
-from dreamvideo.render.clip import ClipPlan, clip_frames, clip_steps, flow_function, read_as
+from dreamvideo.render.clip import (
+    ClipPlan,
+    clip_frames,
+    clip_steps,
+    flow_function,
+    flow_scale,
+    read_as,
+)
 from dreamvideo.scale.chunks import Chunk
 
 
@@ -105,7 +112,7 @@ def render_chunk(
                 flow_function(cfg.video, dreamer.device),
                 cfg.video.occlusion,
                 step,
-                flow_scale=cfg.video.flow_scale,
+                flow_scale=flow_scale(cfg),
                 dtype=enc.dtype,
             )
             done = 0
