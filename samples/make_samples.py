@@ -28,6 +28,7 @@ from dreamvideo.media import (
     add_soundtrack,
     codec_args,
     read_frames,
+    read_image,
     resize_rgb,
     run_ffmpeg,
     write_image,
@@ -92,6 +93,10 @@ RENDERS = {
     "music": "zoom samples/coffee.jpg -o samples/coffee-music.mp4 --preset zoom-music "
     "--audio samples/beat.m4a --width 256 --height 256",
     "envelopes": "audio samples/beat.m4a -o samples/beat-envelopes.png",
+    "inbetween": "zoom samples/coffee.jpg -o samples/coffee-60fps.mp4 --fps 60 --seconds 2 "
+    "--interpolate 3 --width 256 --height 256",
+    "small": "image samples/chelsea.jpg -o samples/chelsea-256.png --width 256",
+    "upscaled": "image samples/chelsea.jpg -o samples/chelsea-upscaled.png --width 256 --upscale 2",
 }
 
 
@@ -118,6 +123,21 @@ def make_music_strip() -> None:
     frames = frames_of("coffee-music.mp4")
     beat = round(2.25 * 24)
     strip("coffee-music-strip.jpg", [[frames[beat + k] for k in (-1, 0, 1, 2, 4, 8)]])
+
+
+def make_inbetween_strip() -> None:
+    """Frames 30 to 33 of the 60 fps zoom: dreamed, two in-betweens, dreamed."""
+    frames = frames_of("coffee-60fps.mp4")
+    strip("coffee-inbetween-strip.jpg", [frames[30:34]])
+
+
+def make_upscale_strip() -> None:
+    """The cat's face: the 256 px dream scaled up 2x with Lanczos, beside --upscale 2."""
+    big = read_image(HERE / "chelsea-upscaled.png")
+    small = read_image(HERE / "chelsea-256.png")
+    scaled = cv2.resize(small, (big.shape[1], big.shape[0]), interpolation=cv2.INTER_LANCZOS4)
+    face = (slice(40, 296), slice(200, 456))  # rows, columns of the 512 px picture
+    strip("chelsea-upscale-strip.jpg", [[scaled[face], big[face]]])
 
 
 def make_song(seconds: float = 8.0, bpm: float = 120.0, rate: int = 44_100) -> None:
@@ -158,6 +178,7 @@ def render(step: str) -> None:
 STEPS = {"photos": make_photos, "clip": make_clip, "song": make_song}
 STEPS |= {step: (lambda step=step: render(step)) for step in RENDERS}
 STEPS |= {"strip": make_strip, "music-strip": make_music_strip}
+STEPS |= {"inbetween-strip": make_inbetween_strip, "upscale-strip": make_upscale_strip}
 
 
 def main(names: list[str]) -> None:
