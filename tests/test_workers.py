@@ -283,7 +283,8 @@ def test_a_batch_runs_the_good_jobs_reports_the_bad_one_and_skips_finished_ones(
     assert bad == [
         "job 3 (out/zoom.mp4): failed: zoom.heigth: unknown key; valid keys: seconds, fps, "
         "width, height, zoom, rotate, pan_x, pan_y, center_x, center_y, layers, iterations, "
-        "octaves, step, interpolation, start, color, loop, loop_frames, checkpoint_every, audio"
+        "octaves, step, interpolation, start, color, loop, loop_frames, interpolate, "
+        "checkpoint_every, audio"
     ]
     assert "1 of 3 job(s) failed" in r.err
     assert len(frames_of(tmp_path / "out" / "clip-dream.mp4")) == 20
