@@ -22,20 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
-from common import machine, table
+from common import machine, sharpness, table
 
 from dreamvideo.media import read_frames
 from dreamvideo.presets import load_preset
 from dreamvideo.render import dreamer_for, render_zoom
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-
-
-def sharpness(frame: np.ndarray) -> float:
-    grey = cv2.cvtColor(frame.astype(np.float32), cv2.COLOR_RGB2GRAY)
-    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import real_clip, table
+from common import real_clip, sharpness, table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,11 +50,6 @@ def render(kind: str, source: str, out: str, width: int, factor: float, frames: 
         cfg = cfg.override("dream", upscale=factor).override("encode", crf=12)
         render_video(cfg, source, out, overwrite=True)
     return time.perf_counter() - t, peak_gib()
-
-
-def sharpness(rgb: np.ndarray) -> float:
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
 
 
 def lanczos(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -83,6 +83,15 @@ def real_clip(name: str = "bikes.mp4") -> Path:
     return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / name
 
 
+def sharpness(rgb) -> float:
+    """Variance of the Laplacian of an ``(H,W,3)`` frame's grey picture (any dtype)."""
+    import cv2
+    import numpy as np
+
+    grey = cv2.cvtColor(np.asarray(rgb, np.float32), cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
