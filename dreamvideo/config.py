@@ -14,6 +14,7 @@ from typing import Any
 
 from dreamvideo import names
 from dreamvideo.fields import ConfigError, Section, check_number, parse_schedule_value, setting
+from dreamvideo.masks import parse_matte, parse_regions
 from dreamvideo.text import excerpt
 
 # frame rates a file is written at: a tenth of a frame per second (a slow slideshow) .. 240
@@ -65,11 +66,25 @@ class DreamConfig(Section):
     # picture it was dreamed from; "first", the first dreamed frame (stops long zooms drifting
     # to vivid greens and reds)
     color_match: str = setting("none", choices=names.COLOR_MATCHES)
+    # where to dream: white dreams, black keeps the source. A picture (a still matte), a clip
+    # or frame folder (one matte frame per source frame), "alpha" (the input's own),
+    # "luma:LOW-HIGH" (0..1) or "key:#RRGGBB/TOLERANCE" (keys of each source frame); null = all
+    mask: str | None = None
+    # dream where the mask is black instead
+    mask_invert: bool = False
+    # soften the mask's edge over about this many pixels (a Gaussian blur)
+    mask_feather: float = setting(0.0, min=0.0, max=512.0)
+    # named mattes for region(NAME, TERM) objectives, "sky=luma:0.6-1; ground=luma:0-0.6"
+    # (each SOURCE as for mask)
+    regions: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.tile and self.tile < 64:
             raise ConfigError(f"dream.tile: must be 0 (no tiling) or >= 64, got {self.tile}")
+        if self.mask is not None:
+            parse_matte(self.mask)
+        parse_regions(self.regions)
 
 
 @dataclass(frozen=True)
@@ -303,6 +318,10 @@ class Config:
             "flow weights file (video.flow_weights)": self.video.flow_weights,
             "song (zoom.audio)": self.zoom.audio,
         }
+        mattes = {"mask (dream.mask)": parse_matte(self.dream.mask)} if self.dream.mask else {}
+        for name, source in parse_regions(self.dream.regions).items():
+            mattes[f"region {name} (dream.regions)"] = source
+        named.update({what: source.path for what, source in mattes.items()})
         return tuple((what, path) for what, path in named.items() if path is not None)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

@@ -16,12 +16,16 @@ from dreamvideo.cli.common import (
     Guide,
     Iterations,
     Layers,
+    Mask,
+    MaskFeather,
+    MaskInvert,
     Model,
     Octaves,
     Output,
     Overwrite,
     Preset,
     Preview,
+    Regions,
     Restart,
     Resume,
     Seed,
@@ -57,6 +61,10 @@ def video(
     threads: Threads = None,
     color_match: ColorMatch = None,
     upscale: Upscale = None,
+    mask: Mask = None,
+    mask_invert: MaskInvert = None,
+    mask_feather: MaskFeather = None,
+    region: Regions = None,
     sets: Sets = None,
     start: Annotated[
         float | None, typer.Option("--start", help="first second of the clip to render")
@@ -162,6 +170,10 @@ def video(
         threads=threads,
         color_match=color_match,
         upscale=upscale,
+        mask=mask,
+        mask_invert=mask_invert,
+        mask_feather=mask_feather,
+        regions=region,
     )
     cfg = cfg.override(
         "video",

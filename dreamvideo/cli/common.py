@@ -12,6 +12,7 @@ from rich.console import Console
 
 from dreamvideo import names
 from dreamvideo.config import Config
+from dreamvideo.masks import join_regions
 from dreamvideo.presets import apply_sets, load_preset
 
 if TYPE_CHECKING:
@@ -74,6 +75,28 @@ Upscale = Annotated[
         help="output K times the size (1 < K <= 4); the dream makes the finer detail",
     ),
 ]
+Mask = Annotated[
+    str | None,
+    typer.Option(
+        "--mask",
+        help="dream only where this is white: a picture, a clip, alpha, luma:LOW-HIGH (0..1) "
+        "or key:#RRGGBB[/TOLERANCE]",
+    ),
+]
+MaskInvert = Annotated[
+    bool | None, typer.Option("--mask-invert", help="dream where the mask is black instead")
+]
+MaskFeather = Annotated[
+    float | None,
+    typer.Option("--mask-feather", help="soften the mask's edge over about PX pixels", min=0),
+]
+Regions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--region",
+        help="a named matte NAME=SOURCE for region(NAME, TERM) objectives (repeatable)",
+    ),
+]
 ColorMatch = Annotated[
     Literal[names.COLOR_MATCHES] | None,
     typer.Option(
@@ -109,6 +132,8 @@ def build_config(preset: str, sets: list[str] | None = None, **dream: object) ->
         dream["weights"] = str(dream["weights"])
     if dream.get("guide") is not None:
         dream["guide"] = str(dream["guide"])
+    if "regions" in dream:
+        dream["regions"] = join_regions(dream["regions"] or [])  # type: ignore[arg-type]
     return cfg.override("dream", **dream)
 
 

@@ -15,11 +15,15 @@ from dreamvideo.cli.common import (
     Guide,
     Iterations,
     Layers,
+    Mask,
+    MaskFeather,
+    MaskInvert,
     Model,
     Octaves,
     Output,
     Overwrite,
     Preset,
+    Regions,
     Seed,
     Sets,
     Step,
@@ -54,6 +58,10 @@ def image(
     threads: Threads = None,
     color_match: ColorMatch = None,
     upscale: Upscale = None,
+    mask: Mask = None,
+    mask_invert: MaskInvert = None,
+    mask_feather: MaskFeather = None,
+    region: Regions = None,
     sets: Sets = None,
     width: Annotated[
         int | None, typer.Option("--width", help="resize to this width first (pixels, aspect kept)")
@@ -80,6 +88,10 @@ def image(
         threads=threads,
         color_match=color_match,
         upscale=upscale,
+        mask=mask,
+        mask_invert=mask_invert,
+        mask_feather=mask_feather,
+        regions=region,
     )
     from dreamvideo.render.image import render_image
 

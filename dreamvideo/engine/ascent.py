@@ -8,14 +8,16 @@ jitter on every device).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from dreamvideo.engine.models import Backbone
-from dreamvideo.engine.objectives import Objective, Window
+from dreamvideo.engine.objectives import Objective, Window, region_feature
+
+Regions = Mapping[str, torch.Tensor]  # region name -> (1,1,H,W) matte in [0,1] of the image
 
 MIN_OCTAVE_SIDE = 80  # coarser octaves than this say nothing (and inception_v3 needs >= 75 px)
 
@@ -128,21 +130,31 @@ def normalize_gradient(g: torch.Tensor, method: str, levels: int = 4) -> torch.T
 # --------------------------------------------------------------------------- gradients
 
 
-def _forward_objective(
+def objective_value(
     net: Backbone,
     objective: Objective,
     x: torch.Tensor,
     autocast: torch.dtype | None,
     crop: Callable[[str, torch.Tensor], tuple[torch.Tensor, Window]] | None,
+    regions: Regions | None = None,
 ) -> torch.Tensor:
+    """The objective's value on ``x``; ``regions``: mattes of the same size as ``x``, taken
+    to each layer's size (and crop) for the objective's region terms."""
     with torch.autocast(
         x.device.type, dtype=autocast or torch.float32, enabled=autocast is not None
     ):
         feats = net(x, objective.layers)
+    for name in objective.regions:
+        if regions is None or name not in regions:
+            raise ValueError(f"the objective reads region {name!r}, which was not given")
+        for layer_name in objective.layers:
+            feats[region_feature(layer_name, name)] = resize(
+                regions[name].to(x.dtype), tuple(feats[layer_name].shape[-2:])
+            )
     windows: dict[str, Window] = {}
     if crop is not None:
         for name, a in list(feats.items()):
-            feats[name], windows[name] = crop(name, a)
+            feats[name], windows[name] = crop(name.partition("@")[0], a)
     return objective(feats, windows).sum()
 
 
@@ -161,8 +173,10 @@ def gradient(
     generator: torch.Generator | None = None,
     autocast: torch.dtype | None = None,
     halo: int | None = None,
+    regions: Regions | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradient of ``objective`` w.r.t. ``img`` ``(1,3,H,W)``, and its value (0-dim tensor).
+    ``regions``: ``(1,1,H,W)`` mattes for the objective's region terms (cut with the tiles).
 
     With ``tile`` > 0 and a larger image the gradient is computed tile by tile: each tile owns
     a block of feature cells and is run with a halo of context around it, and the objective
@@ -174,7 +188,7 @@ def gradient(
     h, w = img.shape[-2:]
     if not tile or (h <= tile and w <= tile):
         x = img.detach().requires_grad_(True)
-        value = _forward_objective(net, objective, x, autocast, None)
+        value = objective_value(net, objective, x, autocast, None, regions)
         (g,) = torch.autograd.grad(value, x)
         return g, value.detach()
 
@@ -183,7 +197,7 @@ def gradient(
     benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = False
     try:
-        return _tiled_gradient(net, objective, img, tile, generator, autocast, halo)
+        return _tiled_gradient(net, objective, img, tile, generator, autocast, halo, regions)
     finally:
         torch.backends.cudnn.benchmark = benchmark
 
@@ -196,6 +210,7 @@ def _tiled_gradient(
     generator: torch.Generator | None,
     autocast: torch.dtype | None,
     halo: int | None,
+    regions: Regions | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`gradient` tile by tile (see there)."""
     h, w = img.shape[-2:]
@@ -228,7 +243,8 @@ def _tiled_gradient(
                 win = Window(y0 // s, x0 // s, math.ceil(h / s), math.ceil(w / s))
                 return a[:, :, fy0:fy1, fx0:fx1], win
 
-            v = _forward_objective(net, objective, x, autocast, crop)
+            cut = {n: r[..., ry0:ry1, rx0:rx1] for n, r in regions.items()} if regions else None
+            v = objective_value(net, objective, x, autocast, crop, cut)
             (gt,) = torch.autograd.grad(v, x)
             g[..., ry0:ry1, rx0:rx1] += gt
             value = value + v.detach()
@@ -249,6 +265,7 @@ def dream(
     step_map: torch.Tensor | None = None,
     on_step: Callable[[], None] | None = None,
     pull: tuple[torch.Tensor, torch.Tensor] | None = None,
+    regions: Regions | None = None,
 ) -> torch.Tensor:
     """DeepDream ``img`` ``(1,3,H,W)`` float in ``[0,1]``; returns the same shape and range.
 
@@ -261,6 +278,8 @@ def dream(
     weight (1,1,H,W))`` adds a temporal term: each step also moves every pixel back towards
     ``target`` by ``weight`` of the way (a gradient step on ``weight/2 * |x - target|^2``), so
     a video frame's touch-up cannot wander far from the motion-warped previous dream.
+    ``regions``: ``(1,1,H,W)`` mattes of the objective's region terms; they are resized with
+    each octave and rolled with the jitter, so they stay on the picture's own pixels.
     """
     _check_image(img)
     img = img.detach().float()
@@ -272,6 +291,7 @@ def dream(
         x = (base + resize(detail, size)).clamp(0, 1)
         step = params.step / 255.0 * (resize(step_map, size) if step_map is not None else 1.0)
         target, weight = (resize(pull[0], size), resize(pull[1], size)) if pull else (None, None)
+        mattes = {n: resize(r, size) for n, r in (regions or {}).items()}
         for _ in range(params.iterations):
             dy, dx = (
                 torch.randint(-params.jitter, params.jitter + 1, (2,), generator=generator).tolist()
@@ -280,7 +300,13 @@ def dream(
             )
             rolled = torch.roll(x, (dy, dx), dims=(2, 3))
             g, _ = gradient(
-                net, objective, rolled, tile=params.tile, generator=generator, autocast=autocast
+                net,
+                objective,
+                rolled,
+                tile=params.tile,
+                generator=generator,
+                autocast=autocast,
+                regions={n: torch.roll(r, (dy, dx), dims=(2, 3)) for n, r in mattes.items()},
             )
             g = torch.roll(
                 normalize_gradient(g, params.normalize, params.lap_levels), (-dy, -dx), dims=(2, 3)

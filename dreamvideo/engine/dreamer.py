@@ -10,7 +10,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from dreamvideo.engine.ascent import AscentParams, dream, resize, steps_for
+from dreamvideo.engine.ascent import (
+    AscentParams,
+    Regions,
+    dream,
+    objective_value,
+    resize,
+    steps_for,
+)
 from dreamvideo.engine.device import autocast_dtype, pick_device, to_tensor
 from dreamvideo.engine.models import Backbone, load_backbone
 from dreamvideo.engine.objectives import Objective, parse_objective
@@ -60,6 +67,7 @@ class Dreamer:
     seed: int
     network: Network  # what it was loaded from
     build: Build = Build()
+    region_names: tuple[str, ...] = ()  # the regions objectives may name (dream.regions)
 
     @classmethod
     def load(
@@ -70,9 +78,11 @@ class Dreamer:
         seed: int = 0,
         guide_picture: np.ndarray | None = None,
         build: Build = Build(),  # noqa: B008 (frozen)
+        regions: tuple[str, ...] = (),
     ) -> Dreamer:
         """Load ``network`` (slow: once per run) to maximize the objective ``layers``.
-        ``guide_picture``: ``(H,W,3)`` uint8, the picture ``network.guide`` names."""
+        ``guide_picture``: ``(H,W,3)`` uint8, the picture ``network.guide`` names;
+        ``regions``: the region names the objective may use."""
         if (network.guide is None) != (guide_picture is None):
             raise ValueError("a guide picture goes with network.guide, and only with it")
         if network.threads:  # process-wide: a render owns its process
@@ -100,7 +110,7 @@ class Dreamer:
             full,
             channels,
             guide,
-            parse_objective(layers, channels, guide),
+            parse_objective(layers, channels, guide, regions),
             full,
             params,
             device,
@@ -108,16 +118,22 @@ class Dreamer:
             seed,
             network,
             build,
+            regions,
         )
         return dreamer.with_objective(dreamer.objective)
 
-    def retarget(self, layers: str, params: AscentParams, seed: int) -> Dreamer:
-        """The same loaded network with another objective, ascent and seed (no reload)."""
-        return replace(self.with_objective(self.parse(layers)), params=params, seed=seed)
+    def retarget(
+        self, layers: str, params: AscentParams, seed: int, regions: tuple[str, ...] = ()
+    ) -> Dreamer:
+        """The same loaded network with another objective, ascent, seed and region names (no
+        reload)."""
+        named = replace(self, region_names=regions)
+        return replace(named.with_objective(named.parse(layers)), params=params, seed=seed)
 
     def parse(self, text: str) -> Objective:
-        """An objective in text form, checked against this network's layers and channels."""
-        return parse_objective(text, self.channels, self.guide)
+        """An objective in text form, checked against this network's layers and channels and
+        the region names it was given."""
+        return parse_objective(text, self.channels, self.guide, self.region_names)
 
     def with_objective(self, objective: Objective) -> Dreamer:
         """The same network and settings, maximizing ``objective`` instead."""
@@ -138,9 +154,10 @@ class Dreamer:
         progress: Progress | None = None,
         step_map: torch.Tensor | None = None,
         pull: tuple[torch.Tensor, torch.Tensor] | None = None,
+        regions: Regions | None = None,
     ) -> torch.Tensor:
         """Dream ``(1,3,H,W)`` float ``[0,1]``; the jitter sequence restarts from ``seed``.
-        ``step_map`` and ``pull``: see :func:`dreamvideo.engine.ascent.dream`."""
+        ``step_map``, ``pull`` and ``regions``: see :func:`dreamvideo.engine.ascent.dream`."""
         gen = torch.Generator().manual_seed(self.seed)
         step = (lambda: progress(1)) if progress else None
         return dream(
@@ -153,9 +170,10 @@ class Dreamer:
             step_map=step_map,
             on_step=step,
             pull=pull,
+            regions=regions,
         )
 
-    def score(self, img: torch.Tensor) -> float:
+    def score(self, img: torch.Tensor, regions: Regions | None = None) -> float:
         """The objective's value on ``img`` (one forward, no gradient)."""
         with torch.no_grad():
-            return float(self.objective(self.net(img, self.objective.layers)).sum())
+            return float(objective_value(self.net, self.objective, img, None, None, regions))

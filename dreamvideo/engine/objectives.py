@@ -12,6 +12,7 @@ Text syntax, shared by the CLI and YAML (see :func:`parse_objective`)::
     blocks.10:1,5,9              mean of several channels
     blocks.10:42@0.5,0.5         one neuron: channel 42 at relative position x=0.5, y=0.5
     guide(blocks.10)             match the features of the guide picture
+    region(sky, blocks.4)        a term counted only inside the region "sky" (dream.regions)
     0.5*blocks.8 + blocks.10:7 - 0.2*blocks.3
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -68,12 +69,14 @@ class Objective:
 
     ``layers`` are the activations it reads; ``name`` is a readable formula. A sum keeps its
     ``terms`` so that adding to it stays one flat sum instead of nesting closures.
+    ``regions``: the region mattes it reads, as :func:`region_feature` entries of the features.
     """
 
     fn: TermFn
     name: str
     layers: frozenset[str]
     terms: tuple[Objective, ...] = field(default=(), repr=False, compare=False)
+    regions: frozenset[str] = frozenset()
 
     def __call__(self, feats: Features, windows: Windows | None = None) -> torch.Tensor:
         return self.fn(feats, windows or {})
@@ -91,7 +94,7 @@ class Objective:
         k = float(k)
         inner = f"({self.name})" if " " in self.name else self.name
         name = {1.0: inner, -1.0: f"-{inner}"}.get(k, f"{k:g}*{inner}")
-        return Objective(lambda f, w: k * self.fn(f, w), name, self.layers)
+        return Objective(lambda f, w: k * self.fn(f, w), name, self.layers, regions=self.regions)
 
     __rmul__ = __mul__
 
@@ -115,7 +118,9 @@ class Objective:
         name = terms[0].name
         for t in terms[1:]:
             name = f"{name} - {t.name[1:]}" if t.name.startswith("-") else f"{name} + {t.name}"
-        return Objective(fn, name, frozenset().union(*(t.layers for t in terms)), terms)
+        layers = frozenset().union(*(t.layers for t in terms))
+        regions = frozenset().union(*(t.regions for t in terms))
+        return Objective(fn, name, layers, terms, regions)
 
 
 # --------------------------------------------------------------------------- terms
@@ -174,6 +179,27 @@ def guide(name: str, guide_features: torch.Tensor) -> Objective:
     return Objective(fn, f"guide({name})", frozenset([name]))
 
 
+def region_feature(layer_name: str, region_name: str) -> str:
+    """The features' key of region ``region_name``'s matte at ``layer_name``'s size."""
+    return f"{layer_name}@{region_name}"
+
+
+def region(name: str, inner: Objective) -> Objective:
+    """``inner`` counted only inside region ``name``: each activation it reads is multiplied
+    by the region's matte taken to that layer's size (``(B,1,h,w)`` in [0,1], supplied by the
+    ascent under :func:`region_feature`), so the term grows its patterns there alone."""
+
+    def fn(feats: Features, windows: Windows) -> torch.Tensor:
+        masked = dict(feats)
+        for layer_name in inner.layers:
+            masked[layer_name] = feats[layer_name] * feats[region_feature(layer_name, name)]
+        return inner.fn(masked, windows)
+
+    return Objective(
+        fn, f"region({name}, {inner.name})", inner.layers, regions=inner.regions | {name}
+    )
+
+
 # --------------------------------------------------------------------------- parser
 
 _TOKEN = re.compile(
@@ -207,9 +233,10 @@ class _Parser:
         text: str,
         channels: Mapping[str, int] | None,
         guide_features: Callable[[str], torch.Tensor] | None,
+        regions: Collection[str] | None = None,
     ) -> None:
         self.text, self.toks, self.i = text, _tokens(text), 0
-        self.channels, self.guide_features = channels, guide_features
+        self.channels, self.guide_features, self.regions = channels, guide_features, regions
 
     def fail(self, what: str) -> ObjectiveError:
         got = self.toks[self.i][1] if self.i < len(self.toks) else "the end"
@@ -231,7 +258,8 @@ class _Parser:
         self.i += 1
         return self.toks[self.i - 1][1]
 
-    def expr(self) -> Objective:
+    def expr(self, inner: bool = False) -> Objective:
+        """A sum of terms up to the end of the text (``inner``: up to a closing bracket)."""
         terms = []
         while True:
             negative = self.peek("-")
@@ -245,7 +273,9 @@ class _Parser:
             terms.append(-self.term() if negative else self.term())
             if not (self.peek("+") or self.peek("-")):
                 break
-        if self.i != len(self.toks):
+        if inner:
+            self.take("op", "+, - or )", ")")
+        elif self.i != len(self.toks):
             raise self.fail("+, - or the end")
         return Objective.sum(terms)
 
@@ -286,12 +316,31 @@ class _Parser:
             )
         return int(ch)
 
-    def atom(self) -> Objective:
-        if (
-            self.peek("guide", "name")
+    def called(self, function: str) -> bool:
+        """Whether ``function(`` comes next."""
+        return (
+            self.peek(function, "name")
             and self.i + 1 < len(self.toks)
             and self.toks[self.i + 1][1] == "("
-        ):
+        )
+
+    def region(self) -> Objective:
+        self.i += 2
+        name = self.take("name", "a region name")
+        if self.regions is not None and name not in self.regions:
+            given = ", ".join(self.regions) if self.regions else "none"
+            raise ObjectiveError(
+                f"objective {excerpt(self.text)} uses region({excerpt(name, quote=False)}, ...) "
+                f"but no such region was given (--region {name}=SOURCE or dream.regions); "
+                f"given: {given}"
+            )
+        self.take("op", "a comma after the region name", ",")
+        return region(name, self.expr(inner=True))
+
+    def atom(self) -> Objective:
+        if self.called("region"):
+            return self.region()
+        if self.called("guide"):
             self.i += 2
             name = self.layer_name()
             self.take("op", ")", ")")
@@ -329,11 +378,13 @@ def parse_objective(
     text: str,
     channels: Mapping[str, int] | None = None,
     guide_features: Callable[[str], torch.Tensor] | None = None,
+    regions: Collection[str] | None = None,
 ) -> Objective:
     """Build an :class:`Objective` from its text form.
 
     ``channels`` (layer -> channel count), when given, validates layer names and channel
     indices. ``guide_features(layer) -> (C, N)`` supplies the guide picture's activations.
+    ``regions``, when given, are the region names ``region(NAME, ...)`` may use.
     """
     if not text or not text.strip():
         raise ObjectiveError("objective is empty; examples: blocks.10, blocks.10:42")
@@ -342,4 +393,4 @@ def parse_objective(
             f"objective {excerpt(text)} is {len(text):,} characters; at most "
             f"{MAX_OBJECTIVE_CHARS:,} are accepted"
         )
-    return _Parser(text, channels, guide_features).expr()
+    return _Parser(text, channels, guide_features, regions).expr()

@@ -68,6 +68,23 @@ def _to_rgb8(im: Image.Image) -> np.ndarray:
 
 def read_image(path: str | Path) -> np.ndarray:
     """A picture as ``(H,W,3)`` uint8 RGB, turned upright by its EXIF orientation."""
+    return _read(path, _to_rgb8)
+
+
+def read_alpha(path: str | Path) -> np.ndarray | None:
+    """A picture's alpha channel as ``(H,W)`` float32 in [0,1] (upright), ``None`` without one."""
+
+    def alpha(im: Image.Image) -> np.ndarray | None:
+        if "A" not in im.getbands() and "transparency" not in im.info:
+            return None
+        return np.asarray(im.convert("RGBA"))[..., 3].astype(np.float32) / 255.0
+
+    return _read(path, alpha)
+
+
+def _read(path: str | Path, convert: Any) -> Any:
+    """``convert(upright Pillow image)`` for the picture at ``path``; unreadable files, too
+    large ones and missing ones are one line."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"input file {path} does not exist")
@@ -75,7 +92,7 @@ def read_image(path: str | Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                return _to_rgb8(ImageOps.exif_transpose(im))
+                return convert(ImageOps.exif_transpose(im))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UserError(
             f"{path} is too large a picture (over {MAX_PIXELS / 1e6:.0f} "

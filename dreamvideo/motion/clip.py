@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from dreamvideo.engine.ascent import AscentParams
 from dreamvideo.engine.color import color_stats, match_color
+from dreamvideo.engine.masks import FrameMasks, composite, inside_mean
 from dreamvideo.motion.flow import carry_residual, follow
 
 
@@ -33,6 +34,7 @@ class DreamFn(Protocol):
         *,
         step_map: torch.Tensor | None = None,
         pull: tuple[torch.Tensor, torch.Tensor] | None = None,
+        regions: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor: ...
 
 
@@ -69,6 +71,8 @@ class ClipSteps:
             kw["step_map"] = small(kw["step_map"])
         if kw.get("pull") is not None:
             kw["pull"] = (small(kw["pull"][0]), small(kw["pull"][1]))
+        if kw.get("regions"):
+            kw["regions"] = {name: small(r) for name, r in kw["regions"].items()}
         low = small(x)
         change = F.interpolate(dream(low, params, **kw) - low, size=(h, w), mode="bilinear")
         return (x + change).clamp(0.0, 1.0)
@@ -150,18 +154,25 @@ def step_clip(
     cur: torch.Tensor,
     tracked: Tracked | None,
     carry: Carry | None,
+    masks: FrameMasks | None = None,
 ) -> tuple[torch.Tensor, Carry, bool]:
     """Dream one frame. ``frame``: ``(H,W,3)`` uint8; ``cur``: the same as ``(1,3,H,W)``
-    float [0,1] on the device; ``tracked``: ``None`` for the first frame.
+    float [0,1] on the device; ``tracked``: ``None`` for the first frame; ``masks``: the
+    frame's mask and regions. Where the mask is black the frame is its source: the steps and
+    the carried residual are multiplied by the mask and the dream is composited through it,
+    so nothing leaks in over frames; the strength is measured inside it.
 
     Returns the dream ``(1,3,H,W)``, the carry for the next frame and whether the frame was
     dreamed afresh (first frame or scene cut).
     """
     fresh = tracked is None or carry is None or tracked.coverage < steps.scene_cut
     remember = steps.temporal > 0 and steps.memory > 1
+    matte = masks.matte if masks is not None else None
+    kw = {"regions": masks.regions} if masks is not None and masks.regions else {}
     if fresh:
-        out = steps.colored(steps.ascend(dream, cur, dream.params), cur, None)
-        now = (out - cur).abs().mean()
+        dreamed = steps.ascend(dream, cur, dream.params, step_map=matte, **kw)
+        out = composite(cur, steps.colored(dreamed, cur, None), matte)
+        now = inside_mean(out - cur, matte)
         reference = color_stats(out) if steps.color_match == "first" else None
         anchor = out - cur if remember else None
         return out, Carry(frame, cur, out, now, now, reference, anchor=anchor), True
@@ -175,24 +186,27 @@ def step_clip(
         steps.blend,
         carry.cap if steps.hold_strength else None,
         steps.hold_gain,
+        matte,
     )
     mask = tracked.mask[None, None]
     # the longer memory: the average residual of the last frames, moved along the motion
     held = follow(carry.anchor, tracked.flow) if remember and carry.anchor is not None else None
     since = carry.since + 1
     if since < steps.stride:  # between touch-ups the residual is only carried
-        out = steps.colored(init, cur, carry.reference)
+        out = composite(cur, steps.colored(init, cur, carry.reference), matte)
     else:
         since = 0
         # carried-over pixels get a gentler touch-up than newly revealed ones, and with a
         # temporal weight each step also pulls them back towards the warped previous dream
         # (or the warped average of the last video.memory dreams)
         step_map = 1.0 - (1.0 - steps.tracked_step) * mask
+        if matte is not None:
+            step_map = step_map * matte
         target = init if held is None else (cur + held).clamp(0.0, 1.0)
         pull = (target, steps.temporal * mask) if steps.temporal else None
-        touched = steps.ascend(dream, init, steps.later, step_map=step_map, pull=pull)
-        out = steps.colored(touched, cur, carry.reference)
-    now = (out - cur).abs().mean()
+        touched = steps.ascend(dream, init, steps.later, step_map=step_map, pull=pull, **kw)
+        out = composite(cur, steps.colored(touched, cur, carry.reference), matte)
+    now = inside_mean(out - cur, matte)
     # steer the carried share so touch-up and all end at the shot's strength
     cap = carry.cap * carry.target / (now + 1e-8)
     anchor = None

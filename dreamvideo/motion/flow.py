@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import torch
 
+from dreamvideo.engine.masks import inside_mean
+
 # dreamvideo.names.DIS_PRESETS -> OpenCV's constants
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -198,6 +200,7 @@ def carry_residual(
     blend: float,
     cap: torch.Tensor | None = None,
     max_gain: float = 1.0,
+    matte: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The next frame's starting point: ``cur + blend * mask * warp(prev_dream - prev_source)``.
 
@@ -210,7 +213,8 @@ def carry_residual(
     ``cap`` (0-dim, 0..1 units): the carried residual is scaled towards it, down when its
     mean magnitude exceeds it (touch-ups cannot pile up into a dream that grows frame after
     frame) and up by at most ``max_gain`` when it falls short (sparse or half-size touch-ups
-    cannot let the dream fade).
+    cannot let the dream fade). ``matte`` ``(1,1,H,W)`` (``dream.mask``): the residual is
+    carried only where it is white, and its magnitude is measured over its area.
     """
     h, w = cur.shape[-2:]
     if flow.shape != (h, w, 2) or mask.shape != (h, w):
@@ -219,6 +223,8 @@ def carry_residual(
         )
     residual = follow(prev_dream - prev_source, flow)
     residual = blend * mask[None, None] * residual
+    if matte is not None:
+        residual = residual * matte
     if cap is not None:  # a tensor op, so no device sync
-        residual = residual * (cap / (residual.abs().mean() + 1e-8)).clamp(max=max_gain)
+        residual = residual * (cap / (inside_mean(residual, matte) + 1e-8)).clamp(max=max_gain)
     return (cur + residual).clamp_(0.0, 1.0)

@@ -16,14 +16,17 @@ from dreamvideo.config import Config, VideoConfig, check_scheduled
 from dreamvideo.engine.ascent import AscentParams
 from dreamvideo.engine.device import DeviceIO, Uploaded, to_frame_device
 from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.engine.masks import FrameMasks
 from dreamvideo.engine.models import load_raft
 from dreamvideo.errors import UserError
+from dreamvideo.masks import reads_alpha
 from dreamvideo.media.audio import load_envelopes
 from dreamvideo.media.checkpoint import State
 from dreamvideo.media.codecs import Encoding
 from dreamvideo.media.ffmpeg import Sound
 from dreamvideo.media.frames import VideoInfo, probe_video, read_frames
 from dreamvideo.media.images import check_preview
+from dreamvideo.media.mattes import Mattes, mattes_for
 from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.motion.envelopes import Envelopes
 from dreamvideo.motion.flow import MIN_FLOW_SIDE, FlowFn, Track, make_flow, track
@@ -56,6 +59,7 @@ class ClipPlan:
     last: int | None  # one past the last source frame; None = until the clip ends
     size: tuple[int, int]  # render (width, height)
     alpha: bool = False  # read the source's alpha too (the output keeps it)
+    matte_alpha: bool = False  # read the source's alpha for the mask (dream.mask alpha)
     deep: bool = False  # read more than 8 bits where the source has them
     hdr: str = "sdr"  # an HDR source read as SDR, or as its own signal ("keep")
 
@@ -165,12 +169,13 @@ def tracked_frames(
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, Track | None]]:
     """``(index, RGB frame, its alpha or None, how it follows the previous frame)``, read as
     ``plan`` says; ``prev`` is the RGB of frame ``first - 1``."""
+    alpha = plan.alpha or plan.matte_alpha
     read = read_frames(
-        plan.info, first, plan.last, plan.size, alpha=plan.alpha, deep=plan.deep, hdr=plan.hdr
+        plan.info, first, plan.last, plan.size, alpha=alpha, deep=plan.deep, hdr=plan.hdr
     )
     for index, frame in read:
         rgb = np.ascontiguousarray(frame[..., :3])
-        alpha = np.ascontiguousarray(frame[..., 3]) if plan.alpha else None
+        alpha = np.ascontiguousarray(frame[..., 3]) if frame.shape[2] == 4 else None
         followed = track(prev, rgb, flow_fn, occlusion, flow_scale) if prev is not None else None
         yield index, rgb, alpha, followed
         prev = rgb
@@ -236,12 +241,14 @@ def clip_frames(
     flow_scale: float = 1.0,
     overlap: bool = True,
     dtype: str = "uint8",
+    mattes: Mattes | None = None,
 ) -> Iterator[Frame]:
     """The clip's frames, dreamed one by one, from ``done`` frames into the plan with the
     carry saved in ``state`` (``None``: from a full dream); ``step(index)``: the touch-up
     step of source frame ``index``, when scheduled; ``overlap``: decode and follow the next
     frames on a reader thread while this one is dreamed. Frames come out as ``dtype``, with
-    the source's alpha where ``plan`` reads it."""
+    the source's alpha where ``plan`` keeps it; ``mattes``: the mask and regions of each
+    frame."""
     io = DeviceIO(dreamer.device)
     carry = Carry.from_arrays(state, dreamer.device) if state else None
 
@@ -254,9 +261,11 @@ def clip_frames(
             arrays = (
                 {"frame": frame}
                 if tr is None
-                else {"frame": frame, "flow": tr.flow, "mask": tr.mask}
+                else {"frame": frame, "flow": tr.flow, "occlusion": tr.mask}
             )
-            yield index, frame, alpha, tr, io.upload(arrays)
+            if mattes is not None:
+                arrays.update(mattes.at(index, frame, alpha))
+            yield index, frame, alpha if plan.alpha else None, tr, io.upload(arrays)
 
     frames = prefetch(uploaded(), 3 if overlap else 0)
     try:
@@ -264,9 +273,10 @@ def clip_frames(
             t = io.ready(up)
             top = 65535.0 if frame.dtype == np.uint16 else 255.0
             cur = t["frame"].permute(2, 0, 1)[None].float().div_(top)
-            tracked = None if tr is None else Tracked(t["flow"], t["mask"], tr.coverage)
+            tracked = None if tr is None else Tracked(t["flow"], t["occlusion"], tr.coverage)
             now = steps if step is None else steps.with_step(step(index))
-            out, carry, fresh = step_clip(dreamer, now, frame, cur, tracked, carry)
+            masks = FrameMasks.of(t) if mattes is not None else None
+            out, carry, fresh = step_clip(dreamer, now, frame, cur, tracked, carry, masks)
             done += 1
             yield Frame(
                 io.download(to_frame_device(out, dtype), alpha, dtype),
@@ -335,7 +345,9 @@ def render_video(
         cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
         sound=info.has_audio,
     )  # fmt: skip
-    plan = read_as(plan, encoding, cfg.encode.hdr)
+    plan = read_as(plan, encoding, cfg)
+    mattes = clip_mattes(cfg, plan)
+    check_mattes(mattes, plan)
     for note in (*info.notes(cfg.encode.hdr), *encoding.notes):
         say(f"{source.name}: {note}")
     if cfg.video.step is not None and not isinstance(cfg.video.step, float):
@@ -386,6 +398,7 @@ def render_video(
             flow_scale(cfg),
             overlap,
             encoding.dtype,
+            mattes,
         ),
         resume=resume,
         restart=restart,
@@ -396,10 +409,40 @@ def render_video(
     )
 
 
-def read_as(plan: ClipPlan, encoding: Encoding, hdr: str) -> ClipPlan:
-    """``plan`` reading what ``encoding`` keeps: alpha, more than 8 bits, HDR as it is."""
+def read_as(plan: ClipPlan, encoding: Encoding, cfg: Config) -> ClipPlan:
+    """``plan`` reading what ``encoding`` keeps (alpha, more than 8 bits, HDR as it is, as
+    ``encode.hdr`` says) and what the mask needs (the alpha)."""
     deep = encoding.deep or encoding.floating
-    return replace(plan, alpha=encoding.alpha, deep=deep, hdr=hdr)
+    matte_alpha = reads_alpha(cfg.dream.mask, cfg.dream.regions)
+    return replace(
+        plan, alpha=encoding.alpha, matte_alpha=matte_alpha, deep=deep, hdr=cfg.encode.hdr
+    )
+
+
+def clip_mattes(cfg: Config, plan: ClipPlan) -> Mattes | None:
+    """The mask and regions of ``dream`` for the frames of ``plan``; ``None`` without them."""
+    d = cfg.dream
+    return mattes_for(
+        d.mask,
+        d.regions,
+        plan.size,
+        invert=d.mask_invert,
+        feather=d.mask_feather,
+        needed=plan.last if plan.last is not None else plan.info.frame_count,
+        alpha=plan.info.alpha,
+        input=str(plan.info.path),
+    )
+
+
+def check_mattes(mattes: Mattes | None, plan: ClipPlan) -> None:
+    """The mattes of the plan's first frame, checked before any frame is dreamed."""
+    if mattes is None:
+        return
+    for index, frame in read_frames(
+        plan.info, plan.first, plan.first + 1, plan.size, alpha=plan.matte_alpha
+    ):
+        alpha = frame[..., 3] if frame.shape[2] == 4 else None
+        mattes.check(index, np.ascontiguousarray(frame[..., :3]), alpha)
 
 
 def clip_sound(cfg: Config, info: VideoInfo, plan: ClipPlan) -> Sound | None:

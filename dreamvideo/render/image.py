@@ -14,16 +14,19 @@ from dreamvideo.config import Config
 from dreamvideo.engine.color import color_stats, match_color
 from dreamvideo.engine.device import to_tensor, to_uint8
 from dreamvideo.engine.dreamer import Dreamer, Progress
+from dreamvideo.engine.masks import FrameMasks, composite
 from dreamvideo.errors import UserError
 from dreamvideo.media.images import (
     MAX_PIXELS,
     check_image_output,
     contact_sheet,
     enlarge,
+    read_alpha,
     read_image,
     resize_rgb,
     write_image,
 )
+from dreamvideo.media.mattes import mattes_for
 from dreamvideo.render.loop import OnStage, run_metadata
 from dreamvideo.render.network import dreamer_for
 
@@ -72,6 +75,32 @@ def colored(cfg: Config, dream: torch.Tensor, source: torch.Tensor) -> torch.Ten
     return dream
 
 
+def picture_masks(
+    cfg: Config, source: str | Path | np.ndarray, rgb: np.ndarray, device: torch.device
+) -> FrameMasks:
+    """The mask and regions of ``dream`` for the picture ``rgb`` ``(H,W,3)`` (``source`` as
+    read, at any size: its alpha is scaled to fit), on ``device``."""
+    d = cfg.dream
+    alpha = read_alpha(source) if not isinstance(source, np.ndarray) else None
+    if alpha is not None:
+        import cv2
+
+        alpha = cv2.resize(alpha, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
+    mattes = mattes_for(
+        d.mask,
+        d.regions,
+        (rgb.shape[1], rgb.shape[0]),
+        invert=d.mask_invert,
+        feather=d.mask_feather,
+        alpha=alpha is not None,
+        input=str(_path(source) or "the picture"),
+    )
+    if mattes is None:
+        return FrameMasks()
+    mattes.check(0, rgb, alpha)
+    return FrameMasks.upload(mattes.at(0, rgb, alpha), device)
+
+
 def render_image(
     cfg: Config,
     source: str | Path | np.ndarray,
@@ -101,14 +130,17 @@ def render_image(
     dreamer = dreamer_for(cfg.dream, dreamer)
     t0 = time.perf_counter()
     x = to_tensor(rgb, dreamer.device)
+    masks = picture_masks(cfg, source, rgb, dreamer.device)
+    regions = masks.regions or None
     progress = start(dreamer.steps(*rgb.shape[:2])) if start else None
-    dream = colored(cfg, dreamer(x, progress=progress), x)
+    dreamed = dreamer(x, progress=progress, step_map=masks.matte, regions=regions)
+    # where the mask is black the picture is kept as it was, colours and all
+    dream = composite(x, colored(cfg, dreamed, x), masks.matte)
     out, seconds = to_uint8(dream), time.perf_counter() - t0
     if output is not None:
         write_image(output, out, run_metadata(cfg, _path(source), width=width))
-    return ImageResult(
-        seconds, dreamer.score(x), dreamer.score(dream), (rgb.shape[1], rgb.shape[0]), out
-    )
+    before, after = dreamer.score(x, regions), dreamer.score(dream, regions)
+    return ImageResult(seconds, before, after, (rgb.shape[1], rgb.shape[0]), out)
 
 
 def render_gallery(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dreamvideo.config import DreamConfig
 from dreamvideo.engine.ascent import AscentParams
 from dreamvideo.engine.dreamer import Build, Dreamer, Network
+from dreamvideo.masks import parse_regions
 from dreamvideo.media.images import read_image
 
 
@@ -36,7 +37,8 @@ def dreamer_for(
     differ), else a newly loaded one (slow), prepared as ``build`` says (default: the
     reused dreamer's build, or every speed-up)."""
     network, params = network_of(cfg), ascent_params(cfg)
+    regions = tuple(parse_regions(cfg.regions))
     if reuse is not None and reuse.network == network and build in (None, reuse.build):
-        return reuse.retarget(cfg.layers, params, cfg.seed)
+        return reuse.retarget(cfg.layers, params, cfg.seed, regions)
     guide = read_image(cfg.guide) if cfg.guide is not None else None
-    return Dreamer.load(network, cfg.layers, params, cfg.seed, guide, build or Build())
+    return Dreamer.load(network, cfg.layers, params, cfg.seed, guide, build or Build(), regions)

@@ -15,13 +15,16 @@ from dreamvideo.config import Config, check_scheduled
 from dreamvideo.engine.ascent import AscentParams
 from dreamvideo.engine.device import HostFrame, to_tensor
 from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.engine.masks import FrameMasks, composite
 from dreamvideo.engine.objectives import Objective
 from dreamvideo.errors import UserError
+from dreamvideo.masks import parse_matte, parse_regions
 from dreamvideo.media.checkpoint import SegmentedRender
 from dreamvideo.media.ffmpeg import Sound
 from dreamvideo.media.frame_folder import FrameFolderRender
 from dreamvideo.media.frames import exact_fps
 from dreamvideo.media.images import check_preview, read_image
+from dreamvideo.media.mattes import mattes_for
 from dreamvideo.media.paths import check_input
 from dreamvideo.motion.envelopes import Envelopes
 from dreamvideo.motion.schedule import Schedule, parse_schedule
@@ -29,7 +32,9 @@ from dreamvideo.motion.zoom import (
     ZoomPlan,
     ZoomState,
     color_start,
+    compose,
     cover,
+    move,
     noise_start,
     zoom_frames,
 )
@@ -147,6 +152,32 @@ def start_picture(cfg: Config, image: Path | None) -> np.ndarray:
     return color_start(size, _hex_color(cfg.zoom.color))
 
 
+def zoom_masks(cfg: Config, start: np.ndarray, device: torch.device) -> FrameMasks:
+    """The still mask and regions of a zoom, fixed in the frame: pictures, or keys of the
+    start picture ``start`` ``(H,W,3)`` float [0,1]."""
+    d = cfg.dream
+    sources = [*([parse_matte(d.mask)] if d.mask else []), *parse_regions(d.regions).values()]
+    for source in sources:
+        if source.per_frame and source.kind not in ("luma", "key"):
+            raise UserError(
+                f"mask {source.text}: a zoom takes a still matte (a picture, or a luma or "
+                "colour key of its start picture)"
+            )
+    if d.mask and cfg.zoom.loop:
+        raise UserError(
+            "dream.mask with zoom.loop: the kept picture moves on and cannot close a loop; "
+            "drop one of them"
+        )
+    size = (start.shape[1], start.shape[0])
+    mattes = mattes_for(
+        d.mask, d.regions, size, invert=d.mask_invert, feather=d.mask_feather, input="the start"
+    )
+    if mattes is None:
+        return FrameMasks()
+    mattes.check(0, start, None)
+    return FrameMasks.upload(mattes.at(0, start, None), device)
+
+
 def _dreamed(
     render: SegmentedRender | FrameFolderRender,
     dreamer: Dreamer,
@@ -155,17 +186,29 @@ def _dreamed(
     start: torch.Tensor,
     size: tuple[int, int],
     dtype: str = "uint8",
+    masks: FrameMasks = FrameMasks(),  # noqa: B008 (frozen)
 ) -> Iterator[Frame]:
     """The animation's frames from where ``render`` stands, as ``dtype``; ``objectives``:
-    each keyframed objective text, parsed."""
+    each keyframed objective text, parsed; ``masks``: the still mask and regions. Where the
+    mask is black the frame is the start picture moved by the whole motion up to its time
+    (one warp, so it stays sharp), never the dream that the zoom pushes outwards."""
     fps = float(plan.fps)
+    moved = {"t": 0, "m": compose([])}  # the move from frame 0, kept as the frames go on
+
+    def kept(t: int) -> torch.Tensor:
+        moved["m"] = compose([moved["m"], plan.moves(moved["t"], t, size)])
+        moved["t"] = t
+        return start if t == 0 else move(start, moved["m"], plan.center)
 
     def dream(x: torch.Tensor, params: AscentParams, t: int) -> torch.Tensor:
         objective = Objective.sum(
             w * objectives[text] if w != 1.0 else objectives[text]
             for text, w in plan.layers.weights(t, fps)
         )
-        return replace(dreamer, objective=objective)(x, params)
+        out = replace(dreamer, objective=objective)(
+            x, params, step_map=masks.matte, regions=masks.regions or None
+        )
+        return out if masks.matte is None else composite(kept(t), out, masks.matte)
 
     state = (
         ZoomState.from_arrays(render.state, plan, size, dreamer.device)
@@ -234,7 +277,9 @@ def render_zoom(
     objectives = {text: dreamer.parse(text) for text in plan.layers.values()}
     layers = frozenset().union(*(o.layers for o in objectives.values()))
     dreamer = replace(dreamer, net=dreamer.cut(layers))  # every keyframe's layers
-    start = to_tensor(start_picture(cfg, image), dreamer.device)
+    first = start_picture(cfg, image)
+    masks = zoom_masks(cfg, first, dreamer.device)
+    start = to_tensor(first, dreamer.device)
     job = Job(
         output,
         {
@@ -257,7 +302,9 @@ def render_zoom(
     return run_render(
         cfg,
         job,
-        lambda render: _dreamed(render, dreamer, objectives, plan, start, size, encoding.dtype),
+        lambda render: _dreamed(
+            render, dreamer, objectives, plan, start, size, encoding.dtype, masks
+        ),
         resume=resume,
         restart=restart,
         preview=preview,

@@ -31,7 +31,15 @@ from dreamvideo.media.frames import probe_video, read_frames
 from dreamvideo.media.paths import temp_path
 from dreamvideo.media.sequence import is_pattern
 from dreamvideo.motion.flow import make_flow, track
-from dreamvideo.render.clip import ClipPlan, clip_sound, plan_clip, plan_step, read_as
+from dreamvideo.render.clip import (
+    ClipPlan,
+    check_mattes,
+    clip_mattes,
+    clip_sound,
+    plan_clip,
+    plan_step,
+    read_as,
+)
 from dreamvideo.render.loop import (
     FrameReport,
     Job,
@@ -141,7 +149,8 @@ def render_video_chunked(
         cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
         sound=info.has_audio,
     )  # fmt: skip
-    plan = read_as(plan, encoding, cfg.encode.hdr)
+    plan = read_as(plan, encoding, cfg)
+    check_mattes(clip_mattes(cfg, plan), plan)
     for note in (*info.notes(cfg.encode.hdr), *encoding.notes):
         say(f"{source.name}: {note}")
     metadata = run_metadata(

@@ -26,6 +26,7 @@ from dreamvideo.media.frames import probe_video
 from dreamvideo.render.clip import (
     ClipPlan,
     clip_frames,
+    clip_mattes,
     clip_steps,
     flow_function,
     flow_scale,
@@ -86,7 +87,7 @@ def render_chunk(
     t0 = time.perf_counter()
     cfg, chunk, enc = job.cfg, job.chunk, job.encoding
     info = probe_video(source, cfg.video.fps)
-    plan = read_as(ClipPlan(info, chunk.first, chunk.end, job.size), enc, cfg.encode.hdr)
+    plan = read_as(ClipPlan(info, chunk.first, chunk.end, job.size), enc, cfg)
     steps = clip_steps(cfg.video, dreamer.params, cfg.dream.color_match)
     step = (lambda index: job.steps[index - chunk.first]) if job.steps is not None else None
     with tempfile.TemporaryDirectory(prefix="dreamvideo-chunk-", dir=scratch) as tmp:
@@ -114,6 +115,7 @@ def render_chunk(
                 step,
                 flow_scale=flow_scale(cfg),
                 dtype=enc.dtype,
+                mattes=clip_mattes(cfg, plan),
             )
             done = 0
             for frame in frames:
