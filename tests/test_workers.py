@@ -291,3 +291,20 @@ def test_a_batch_runs_the_good_jobs_reports_the_bad_one_and_skips_finished_ones(
     assert (tmp_path / "out" / "cat-dream.png").stat().st_size > 1000
     again = cli("batch", jobs, *extra)
     assert again.err.count("skipped: already complete") == 2
+
+
+def test_a_masked_render_on_workers_keeps_the_source_where_black(tmp_path, clip, local_ray):
+    from PIL import Image
+
+    matte = np.zeros((48, 64), np.uint8)
+    matte[:, 32:] = 255
+    Image.fromarray(matte).save(tmp_path / "half.png")
+    cfg = (
+        fast().override("encode", lossless=True).override("dream", mask=str(tmp_path / "half.png"))
+    )
+    out = tmp_path / "many.mkv"
+    r = render_video_chunked(cfg, clip, out, workers=2)
+    assert r.frames == 40
+    source, dream = np.stack(frames_of(clip)).astype(int), np.stack(frames_of(out)).astype(int)
+    assert np.abs(dream - source)[:, :, :32].max() <= 1
+    assert np.abs(dream - source)[:, :, 40:].mean() > 2
