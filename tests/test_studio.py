@@ -126,6 +126,29 @@ def test_a_tiny_picture_is_dreamed_downloads_and_its_command_makes_the_same_file
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), dreamed)
 
 
+def test_a_picture_mask_keeps_the_black_half_and_its_command_agrees(page, tmp_path):
+    src, matte = tmp_path / "cat.png", tmp_path / "half.png"
+    Image.fromarray(photo("chelsea", 96)).save(src)
+    half = np.zeros((64, 96), np.uint8)
+    half[:, 48:] = 255
+    Image.fromarray(half).save(matte)
+    page.set_input_files("#picture-in input[type=file]", str(src))
+    page.set_input_files("#picture-mask input[type=file]", str(matte))
+    fill(page, "picture-octaves", 1)
+    fill(page, "picture-iterations", 2)
+    fill(page, "picture-layers", "blocks.3")
+    page.locator("#picture-go").click()
+    assert wait_status(page, "picture", "wrote").endswith(".png")
+    command = page.locator("#picture-cmd .cm-content").inner_text()
+    args = shlex.split(command)
+    out = tmp_path / "again.png"
+    args[args.index("-o") + 1] = str(out)
+    assert cli(*args[1:]).code == 0
+    dreamed, source = np.asarray(Image.open(out).convert("RGB")), photo("chelsea", 96)
+    assert np.array_equal(dreamed[:, :48], source[:, :48])
+    assert np.abs(dreamed[:, 56:].astype(int) - source[:, 56:]).mean() > 1
+
+
 def test_a_tiny_clip_renders_with_progress_and_plays(page, tmp_path, studio):
     clip = Path(write_clip(tmp_path / "pan.mp4", pan_frames(8, (96, 64)), audio=True))
     page.get_by_role("tab", name="Clip").click()

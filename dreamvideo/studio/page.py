@@ -17,6 +17,7 @@ from dreamvideo.studio.session import (
     clip_config,
     dream_picture,
     first_frame,
+    mask_values,
     reproduction,
     run_in_thread,
     zoom_config,
@@ -43,6 +44,18 @@ def _upload(kind: type, label: str, elem_id: str) -> gr.components.Component:
 
 def _number(value: float | None, label: str, elem_id: str, precision: int | None = None):
     return gr.Number(value, label=label, elem_id=elem_id, precision=precision)
+
+
+def _mask_fields(tab: str) -> tuple:
+    """A matte upload (white dreams, black keeps the source: a picture, or a clip on the Clip
+    tab), invert and feather, with ids ``TAB-mask``, ``TAB-mask-invert``, ``TAB-feather``."""
+    with gr.Row():
+        matte = gr.File(
+            label="mask (white dreams; optional)", type="filepath", elem_id=f"{tab}-mask"
+        )
+        invert = gr.Checkbox(False, label="invert mask", elem_id=f"{tab}-mask-invert")
+        feather = _number(0.0, "mask feather (px)", f"{tab}-feather")
+    return matte, invert, feather
 
 
 def _add_layer(current: str | None, layer: str | None) -> str | None:
@@ -104,6 +117,7 @@ def build(root: Path) -> gr.Blocks:
                         p_it = _number(d.iterations, "iterations", "picture-iterations", 0)
                         p_step = _number(d.step, "step", "picture-step")
                         p_seed = _number(d.seed, "seed", "picture-seed", 0)
+                    p_mask, p_inv, p_feather = _mask_fields("picture")
                     p_go = gr.Button("Dream", variant="primary", elem_id="picture-go")
                     p_sheet = gr.Button("Layer contact sheet", elem_id="picture-sheet")
                 with gr.Column():
@@ -120,6 +134,7 @@ def build(root: Path) -> gr.Blocks:
                         c_width = _number(320, "width", "clip-width", 0)
                         c_start = _number(0.0, "start (s)", "clip-start")
                         c_end = _number(None, "end (s)", "clip-end")
+                    c_mask, c_inv, c_feather = _mask_fields("clip")
                     with gr.Row():
                         c_first = gr.Button("Preview first frame", elem_id="clip-first")
                         c_go = gr.Button("Render", variant="primary", elem_id="clip-go")
@@ -177,11 +192,12 @@ def build(root: Path) -> gr.Blocks:
 
         # ---------------------------------------------------------------- picture
         def picture(sheet: bool):
-            def handler(st, image, preset, layers, octaves, iterations, step, seed):
+            def handler(st, image, preset, layers, octaves, iterations, step, seed, *mask):
                 st = _session(st, root)
                 form = dict(
                     layers=layers, octaves=octaves, iterations=iterations, step=step, seed=seed
                 )
+                form.update(zip(("mask", "invert", "feather"), mask, strict=True))
                 try:
                     made = dream_picture(st, image, preset, form, sheet)
                 except UserError as e:
@@ -192,6 +208,7 @@ def build(root: Path) -> gr.Blocks:
             return handler
 
         picture_inputs = [state, p_in, p_preset, p_layers, p_oct, p_it, p_step, p_seed]
+        picture_inputs += [p_mask, p_inv, p_feather]
         picture_outputs = [state, p_out, p_file, p_status, p_cmd, p_yaml]
         p_go.click(picture(False), picture_inputs, picture_outputs)
         p_sheet.click(picture(True), picture_inputs, picture_outputs)
@@ -199,18 +216,23 @@ def build(root: Path) -> gr.Blocks:
         p_preset.change(_dream_fields, p_preset, [p_layers, p_oct, p_it, p_step, p_seed])
 
         # ---------------------------------------------------------------- clip
-        def preview_clip(st, clip, preset, width, start, end):
+        def preview_clip(st, clip, preset, width, start, end, mask, invert, feather):
             st = _session(st, root)
             try:
-                frame = first_frame(st, clip, clip_config(preset, width, start, end, 1))
+                masked = mask_values(st, mask, invert, feather)
+                cfg = clip_config(preset, width, start, end, 1, masked)
+                frame = first_frame(st, clip, cfg)
             except UserError as e:
                 return st, None, f"error: {e}"
             return st, frame, "first frame dreamed"
 
-        clip_inputs = [state, c_in, c_preset, c_width, c_start, c_end]
+        clip_inputs = [state, c_in, c_preset, c_width, c_start, c_end, c_mask, c_inv, c_feather]
         c_first.click(preview_clip, clip_inputs, [state, c_frame, c_status])
 
-        def render_clip(st, clip, preset, width, start, end, progress=gr.Progress()):  # noqa: B008
+        def render_clip(
+            st, clip, preset, width, start, end, mask, invert, feather,
+            progress=gr.Progress(),  # noqa: B008
+        ):  # fmt: skip
             from dreamvideo.media.metrics import measure_clip
             from dreamvideo.render.clip import render_video
 
@@ -219,7 +241,9 @@ def build(root: Path) -> gr.Blocks:
                 source = st.take(clip, "clip")
                 if source is None:
                     raise UserError("upload a clip first")
-                cfg = clip_config(preset, width, start, end)
+                cfg = clip_config(
+                    preset, width, start, end, mask=mask_values(st, mask, invert, feather)
+                )
             except UserError as e:
                 yield st, None, f"error: {e}", "", "", ""
                 return

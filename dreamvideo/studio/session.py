@@ -81,6 +81,19 @@ def reproduction(command: list[str], cfg: Config, output: Path) -> tuple[str, st
     return line, text, preset
 
 
+def mask_values(session: Session, mask: str | None, invert: Any, feather: Any) -> dict[str, Any]:
+    """The page's mask fields as config values: the uploaded matte (a picture or a clip,
+    copied into the session so the command shown reads it), invert and feather."""
+    source = session.take(mask, "mask")
+    if source is None:
+        return {}
+    return {
+        "dream.mask": str(source),
+        "dream.mask_invert": bool(invert),
+        "dream.mask_feather": float(feather or 0.0),
+    }
+
+
 def _whole(value: Any) -> int | None:
     """A whole number from a form field (Gradio sends floats), or ``None`` when empty."""
     return None if value in (None, "") else int(value)
@@ -99,7 +112,8 @@ def dream_picture(
     session: Session, image: str | None, preset: str, form: dict[str, Any], sheet: bool
 ) -> Made:
     """Dream an uploaded picture, or a contact sheet of its layers (``sheet``). ``form``:
-    layers, octaves, iterations, step, seed (empty ones come from the preset)."""
+    layers, octaves, iterations, step, seed (empty ones come from the preset) and the
+    mask fields (:func:`mask_values`)."""
     from dreamvideo.render.image import render_gallery, render_image
 
     source = session.take(image, "picture")
@@ -113,6 +127,7 @@ def dream_picture(
             "dream.iterations": _whole(form.get("iterations")),
             "dream.step": form.get("step"),
             "dream.seed": _whole(form.get("seed")),
+            **mask_values(session, form.get("mask"), form.get("invert"), form.get("feather")),
         },
     )
     output = session.output("sheet" if sheet else "dream", ".png")
@@ -124,7 +139,15 @@ def dream_picture(
     return Made(output, line, text)
 
 
-def clip_config(preset: str, width: Any, start: Any, end: Any, frames: int | None = None) -> Config:
+def clip_config(
+    preset: str,
+    width: Any,
+    start: Any,
+    end: Any,
+    frames: int | None = None,
+    mask: dict[str, Any] | None = None,
+) -> Config:
+    """The Clip tab's settings; ``mask``: :func:`mask_values`."""
     return configure(
         preset,
         {
@@ -132,6 +155,7 @@ def clip_config(preset: str, width: Any, start: Any, end: Any, frames: int | Non
             "video.start": start or 0.0,
             "video.end": end or None,
             "video.max_frames": frames,
+            **(mask or {}),
         },
     )
 
