@@ -23,6 +23,7 @@ import numpy as np
 import skimage.data
 
 from dreamvideo.cli import main as dreamvideo
+from dreamvideo.engine.masks import finish, luma_key
 from dreamvideo.media import (
     VideoWriter,
     add_soundtrack,
@@ -34,6 +35,7 @@ from dreamvideo.media import (
     write_image,
     write_wav,
 )
+from dreamvideo.render.image import picture
 
 HERE = Path(__file__).resolve().parent
 SIZE = (320, 180)
@@ -97,6 +99,8 @@ RENDERS = {
     "--interpolate 3 --width 256 --height 256",
     "small": "image samples/chelsea.jpg -o samples/chelsea-256.png --width 256",
     "upscaled": "image samples/chelsea.jpg -o samples/chelsea-upscaled.png --width 256 --upscale 2",
+    "masked": "image samples/coffee.jpg -o samples/coffee-masked.jpg --width 320 "
+    "--mask luma:0.72-1 --mask-invert --mask-feather 4",
 }
 
 
@@ -140,6 +144,15 @@ def make_upscale_strip() -> None:
     strip("chelsea-upscale-strip.jpg", [[scaled[face], big[face]]])
 
 
+def make_mask_strip() -> None:
+    """The coffee picture, the matte its command keys from it, and the masked dream."""
+    dream = read_image(HERE / "coffee-masked.jpg")
+    source = picture(HERE / "coffee.jpg", dream.shape[1])  # as the render read it
+    matte = finish(luma_key(source, 0.72, 1.0), invert=True, pixels=4.0)
+    grey = np.repeat((matte * 255).round().astype(np.uint8)[..., None], 3, axis=2)
+    strip("coffee-mask-strip.jpg", [[source, grey, dream]])
+
+
 def make_song(seconds: float = 8.0, bpm: float = 120.0, rate: int = 44_100) -> None:
     """samples/beat.m4a: a kick on every beat, a hi-hat between, a bass line and a pad in A
     minor, synthesised here (no recording, free to use for anything)."""
@@ -179,6 +192,7 @@ STEPS = {"photos": make_photos, "clip": make_clip, "song": make_song}
 STEPS |= {step: (lambda step=step: render(step)) for step in RENDERS}
 STEPS |= {"strip": make_strip, "music-strip": make_music_strip}
 STEPS |= {"inbetween-strip": make_inbetween_strip, "upscale-strip": make_upscale_strip}
+STEPS |= {"mask-strip": make_mask_strip}
 
 
 def main(names: list[str]) -> None:
