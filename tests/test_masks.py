@@ -222,3 +222,26 @@ def test_a_matte_of_another_shape_is_one_line(tmp_path, cat_png):
     Image.fromarray(np.zeros((50, 50), np.uint8)).save(tmp_path / "square.png")
     r = cli("image", cat_png, "-o", tmp_path / "o.png", "--mask", tmp_path / "square.png")
     assert_one_line_error(r, "is 50x50 but the frames are")
+
+
+def test_regions_are_cut_with_the_tiles(lite0):
+    from dreamvideo.engine.ascent import gradient
+    from dreamvideo.engine.device import to_tensor
+    from dreamvideo.engine.objectives import parse_objective
+
+    x = to_tensor(photo("astronaut", 192), torch.device("cpu"))
+    net = lite0.truncated(frozenset({"blocks.4", "blocks.9"}))
+    obj = parse_objective("region(a, blocks.4) + region(b, blocks.9)", regions=["a", "b"])
+    left = torch.zeros(1, 1, *x.shape[-2:])
+    left[..., : x.shape[-1] // 2] = 1.0
+    regions = {"a": left, "b": 1.0 - left}
+    whole, v_whole = gradient(net, obj, x, regions=regions)
+    gen = torch.Generator().manual_seed(1)
+    tiled, v_tiled = gradient(net, obj, x, tile=64, generator=gen, regions=regions)
+    assert torch.isclose(v_whole, v_tiled, rtol=1e-3)
+    assert (whole - tiled).abs().mean() < 0.05 * whole.abs().mean()
+    # the region term's gradient lives in its region: blocks.4 pulls on the left half only
+    only_a, _ = gradient(net, parse_objective("region(a, blocks.4)", regions=["a"]), x,
+                         regions=regions)  # fmt: skip
+    w = x.shape[-1]
+    assert only_a[..., 3 * w // 4 :].abs().mean() < 0.05 * only_a[..., : w // 4].abs().mean()
