@@ -44,11 +44,6 @@ class MatteSource:
     color: tuple[int, int, int] = (0, 0, 0)  # colour key
     tolerance: float = KEY_TOLERANCE  # colour key, RGB distance
 
-    @property
-    def per_frame(self) -> bool:
-        """Whether every frame has its own matte (a clip, alpha or a key of each frame)."""
-        return self.kind != "picture"
-
 
 def parse_matte(text: str, key: str = "dream.mask") -> MatteSource:
     """``text`` as a :class:`MatteSource`; :class:`UserError` names ``key`` and the syntax."""

@@ -45,8 +45,8 @@ def test_mask_syntax_and_its_mistakes():
     key = parse_matte("key:#20A040/60")
     assert (key.kind, key.color, key.tolerance) == ("key", (0x20, 0xA0, 0x40), 60.0)
     assert parse_matte("key:#ffffff").tolerance == 40.0
-    assert parse_matte("matte.png").kind == "picture" and not parse_matte("matte.png").per_frame
-    assert parse_matte("matte.mp4").kind == "clip" and parse_matte("alpha").per_frame
+    assert parse_matte("matte.png").kind == "picture"
+    assert parse_matte("matte.mp4").kind == "clip" and parse_matte("alpha").kind == "alpha"
     assert list(parse_regions("sky=luma:0.6-1; ground = luma:0-0.6")) == ["sky", "ground"]
     for text, message in [
         ("luma:0.8-0.2", "0 <= LOW < HIGH <= 1"),

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dreamvideo.engine.masks import MASK, color_key, finish, luma, luma_key, region_key, unit_rgb
 from dreamvideo.errors import UserError
 from dreamvideo.masks import MatteSource, parse_matte, parse_regions
+
+if TYPE_CHECKING:
+    from dreamvideo.media.frames import VideoInfo
 
 ASPECT_SLACK = 0.01  # a matte within 1 % of the frames' aspect is scaled to fit
 EMPTY = 1.0 / 255.0  # a matte no brighter than this anywhere dreams nothing
@@ -62,7 +66,7 @@ class Mattes:
         self.sources.update({region_key(n): s for n, s in regions.items()})
         self.size, self.invert, self.feather = size, invert, feather
         self._still: dict[str, np.ndarray] = {}
-        self._clips: dict[str, object] = {}
+        self._clips: dict[str, VideoInfo] = {}
         self._readers: dict[str, Iterator[tuple[int, np.ndarray]]] = {}
         for key, src in self.sources.items():
             what = self._what(key)
@@ -75,14 +79,6 @@ class Mattes:
                 self._still[key] = self._shaped(key, self._picture(src, what))
             elif src.kind == "clip":
                 self._clips[key] = self._clip(src, what, needed)
-
-    @property
-    def regions(self) -> tuple[str, ...]:
-        return tuple(k.removeprefix("region:") for k in self.sources if k != MASK)
-
-    @property
-    def masked(self) -> bool:
-        return MASK in self.sources
 
     def _what(self, key: str) -> str:
         src = self.sources[key]
@@ -97,7 +93,7 @@ class Mattes:
             raise UserError(f"{what}: no such file; give a picture, a clip or frame folder")
         return _fit(luma(read_image(path)), self.size, what)
 
-    def _clip(self, src: MatteSource, what: str, needed: int | None) -> object:
+    def _clip(self, src: MatteSource, what: str, needed: int | None) -> VideoInfo:
         from dreamvideo.media.frames import probe_video
 
         path = Path(src.path or "")
@@ -124,7 +120,7 @@ class Mattes:
 
         reader = self._readers.get(key)
         if reader is None:
-            reader = self._readers[key] = read_frames(self._clips[key], index, None, self.size)  # type: ignore[arg-type]
+            reader = self._readers[key] = read_frames(self._clips[key], index, None, self.size)
         for k, rgb in reader:
             if k == index:
                 return luma(rgb)
@@ -165,10 +161,6 @@ class Mattes:
                     + (", or use --mask-invert" if key == MASK else "")
                 )
         self._readers.clear()  # the render reads its clips afresh
-
-    def reset(self) -> None:
-        """Close the matte clips' readers (a render that starts again reads them afresh)."""
-        self._readers.clear()
 
 
 def mattes_for(

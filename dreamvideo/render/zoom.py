@@ -158,7 +158,7 @@ def zoom_masks(cfg: Config, start: np.ndarray, device: torch.device) -> FrameMas
     d = cfg.dream
     sources = [*([parse_matte(d.mask)] if d.mask else []), *parse_regions(d.regions).values()]
     for source in sources:
-        if source.per_frame and source.kind not in ("luma", "key"):
+        if source.kind in ("clip", "alpha"):
             raise UserError(
                 f"mask {source.text}: a zoom takes a still matte (a picture, or a luma or "
                 "colour key of its start picture)"
