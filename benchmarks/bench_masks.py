@@ -38,7 +38,7 @@ def frames_of(path: Path) -> np.ndarray:
 
 
 def clip_row(source: Path, width: int, frames: int, mask: str, feather: float, tmp: Path):
-    from dreamvideo.engine.masks import color_key, finish, luma_key
+    from dreamvideo.engine import color_key, finish, luma_key
     from dreamvideo.masks import parse_matte
     from dreamvideo.media import read_frames
     from dreamvideo.presets import load_preset
@@ -81,10 +81,9 @@ def clip_row(source: Path, width: int, frames: int, mask: str, feather: float, t
 def region_rows() -> list[list[str]]:
     import torch
 
-    from dreamvideo.engine.device import to_tensor
+    from dreamvideo.engine import to_tensor
     from dreamvideo.presets import load_preset
-    from dreamvideo.render import render_image
-    from dreamvideo.render.image import picture
+    from dreamvideo.render import picture, render_image
 
     rgb = picture(ROOT / "samples" / "astronaut.jpg", 384)
     h = rgb.shape[0]
@@ -101,7 +100,7 @@ def region_rows() -> list[list[str]]:
             regions=f"top={tmp}/top.png; bottom={tmp}/bottom.png",
         )
         r = render_image(cfg, rgb)
-        from dreamvideo.engine.models import load_backbone
+        from dreamvideo.engine import load_backbone
 
         net, cpu = load_backbone(), torch.device("cpu")
         with torch.no_grad():

@@ -20,7 +20,7 @@ PACKAGE = ROOT / "dreamvideo"
 # media (what moves, what touches files) sit on it; the config reads schedules (motion); the
 # renders use them all; scale runs renders on workers; the faces (API, studio, CLI) are on top.
 RANKS = {
-    "ground": 0,  # names, errors, text, lazy, and the package root (its __version__)
+    "ground": 0,  # names, errors, text, lazy, masks (syntax), the package root (__version__)
     "engine": 1,
     "motion": 2,
     "media": 3,
@@ -33,7 +33,7 @@ RANKS = {
     "cli": 9,
     "__main__": 10,
 }
-GROUND = {"names", "errors", "text", "lazy"}
+GROUND = {"names", "errors", "text", "lazy", "masks"}
 CONFIG = {"config", "fields"}
 
 

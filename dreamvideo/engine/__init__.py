@@ -19,6 +19,7 @@ __all__, __getattr__ = lazy_exports(
         "color": ("color_stats", "match_color"),
         "device": ("DeviceIO", "pick_device", "to_float", "to_tensor", "to_uint8"),
         "dreamer": ("Build", "Dreamer", "Network"),
+        "masks": ("FrameMasks", "color_key", "composite", "feather", "finish", "luma_key"),
         "efficientnet": ("EfficientNetLite0", "bundled_weights_path"),
         "models": ("Backbone", "load_backbone", "load_raft"),
         "objectives": ("Objective", "parse_objective"),

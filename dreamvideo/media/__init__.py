@@ -29,6 +29,7 @@ __all__, __getattr__ = lazy_exports(
         "sequence": ("frame_files", "read_frame", "write_frame"),
         "images": ("read_image", "read_image_metadata", "resize_rgb", "write_image"),
         "metrics": ("ClipMetrics", "measure_clip", "warping_error"),
+        "mattes": ("Mattes", "mattes_for"),
         "paths": ("check_output", "write_atomic"),
     },
 )

@@ -7,7 +7,7 @@ __all__, __getattr__ = lazy_exports(
     __name__,
     {
         "clip": ("ClipPlan", "clip_steps", "plan_clip", "render_video"),
-        "image": ("ImageResult", "render_gallery", "render_image"),
+        "image": ("ImageResult", "picture", "render_gallery", "render_image"),
         "loop": ("FrameReport", "RenderResult"),
         "network": ("ascent_params", "dreamer_for", "network_of"),
         "zoom": ("plan_zoom", "render_zoom"),
