@@ -49,8 +49,8 @@ class DreamConfig(Section):
     # tile side in pixels for the gradient; bounds memory on big frames; 0 never tiles
     tile: int = setting(1024, min=0, max=8192)
     # output this many times the size (1 .. 4): the octaves keep the look of the size asked
-    # for and finer ones dream the detail up to the output's (clips follow the motion at the
-    # size asked for)
+    # for and finer ones dream the detail up to the output's (clips touch up at the size
+    # asked for and carry that detail along the motion)
     upscale: float = setting(1.0, min=1.0, max=4.0)
     # random seed: same seed, input and device give the same output
     # (torch seeds are 64-bit; a bigger one would crash the run, not the config check)

@@ -54,15 +54,27 @@ class ClipSteps:
     temporal: float = 0.0  # pull towards the warped previous dream per step, on followed pixels
     hold_gain: float = 1.0  # how far the controller may scale the carried residual up
     memory: int = 1  # the pull's target: motion-following average of this many frames' dreams
+    # the touch-ups' share of the frame size (None: dream_scale). An upscaled clip touches up
+    # at the size asked for: its fine detail is dreamed once and then carried, not redreamed
+    # every frame (which flickers)
+    touch_scale: float | None = None
 
-    def ascend(self, dream: DreamFn, x: torch.Tensor, params: AscentParams, **kw) -> torch.Tensor:
-        """``dream(x)`` at ``dream_scale`` of the size: the change the ascent makes on the
-        small copy is upsampled and added to ``x`` at full size, so the carried detail keeps
-        its full resolution while the touch-up costs ``dream_scale**2`` as much."""
-        if self.dream_scale >= 1.0:
+    def ascend(
+        self,
+        dream: DreamFn,
+        x: torch.Tensor,
+        params: AscentParams,
+        scale: float | None = None,
+        **kw,
+    ) -> torch.Tensor:
+        """``dream(x)`` at ``scale`` (default ``dream_scale``) of the size: the change the
+        ascent makes on the small copy is upsampled and added to ``x`` at full size, so the
+        carried detail keeps its full resolution while the ascent costs ``scale**2`` as much."""
+        scale = self.dream_scale if scale is None else scale
+        if scale >= 1.0:
             return dream(x, params, **kw)
         h, w = x.shape[-2:]
-        size = (max(16, round(h * self.dream_scale)), max(16, round(w * self.dream_scale)))
+        size = (max(16, round(h * scale)), max(16, round(w * scale)))
 
         def small(t: torch.Tensor) -> torch.Tensor:
             return F.interpolate(t, size=size, mode="area")
@@ -204,7 +216,9 @@ def step_clip(
             step_map = step_map * matte
         target = init if held is None else (cur + held).clamp(0.0, 1.0)
         pull = (target, steps.temporal * mask) if steps.temporal else None
-        touched = steps.ascend(dream, init, steps.later, step_map=step_map, pull=pull, **kw)
+        touched = steps.ascend(
+            dream, init, steps.later, steps.touch_scale, step_map=step_map, pull=pull, **kw
+        )
         out = composite(cur, steps.colored(touched, cur, carry.reference), matte)
     now = inside_mean(out - cur, matte)
     # steer the carried share so touch-up and all end at the shot's strength

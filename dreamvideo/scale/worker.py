@@ -29,7 +29,6 @@ from dreamvideo.render.clip import (
     clip_mattes,
     clip_steps,
     flow_function,
-    flow_scale,
     read_as,
 )
 from dreamvideo.scale.chunks import Chunk
@@ -113,7 +112,7 @@ def render_chunk(
                 flow_function(cfg.video, dreamer.device),
                 cfg.video.occlusion,
                 step,
-                flow_scale=flow_scale(cfg),
+                flow_scale=cfg.video.flow_scale,
                 dtype=enc.dtype,
                 mattes=clip_mattes(cfg, plan),
             )
