@@ -124,7 +124,7 @@ def clip_steps(video: VideoConfig, full: AscentParams, color_match: str = "none"
     ascent, of which the touch-ups keep all but the octaves and iterations. An upscaled
     clip's touch-ups run at the size asked for (``video.dream_scale`` of it), without the
     finer octaves: the first frame's fine detail is carried along the motion instead of being
-    dreamed again every frame (1.6x the flicker otherwise, benchmarks/bench_upscale.py)."""
+    dreamed again every frame, which flickers more and costs twice the time."""
     later = replace(full, octaves=video.next_octaves, iterations=video.next_iterations)
     touch = video.dream_scale / full.upscale if full.upscale > 1.0 else None
     return ClipSteps(
