@@ -245,3 +245,16 @@ def test_regions_are_cut_with_the_tiles(lite0):
                          regions=regions)  # fmt: skip
     w = x.shape[-1]
     assert only_a[..., 3 * w // 4 :].abs().mean() < 0.05 * only_a[..., : w // 4].abs().mean()
+
+
+def test_a_pictures_own_alpha_is_its_mask(tmp_path):
+    rgb = photo("chelsea", 96)
+    alpha = np.zeros(rgb.shape[:2], np.uint8)
+    alpha[:, 48:] = 255
+    Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "cut.png")
+    out = render_image(fast(mask="alpha"), tmp_path / "cut.png").image.astype(int)
+    assert np.array_equal(out[:, :48], rgb[:, :48])
+    assert np.abs(out[:, 56:] - rgb[:, 56:]).mean() > 1
+    Image.fromarray(rgb).save(tmp_path / "opaque.jpg")
+    with pytest.raises(UserError, match="has no alpha channel"):
+        render_image(fast(mask="alpha"), tmp_path / "opaque.jpg")

@@ -8,9 +8,9 @@ what would fit, before anything is dreamed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,15 +45,16 @@ def _fit(matte: np.ndarray, size: tuple[int, int], what: str) -> np.ndarray:
 class Mattes:
     """The mattes of one render at frames of ``size`` = (W, H).
 
-    ``mask`` is inverted and feathered as asked; ``regions`` are used as they are. ``needed``:
+    ``mask`` (``dream.mask`` text) is inverted and feathered as asked; ``regions``
+    (``dream.regions`` text) are used as they are. ``needed``:
     one past the last source frame the render reads (a matte clip must be that long);
     ``alpha``: whether the input has an alpha channel; ``input``: its name, for messages.
     """
 
     def __init__(
         self,
-        mask: MatteSource | None,
-        regions: Mapping[str, MatteSource],
+        mask: str | None,
+        regions: str | None,
         size: tuple[int, int],
         *,
         invert: bool = False,
@@ -62,8 +63,8 @@ class Mattes:
         alpha: bool = False,
         input: str = "the input",  # noqa: A002
     ) -> None:
-        self.sources = {MASK: mask} if mask else {}
-        self.sources.update({region_key(n): s for n, s in regions.items()})
+        self.sources = {MASK: parse_matte(mask)} if mask else {}
+        self.sources.update({region_key(n): s for n, s in parse_regions(regions).items()})
         self.size, self.invert, self.feather = size, invert, feather
         self._still: dict[str, np.ndarray] = {}
         self._clips: dict[str, VideoInfo] = {}
@@ -164,22 +165,10 @@ class Mattes:
 
 
 def mattes_for(
-    mask: str | None,
-    regions: str | None,
-    size: tuple[int, int],
-    *,
-    invert: bool = False,
-    feather: float = 0.0,
-    needed: int | None = None,
-    alpha: bool = False,
-    input: str = "the input",  # noqa: A002
+    mask: str | None, regions: str | None, size: tuple[int, int], **options: Any
 ) -> Mattes | None:
-    """The :class:`Mattes` of ``dream.mask`` and ``dream.regions``; ``None`` without either."""
-    source = parse_matte(mask) if mask else None
-    named = parse_regions(regions)
-    if source is None and not named:
+    """The :class:`Mattes` of ``dream.mask`` and ``dream.regions`` (``options`` as for it);
+    ``None`` without either."""
+    if not mask and not parse_regions(regions):
         return None
-    return Mattes(
-        source, named, size, invert=invert, feather=feather, needed=needed, alpha=alpha,
-        input=input,
-    )  # fmt: skip
+    return Mattes(mask, regions, size, **options)

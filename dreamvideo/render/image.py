@@ -16,6 +16,7 @@ from dreamvideo.engine.device import to_tensor, to_uint8
 from dreamvideo.engine.dreamer import Dreamer, Progress
 from dreamvideo.engine.masks import FrameMasks, composite
 from dreamvideo.errors import UserError
+from dreamvideo.masks import reads_alpha
 from dreamvideo.media.images import (
     MAX_PIXELS,
     check_image_output,
@@ -81,7 +82,9 @@ def picture_masks(
     """The mask and regions of ``dream`` for the picture ``rgb`` ``(H,W,3)`` (``source`` as
     read, at any size: its alpha is scaled to fit), on ``device``."""
     d = cfg.dream
-    alpha = read_alpha(source) if not isinstance(source, np.ndarray) else None
+    alpha = None  # read only when a matte is the picture's alpha
+    if reads_alpha(d.mask, d.regions) and not isinstance(source, np.ndarray):
+        alpha = read_alpha(source)
     if alpha is not None:
         import cv2
 
