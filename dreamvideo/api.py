@@ -16,11 +16,11 @@ import numpy as np
 from dreamvideo.config import Config
 from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.presets import load_preset, set_values
-from dreamvideo.render.clip import render_video
 from dreamvideo.render.image import render_image
 from dreamvideo.render.loop import OnFrame, RenderResult
 from dreamvideo.render.network import dreamer_for
 from dreamvideo.render.zoom import render_zoom
+from dreamvideo.scale.chunked import render_clip
 
 
 def load_config(
@@ -60,8 +60,9 @@ def dream_video(
     overwrite: bool = False,
     on_frame: OnFrame | None = None,
 ) -> RenderResult:
-    """Dream a clip into ``output`` with its sound (``cfg`` defaults to the ``video`` preset)."""
-    return render_video(
+    """Dream a clip into ``output`` with its sound (``cfg`` defaults to the ``video`` preset;
+    with ``video.lanes`` > 1 its chunks are dreamed side by side, as lanes)."""
+    return render_clip(
         cfg or load_preset("video"),
         source,
         output,

@@ -129,6 +129,9 @@ class VideoConfig(Section):
     flow_scale: float = setting(1.0, above=0.05, max=1.0)
     # DIS quality/speed: "ultrafast", "fast", "medium"
     flow_preset: str = setting("medium", choices=names.DIS_PRESETS)
+    # threads that find the motion of the frames ahead in parallel (the flow needs only the
+    # source frames), so a GPU is not held up by one CPU thread; 0 = half the cores, at most 8
+    flow_workers: int = setting(0, min=0, max=64)
     # RAFT weights file (raft_small_C_T_V2-01064c6d.pth) when flow is "raft"; null = hub cache
     flow_weights: str | None = None
     # forward-backward check: pixels that appear from behind others are dreamed fresh
@@ -155,6 +158,9 @@ class VideoConfig(Section):
     # frames each chunk that splits a shot starts early; over them the two chunks' dreams
     # are cross-faded, so no pop shows at the seam
     chunk_overlap: int = setting(12, min=0, max=1000)
+    # chunks one process dreams in lockstep as one batch on its device (with --workers: on
+    # each worker); the clip is planned as chunks as with --workers, and joined the same way
+    lanes: int = setting(1, min=1, max=64)
 
 
 @dataclass(frozen=True)
@@ -326,6 +332,19 @@ class Config:
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
+
+    # settings that change how fast a render goes, not its frames: a resume may change them
+    SPEED_ONLY: typing.ClassVar[tuple[tuple[str, str], ...]] = (
+        ("video", "lanes"),
+        ("video", "flow_workers"),
+    )
+
+    def identity(self) -> dict[str, dict[str, Any]]:
+        """:meth:`to_dict` without :attr:`SPEED_ONLY`: what a resume must find unchanged."""
+        data = self.to_dict()
+        for section, key in self.SPEED_ONLY:
+            data[section].pop(key, None)
+        return data
 
     def override(self, section: str, **values: Any) -> Config:
         """A copy with ``values`` replaced in ``section``; ``None`` values are left alone."""

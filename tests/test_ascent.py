@@ -10,6 +10,7 @@ from dreamvideo.engine.ascent import (
     normalize_gradient,
     octave_sizes,
     steps_for,
+    tile_spans,
 )
 from dreamvideo.engine.objectives import layer, parse_objective
 
@@ -70,13 +71,25 @@ def test_bad_shape_is_rejected(lite0):
         dream(torch.rand(3, 32, 32), lite0, layer("stem"), FAST, torch.Generator())
 
 
-@pytest.mark.parametrize("objective, tile", [("blocks.4", 64), ("blocks.10", 96)])
+def input_shapes(net):
+    """A forward pre-hook on ``net`` that records the shape of every input it sees (after the
+    one-off probe that measures the layers' strides)."""
+    net.strides()
+    seen = []
+    handle = net.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape)))
+    return seen, handle
+
+
+@pytest.mark.parametrize("objective, tile", [("blocks.4", 32), ("blocks.10", 64)])
 def test_tiled_gradient_agrees_with_whole_image_gradient(lite0, objective, tile):
     obj = parse_objective(objective)
     net = lite0.truncated(obj.layers)
-    x = image(256, "astronaut")
+    x = image(320, "astronaut")
     whole, v_whole = gradient(net, obj, x)
+    seen, handle = input_shapes(net)
     tiled, v_tiled = gradient(net, obj, x, tile=tile, generator=torch.Generator().manual_seed(1))
+    handle.remove()
+    assert len(seen) >= 4 and len(set(seen)) == 1  # tiled, every window of one shape
     cos = torch.nn.functional.cosine_similarity(whole.flatten(), tiled.flatten(), dim=0)
     assert cos > 0.995
     assert (whole - tiled).abs().mean() < 0.05 * whole.abs().mean()
@@ -93,24 +106,42 @@ def test_tiling_without_halo_would_disagree(lite0):
     assert torch.nn.functional.cosine_similarity(whole.flatten(), bare.flatten(), dim=0) < 0.9
 
 
-def test_tiles_are_not_autotuned_and_the_setting_comes_back(lite0, monkeypatch):
-    # every step's tiles have new shapes (random grid offset): cuDNN would tune each afresh
-    obj = parse_objective("blocks.4")
+SIDES = [(1920, 1024, 96, 16), (1000, 64, 192, 32), (777, 100, 60, 4), (5000, 512, 96, 16)]
+
+
+@pytest.mark.parametrize("n, tile, halo, align", SIDES)
+def test_tile_windows_are_one_size_inside_the_picture_and_the_seams_move(n, tile, halo, align):
+    firsts = set()
+    for u in (0.0, 0.3, 0.7, 0.999):
+        size, spans = tile_spans(n, tile, halo, align, u)
+        assert size <= tile + 2 * halo + align
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(b == a for (_, b, _), (a, _, _) in zip(spans, spans[1:], strict=False))
+        for a, b, w in spans:
+            # a whole feature cell owned, the window on cells, inside, with the halo around
+            assert a < b and a % align == 0 and w % align == 0 and 0 <= w <= n - size
+            assert w <= max(0, a - halo) and min(n, b + halo) <= w + size
+        firsts.add(spans[0][1])
+    assert len(firsts) > 1
+
+
+def test_a_side_that_fits_the_tile_and_its_halo_is_one_window():
+    assert tile_spans(1080, 1024, 96, 16, 0.5) == (1080, [(0, 1080, 0)])
+
+
+def test_a_tiled_dream_sees_one_shape_per_octave(lite0):
+    """Octave after octave and step after step, the network sees one input shape per
+    octave, whatever the seams' random positions: on a GPU each is tuned once."""
+    obj = layer("blocks.4")
     net = lite0.truncated(obj.layers)
-    seen = []
-    forward = type(net).forward
-
-    def spy(self, *args, **kwargs):
-        seen.append(torch.backends.cudnn.benchmark)
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(net), "forward", spy)
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
-    x = image(128, "astronaut")
-    gradient(net, obj, x)
-    gradient(net, obj, x, tile=64, generator=torch.Generator().manual_seed(1))
-    assert seen[0] is True and len(seen) > 2 and not any(seen[1:])
-    assert torch.backends.cudnn.benchmark is True
+    x = image(320, "astronaut")
+    params = AscentParams(3, 1.4, 3, 2.0, 8, "laplacian", 48)
+    seen, handle = input_shapes(net)
+    dream(x, net, obj, params, torch.Generator().manual_seed(0))
+    handle.remove()
+    octaves = octave_sizes(*x.shape[-2:], 3, 1.4)
+    assert len(seen) > 3 * len(octaves)  # tiled
+    assert len(set(seen)) == len(octaves)
 
 
 def test_normalizations_give_unit_mean_step():

@@ -229,7 +229,7 @@ def test_regions_are_cut_with_the_tiles(lite0):
     from dreamvideo.engine.device import to_tensor
     from dreamvideo.engine.objectives import parse_objective
 
-    x = to_tensor(photo("astronaut", 192), torch.device("cpu"))
+    x = to_tensor(photo("astronaut", 352), torch.device("cpu"))  # over 64 + 2 halos of 96
     net = lite0.truncated(frozenset({"blocks.4", "blocks.9"}))
     obj = parse_objective("region(a, blocks.4) + region(b, blocks.9)", regions=["a", "b"])
     left = torch.zeros(1, 1, *x.shape[-2:])

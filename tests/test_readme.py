@@ -121,8 +121,11 @@ def test_every_readme_picture_is_made_by_the_samples_script() -> None:
 
 
 def test_a_sample_made_again_matches_the_committed_one(tmp_path, monkeypatch) -> None:
-    """The samples are what the current code makes: one is made again by its own command
-    and compared (exactly on this CPU; within a level elsewhere, float rounding)."""
+    """The samples are what the current code makes: one is made again by its own command and
+    its dreamed detail (dream minus picture) compared with the committed one's. Not to the
+    bit: CPUs round convolutions differently and the ascent amplifies it (the detail of one
+    dream made on an AMD EPYC and on an Intel Xeon correlates 0.83; with the neighbouring
+    layer, blocks.9 for blocks.10, 0.56)."""
     monkeypatch.syspath_prepend(str(ROOT / "samples"))
     import make_samples
 
@@ -133,7 +136,12 @@ def test_a_sample_made_again_matches_the_committed_one(tmp_path, monkeypatch) ->
     assert cli(*args).code == 0
     made = np.asarray(Image.open(args[at]), np.float32)
     kept = np.asarray(Image.open(committed), np.float32)
-    assert made.shape == kept.shape and np.abs(made - kept).mean() < 1.0
+    assert made.shape == kept.shape
+    source = Image.open(ROOT / args[args.index("image") + 1]).convert("RGB")
+    picture = np.asarray(source.resize(made.shape[1::-1], Image.LANCZOS), np.float32)
+    a, b = (x - picture for x in (made, kept))
+    a, b = a - a.mean(), b - b.mean()
+    assert (a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()) > 0.75
 
 
 def test_every_preset_is_listed_in_the_readme() -> None:

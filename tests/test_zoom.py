@@ -307,6 +307,37 @@ def test_an_in_between_matches_the_view_the_motion_gives_at_its_time():
         assert error[0] < 3 and error[0] < 0.1 * min(error[1:]), error
 
 
+def test_an_in_between_keeps_the_finest_detail_of_its_neighbours():
+    """Two dreams of one view whose finest detail differs (the ascent between keys moves it)
+    and a sub-pixel move: blending and resampling would flatten the detail and make it
+    pulse at the keys' rate; the in-between keeps the luma's Laplacian energy of its
+    neighbours (weighted by time) within 5%."""
+    import cv2
+
+    from dreamvideo.engine.device import to_float, to_tensor
+    from dreamvideo.motion.zoom import in_between
+
+    rng = np.random.default_rng(3)
+    world = photo("astronaut", 96).astype(np.float32) / 255
+
+    def detail():
+        return cv2.GaussianBlur(rng.normal(0, 0.08, world.shape).astype(np.float32), (0, 0), 0.7)
+
+    shared = detail()  # what the two dreams share, and what each made on its own
+    dreams = [np.clip(world + shared + 0.6 * detail(), 0, 1) for _ in range(2)]
+
+    def energy(rgb):
+        grey = cv2.cvtColor(rgb[8:-8, 8:-8], cv2.COLOR_RGB2GRAY)
+        return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+    half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])  # half a pixel, the softest move
+    cpu = torch.device("cpu")
+    for a in (1 / 3, 2 / 3):
+        got = in_between(*(to_tensor(d, cpu) for d in dreams), half, half, a)
+        want = (1 - a) * energy(dreams[0]) + a * energy(dreams[1])
+        assert 0.95 < energy(to_float(got)) / want < 1.05, (a, energy(to_float(got)) / want)
+
+
 def test_an_interpolated_loop_resumes_to_the_same_animation(tmp_path, cat_png):
     from dreamvideo.render.zoom import render_zoom
 

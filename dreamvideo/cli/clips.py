@@ -115,6 +115,16 @@ def video(
             min=1,
         ),
     ] = None,
+    lanes: Annotated[
+        int | None,
+        typer.Option(
+            "--lanes",
+            help="dream this many chunks of the clip in lockstep as one batch (fills a GPU; "
+            "with --workers, on each worker)",
+            min=1,
+            max=64,
+        ),
+    ] = None,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -187,6 +197,7 @@ def video(
         checkpoint_every=checkpoint_every,
         flow_weights=str(flow_weights) if flow_weights else None,
         fps=fps,
+        lanes=lanes,
     )
     cfg = cfg.override(
         "encode",
@@ -197,44 +208,30 @@ def video(
     )
     if workers is None and (ray_address or gpus_per_worker is not None):
         raise UserError("--ray-address and --gpus-per-worker go with --workers N")
-    if workers is not None:
-        if preview is not None:
-            raise UserError("--preview works without --workers (chunks render out of order)")
-        from dreamvideo.scale.chunked import render_video_chunked
-
-        rendering(
-            output,
-            lambda **shown: render_video_chunked(
-                cfg,
-                input,
-                output,
-                workers=workers,
-                address=ray_address,
-                gpus_per_worker=gpus_per_worker,
-                resume=resume,
-                restart=restart,
-                overwrite=overwrite,
-                **shown,
-            ),
-            f"reading {input}",
-            workers=True,
+    chunked = workers is not None or cfg.video.lanes > 1
+    if chunked and preview is not None:
+        raise UserError(
+            "--preview works without --workers and --lanes (chunks render out of order)"
         )
-        return
-    from dreamvideo.render.clip import render_video
+    ray = {"address": ray_address, "gpus_per_worker": gpus_per_worker} if workers else {}
+    from dreamvideo.scale.chunked import render_clip
 
     rendering(
         output,
-        lambda **shown: render_video(
+        lambda **shown: render_clip(
             cfg,
             input,
             output,
+            workers=workers,
             resume=resume,
             restart=restart,
             overwrite=overwrite,
-            preview=preview,
+            **({} if chunked else {"preview": preview}),
+            **ray,
             **shown,
         ),
         f"reading {input}",
+        workers=chunked,
     )
 
 

@@ -111,8 +111,9 @@ class Display:
             self.stage(f"{self.unit} {r.done} of {r.expected}, {speed}, eta {eta_text}")
 
     def worker(self, p: ChunkProgress) -> None:
-        """A worker's report (``--workers``): a line per worker every few seconds, and at
-        once when a worker reports for the first time (so its start shows)."""
+        """A worker's report (``--workers``, or a lane's, ``--lanes``): a line per worker
+        every few seconds, and at once when a worker reports for the first time (so its
+        start shows)."""
         new = p.worker not in self._workers
         self._workers[p.worker] = p
         now = time.monotonic()
@@ -121,10 +122,8 @@ class Display:
         self._last_workers = now
         for k in sorted(self._workers):
             w = self._workers[k]
-            self.stage(
-                f"  worker {k + 1} on node {w.node} (pid {w.pid}): chunk {w.chunk}, "
-                f"{w.done}/{w.total} frames, {w.fps:.2f} frames/s"
-            )
+            who = f"worker {k + 1} on node {w.node} (pid {w.pid})" if w.node else f"lane {k + 1}"
+            self.stage(f"  {who}: chunk {w.chunk}, {w.done}/{w.total} frames, {w.fps:.2f} frames/s")
 
     def steps(self, total: int) -> Callable[[int], None]:
         """A per-step callback for single pictures (``total`` ascent steps)."""

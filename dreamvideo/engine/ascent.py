@@ -8,12 +8,14 @@ jitter on every device).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from dreamvideo.engine.device import blur
 from dreamvideo.engine.models import Backbone
 from dreamvideo.engine.objectives import Objective, Window, region_feature
 
@@ -45,8 +47,8 @@ class AscentParams:
 
 
 def _check_image(img: torch.Tensor) -> None:
-    if img.ndim != 4 or img.shape[:2] != (1, 3):
-        raise ValueError(f"expected a (1,3,H,W) image, got shape {tuple(img.shape)}")
+    if img.ndim != 4 or img.shape[1] != 3 or img.shape[0] < 1:
+        raise ValueError(f"expected a (1,3,H,W) image (or a batch of them), got {tuple(img.shape)}")
     if not img.is_floating_point():
         raise ValueError(f"expected a float image in [0,1], got {img.dtype}")
 
@@ -75,28 +77,26 @@ def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tu
 
 # --------------------------------------------------------------------------- normalization
 
-_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+BINOMIAL = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)  # 5 taps: the Laplacian pyramid's
 
 
 def _blur(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
-    """5x5 binomial blur of ``(B,C,H,W)``, edges replicated; ``stride`` 2 also halves the size,
-    computing only the kept pixels.
-
-    A dense CxC convolution with the kernel on its diagonal: for 3 channels it runs about
-    twice as fast on CPUs as the equivalent depthwise (grouped) convolution.
-    """
-    c = x.shape[1]
-    k = _BINOMIAL.to(x)
-    weight = torch.eye(c, dtype=x.dtype, device=x.device)[:, :, None, None] * (k[:, None] * k)
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), weight, stride=stride)
+    return blur(x, BINOMIAL, stride)
 
 
 def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return _blur(F.interpolate(x, size=size, mode="bilinear", align_corners=False))
 
 
+def _per_image(x: torch.Tensor, stat: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """``stat`` (``torch.std``, ``torch.mean``) of each image of the batch ``x``:
+    ``(B,1,1,1)``, so that a batch of lanes is normalized as each image alone would be."""
+    return stat(x.flatten(1), dim=1).view(-1, 1, 1, 1)
+
+
 def laplacian_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-8) -> torch.Tensor:
-    """Split ``g`` ``(B,C,H,W)`` into ``levels`` frequency bands, scale each to unit std, recombine.
+    """Split ``g`` ``(B,C,H,W)`` into ``levels`` frequency bands, scale each to unit std (per
+    image), recombine.
 
     Balances fine and coarse structure (TensorFlow's lapnorm): patterns come out smoother
     and larger than with plain ``g / mean|g|``.
@@ -109,9 +109,9 @@ def laplacian_normalize(g: torch.Tensor, levels: int = 4, eps: float = 1e-8) -> 
         bands.append(cur - _upsample(low, cur.shape[-2:]))
         cur = low
     bands.append(cur)
-    out = bands[-1] / (bands[-1].std() + eps)
+    out = bands[-1] / (_per_image(bands[-1], torch.std) + eps)
     for band in reversed(bands[:-1]):
-        out = _upsample(out, band.shape[-2:]) + band / (band.std() + eps)
+        out = _upsample(out, band.shape[-2:]) + band / (_per_image(band, torch.std) + eps)
     return out
 
 
@@ -120,11 +120,12 @@ NORMALIZATIONS = {"mean": lambda g, levels: g, "laplacian": laplacian_normalize}
 
 
 def normalize_gradient(g: torch.Tensor, method: str, levels: int = 4) -> torch.Tensor:
-    """``g`` scaled so one step moves pixels by about one unit on average."""
+    """``g`` ``(B,C,H,W)`` scaled so one step moves each image's pixels by about one unit on
+    average."""
     if method not in NORMALIZATIONS:
         raise ValueError(f"unknown gradient normalization {method!r}")
     g = NORMALIZATIONS[method](g, levels)
-    return g / (g.abs().mean() + 1e-8)
+    return g / (_per_image(g.abs(), torch.mean) + 1e-8)
 
 
 # --------------------------------------------------------------------------- gradients
@@ -158,10 +159,37 @@ def objective_value(
     return objective(feats, windows).sum()
 
 
-def _spans(n: int, tile: int, offset: int) -> list[tuple[int, int]]:
-    """Cover ``[0, n)`` with spans of ``tile`` starting at ``offset`` (first span is shorter)."""
-    starts = [0, *range(offset, n, tile)] if offset else list(range(0, n, tile))
-    return [(s, min(e, n)) for s, e in zip(starts, [*starts[1:], n], strict=True)]
+def tile_spans(
+    n: int, tile: int, halo: int, align: int, u: float
+) -> tuple[int, list[tuple[int, int, int]]]:
+    """How tiles cover ``[0, n)`` pixels along one side: the length of every tile's window
+    and, per tile, the span it owns ``[start, end)`` and where its window starts.
+
+    All windows have one length (the network sees one shape per octave, so a GPU tunes its
+    convolutions once, not every step) and lie inside the picture, so an edge tile sees the
+    picture's own border, as the whole picture does. Spans and window starts fall on
+    ``align`` (the deepest layer's stride) so every tile's feature cells are the picture's.
+    A side that fits ``tile`` plus the halo on both sides is one window. Otherwise the owned
+    spans are ``span`` <= ``tile`` long but for the first and the last, and every seam has
+    ``halo`` of context in both neighbours; ``u`` in [0, 1) moves the seams (by whole
+    cells, over at least ``halo``) so that what is left of them moves every step.
+    """
+    if n <= tile + 2 * halo:
+        return n, [(0, n, 0)]
+    count = math.ceil((n - halo) / tile)
+    span = math.ceil((n - halo) / count / align) * align
+    size = span + 2 * halo
+    size += (n - size) % align  # the last window, ending at n, starts on a cell
+    slack = count * span + 2 * halo - n  # >= halo: how far the seams can move
+    # the first span is span + halo - offset long, the last span + halo - slack + offset
+    lo = max(0, -(-(slack - span - halo + 1) // align))
+    hi = max(lo, min(slack // align, (span + halo) // align - 1))
+    first = span + halo - (lo + math.floor(u * (hi - lo + 1))) * align
+    bounds = [0, *(first + k * span for k in range(count - 1)), n]
+    return size, [
+        (a, b, 0 if k == 0 else min(max(0, a - halo), n - size))
+        for k, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
+    ]
 
 
 def gradient(
@@ -181,56 +209,80 @@ def gradient(
     With ``tile`` > 0 and a larger image the gradient is computed tile by tile: each tile owns
     a block of feature cells and is run with a halo of context around it, and the objective
     counts only its own cells, so tiles add up to nearly the whole-image gradient (exactly,
-    where the receptive field fits the halo) with memory bounded by the tile size. The grid
-    starts at a random offset from ``generator`` so any remaining seams move every step.
+    where the receptive field fits the halo) with memory bounded by the tile size plus the
+    halo. The windows have one size per picture size (:func:`tile_spans`) and the seams move
+    every step, drawn from ``generator``.
     """
     _check_image(img)
-    h, w = img.shape[-2:]
-    if not tile or (h <= tile and w <= tile):
+    if not _tiled(img, tile):
         x = img.detach().requires_grad_(True)
         value = objective_value(net, objective, x, autocast, None, regions)
         (g,) = torch.autograd.grad(value, x)
         return g, value.detach()
+    seams = tuple(torch.rand(2, generator=generator).tolist())  # a CPU generator: no sync
+    g = torch.zeros_like(img)
+    value = img.new_zeros(())
+    for window, crop in tiles(net, objective, img.shape[-2:], tile, halo, seams):
+        x = img[window].detach().requires_grad_(True)
+        cut = {n: r[window] for n, r in regions.items()} if regions else None
+        v = objective_value(net, objective, x, autocast, crop, cut)
+        (gt,) = torch.autograd.grad(v, x)
+        g[window] += gt
+        value = value + v.detach()
+    return g, value
 
-    # cuDNN autotuning pays off for octave shapes that repeat every frame, but the tiles' shapes
-    # change with every step's random grid offset and would be tuned afresh each time
-    benchmark = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = False
-    try:
-        return _tiled_gradient(net, objective, img, tile, generator, autocast, halo, regions)
-    finally:
-        torch.backends.cudnn.benchmark = benchmark
 
-
-def _tiled_gradient(
+def objective_total(
     net: Backbone,
     objective: Objective,
     img: torch.Tensor,
+    *,
+    tile: int = 0,
+    autocast: torch.dtype | None = None,
+    regions: Regions | None = None,
+) -> torch.Tensor:
+    """The objective's value on ``img`` (no gradient), tile by tile where :func:`gradient`
+    tiles (the same window shapes, and memory bounded the same way)."""
+    with torch.no_grad():
+        if not _tiled(img, tile):
+            return objective_value(net, objective, img, autocast, None, regions)
+        value = img.new_zeros(())
+        for window, crop in tiles(net, objective, img.shape[-2:], tile, None, (0.0, 0.0)):
+            cut = {n: r[window] for n, r in regions.items()} if regions else None
+            value = value + objective_value(net, objective, img[window], autocast, crop, cut)
+        return value
+
+
+def _tiled(img: torch.Tensor, tile: int) -> bool:
+    return bool(tile) and (img.shape[-2] > tile or img.shape[-1] > tile)
+
+
+Crop = Callable[[str, torch.Tensor], tuple[torch.Tensor, Window]]
+
+
+def tiles(
+    net: Backbone,
+    objective: Objective,
+    size: tuple[int, int],
     tile: int,
-    generator: torch.Generator | None,
-    autocast: torch.dtype | None,
     halo: int | None,
-    regions: Regions | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`gradient` tile by tile (see there)."""
-    h, w = img.shape[-2:]
+    seams: tuple[float, float],
+) -> Iterator[tuple[tuple[Any, slice, slice], Crop]]:
+    """The windows that cut an image of ``size`` = (h, w) into tiles (see :func:`gradient`):
+    each as an index of the image (``img[window]``) and the crop that keeps the feature
+    cells the tile owns. ``seams``: where the seams fall, each in [0, 1) (see
+    :func:`tile_spans`)."""
+    h, w = size
     strides = net.strides()
     align = max(strides[n] for n in objective.layers)  # tiles own whole feature cells
     tile = max(align, tile // align * align)
     # 6 cells of the deepest layer keep tiled gradients within ~3% of whole-image ones
     halo = 6 * align if halo is None else math.ceil(halo / align) * align
-    oy, ox = (torch.randint(0, tile // align, (2,), generator=generator) * align).tolist()
-    g = torch.zeros_like(img)
-    value = img.new_zeros(())
-    for y0, y1 in _spans(h, tile, oy):
-        for x0, x1 in _spans(w, tile, ox):
-            ry0, ry1, rx0, rx1 = (
-                max(0, y0 - halo),
-                min(h, y1 + halo),
-                max(0, x0 - halo),
-                min(w, x1 + halo),
-            )
-            x = img[..., ry0:ry1, rx0:rx1].detach().requires_grad_(True)
+    (rh, rows), (rw, cols) = (
+        tile_spans(n, tile, halo, align, u) for n, u in ((h, seams[0]), (w, seams[1]))
+    )
+    for y0, y1, ry0 in rows:
+        for x0, x1, rx0 in cols:
 
             def crop(
                 name: str, a: torch.Tensor, y0=y0, y1=y1, x0=x0, x1=x1, ry0=ry0, rx0=rx0
@@ -243,12 +295,7 @@ def _tiled_gradient(
                 win = Window(y0 // s, x0 // s, math.ceil(h / s), math.ceil(w / s))
                 return a[:, :, fy0:fy1, fx0:fx1], win
 
-            cut = {n: r[..., ry0:ry1, rx0:rx1] for n, r in regions.items()} if regions else None
-            v = objective_value(net, objective, x, autocast, crop, cut)
-            (gt,) = torch.autograd.grad(v, x)
-            g[..., ry0:ry1, rx0:rx1] += gt
-            value = value + v.detach()
-    return g, value
+            yield (Ellipsis, slice(ry0, ry0 + rh), slice(rx0, rx0 + rw)), crop
 
 
 # --------------------------------------------------------------------------- the ascent
@@ -280,6 +327,11 @@ def dream(
     a video frame's touch-up cannot wander far from the motion-warped previous dream.
     ``regions``: ``(1,1,H,W)`` mattes of the objective's region terms; they are resized with
     each octave and rolled with the jitter, so they stay on the picture's own pixels.
+
+    A batch ``(B,3,H,W)`` (lanes: see :mod:`dreamvideo.engine.lanes`) is dreamed image by
+    image as if each were alone, with the same jitter: the objective sums over the images,
+    so each gets its own gradient, and the gradients are normalized per image; ``step_map``,
+    ``pull`` and the mattes then have B images too (or 1, for all).
     """
     _check_image(img)
     img = img.detach().float()

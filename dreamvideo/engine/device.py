@@ -3,6 +3,7 @@ that overlap the ascent on CUDA, plain views on the CPU)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,39 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     return torch.bfloat16
 
 
+@functools.lru_cache(maxsize=64)
+def constant(
+    values: tuple, device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """``values`` (a tuple, nested for more dimensions) as a tensor on ``device``, made once:
+    building it there at every call would copy it from the host, which on a GPU waits for the
+    queued work (the step loop must not wait). Treat it as read-only."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _blur_weight(
+    taps: tuple[float, ...], channels: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    k = constant(taps, device, dtype)
+    return torch.eye(channels, dtype=dtype, device=device)[:, :, None, None] * (k[:, None] * k)
+
+
+def blur(x: torch.Tensor, taps: tuple[float, ...], stride: int = 1) -> torch.Tensor:
+    """``(B,C,H,W)`` blurred by the separable kernel ``taps`` (odd length, summing to 1),
+    edges replicated; ``stride`` 2 also halves the size, computing only the kept pixels.
+
+    A dense CxC convolution with the kernel on its diagonal: for 3 channels it runs about
+    twice as fast on CPUs as the equivalent depthwise (grouped) convolution, and for 3x3
+    kernels seven times as fast.
+    """
+    r = len(taps) // 2
+    weight = _blur_weight(taps, x.shape[1], x.device, x.dtype)
+    return torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, (r, r, r, r), mode="replicate"), weight, stride=stride
+    )
+
+
 def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     """``(H,W,3)`` uint8 (0..255), uint16 (0..65535) or float32 (0..1) RGB -> ``(1,3,H,W)``
     float32 in ``[0,1]``."""
@@ -66,8 +100,9 @@ def to_uint16(img: torch.Tensor) -> np.ndarray:
 
 
 def to_float(img: torch.Tensor) -> np.ndarray:
-    """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` float32 on the host."""
-    return img[0].permute(1, 2, 0).float().cpu().numpy()
+    """``(1,3,H,W)`` float in ``[0,1]`` -> ``(H,W,3)`` float32 on the host, contiguous (OpenCV
+    copies a strided array before it works on it: warps take half again as long)."""
+    return img[0].permute(1, 2, 0).float().contiguous().cpu().numpy()
 
 
 def to_uint8_device(img: torch.Tensor) -> torch.Tensor:

@@ -14,11 +14,12 @@ from dreamvideo.engine.ascent import (
     AscentParams,
     Regions,
     dream,
-    objective_value,
+    objective_total,
     resize,
     steps_for,
 )
 from dreamvideo.engine.device import autocast_dtype, pick_device, to_tensor
+from dreamvideo.engine.lanes import Lockstep
 from dreamvideo.engine.models import Backbone, load_backbone
 from dreamvideo.engine.objectives import Objective, parse_objective
 from dreamvideo.names import DEFAULT_MODEL
@@ -68,6 +69,8 @@ class Dreamer:
     network: Network  # what it was loaded from
     build: Build = Build()
     region_names: tuple[str, ...] = ()  # the regions objectives may name (dream.regions)
+    # a lane's dreamer hands its ascents to the lanes' lockstep (dreamvideo.engine.lanes)
+    lockstep: Lockstep | None = None
 
     @classmethod
     def load(
@@ -89,13 +92,14 @@ class Dreamer:
             torch.set_num_threads(network.threads)
         device = pick_device(network.device)
         if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # octave shapes repeat every frame
+            torch.backends.cudnn.benchmark = True  # octave and tile shapes repeat every frame
         full = load_backbone(
             network.model, network.weights, device, fold_batchnorm=build.fold_batchnorm
         )
         if build.channels_last:
             full.use_channels_last()
         channels = {info.name: info.channels for info in full.layer_table()}
+        full.strides()  # probed now, before any render: the cuts share them
         guide = None
         if guide_picture is not None:
             x = to_tensor(guide_picture, device)
@@ -144,6 +148,14 @@ class Dreamer:
         net = self.full.truncated(layers)
         return torch.compile(net, dynamic=True) if self.build.compile else net  # type: ignore[return-value]
 
+    def in_lanes(self, lockstep: Lockstep) -> Dreamer:
+        """This dreamer for one lane: its ascents run in batches with the other lanes'."""
+        return replace(self, lockstep=lockstep)
+
+    def alone(self) -> Dreamer:
+        """This dreamer, dreaming by itself (not in a lane)."""
+        return replace(self, lockstep=None)
+
     def steps(self, height: int, width: int, params: AscentParams | None = None) -> int:
         return steps_for(height, width, params or self.params)
 
@@ -157,7 +169,12 @@ class Dreamer:
         regions: Regions | None = None,
     ) -> torch.Tensor:
         """Dream ``(1,3,H,W)`` float ``[0,1]``; the jitter sequence restarts from ``seed``.
-        ``step_map``, ``pull`` and ``regions``: see :func:`dreamvideo.engine.ascent.dream`."""
+        ``step_map``, ``pull`` and ``regions``: see :func:`dreamvideo.engine.ascent.dream`.
+        In a lane the ascent waits for the other lanes' and runs in their batch."""
+        if self.lockstep is not None:
+            return self.lockstep.dream(
+                self, img, params or self.params, step_map, pull, regions, progress
+            )
         gen = torch.Generator().manual_seed(self.seed)
         step = (lambda: progress(1)) if progress else None
         return dream(
@@ -174,6 +191,7 @@ class Dreamer:
         )
 
     def score(self, img: torch.Tensor, regions: Regions | None = None) -> float:
-        """The objective's value on ``img`` (one forward, no gradient)."""
-        with torch.no_grad():
-            return float(objective_value(self.net, self.objective, img, None, None, regions))
+        """The objective's value on ``img`` (no gradient; cut into the ascent's tiles)."""
+        return float(
+            objective_total(self.net, self.objective, img, tile=self.params.tile, regions=regions)
+        )

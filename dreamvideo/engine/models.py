@@ -97,6 +97,8 @@ class Backbone(nn.Module):
         stages = list(zip(self.names[:depth], self.stages[:depth], strict=True))
         out = Backbone(self.name, stages, (0, 0, 0), (1, 1, 1))
         out.mean, out.std, out.channels_last = self.mean, self.std, self.channels_last
+        # the cut's strides are the network's: no probe of its own (a new shape on a GPU)
+        out._strides = {n: s for n, s in self.strides().items() if n in out.names}
         return out
 
     def forward(self, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:

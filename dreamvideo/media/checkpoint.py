@@ -115,8 +115,8 @@ class SegmentedRender:
             if (self.dir / CHUNKED).is_file():
                 self._lock.release()
                 raise UserError(
-                    f"{self.dir} holds a chunked render (made with --workers); resume it "
-                    "with --workers N (any number), or use --restart"
+                    f"{self.dir} holds a chunked render (made with --workers or --lanes); "
+                    "resume it with --workers N or --lanes N (any number), or use --restart"
                 )
             if not (self.dir / "run.json").is_file():
                 raise UserError(

@@ -7,6 +7,7 @@ horizontal. The *backward* flow ``b`` of frame t points from t to t-1:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,6 +73,20 @@ FLOW_METHODS: dict[str, Callable[[str, torch.nn.Module | None, torch.device], Fl
     "farneback": lambda preset, raft, device: farneback_flow(),
     "raft": lambda preset, raft, device: raft_flow(raft, device),  # type: ignore[arg-type]
 }
+
+
+def per_thread(make: Callable[[], FlowFn]) -> FlowFn:
+    """A flow method that gives each thread calling it its own estimator from ``make`` (an
+    estimator keeps buffers between calls, so threads finding flows at once cannot share
+    one)."""
+    local = threading.local()
+
+    def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if not hasattr(local, "fn"):
+            local.fn = make()
+        return local.fn(a, b)
+
+    return flow
 
 
 def make_flow(

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from dreamvideo.engine.ascent import AscentParams
 from dreamvideo.engine.color import color_stats, match_color
-from dreamvideo.engine.device import to_float, to_tensor, to_uint8, to_uint16
+from dreamvideo.engine.device import blur, constant, to_float, to_tensor, to_uint8, to_uint16
 from dreamvideo.motion.envelopes import Envelopes
 from dreamvideo.motion.schedule import Schedule
 
@@ -140,31 +140,45 @@ def compose(matrices: list[np.ndarray]) -> np.ndarray:
 SEEN_EDGE = 4.0  # pixels over which an in-between fades off a neighbour's border
 
 
-def seen(m: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+def seen(m: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor | float:
     """``(1,1,H,W)`` in [0,1]: where a frame moved by ``m`` shows its own pixels (1) rather
-    than reflected borders (0), with a soft edge of :data:`SEEN_EDGE` pixels."""
+    than reflected borders (0), with a soft edge of :data:`SEEN_EDGE` pixels; plain 1.0 where
+    the whole frame is its own (a zoom in)."""
     w, h = size
-    src = _source_grid(m, h, w, device)
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
+    inv = cv2.invertAffineTransform(m)
+    src = corners @ inv[:, :2].T + inv[:, 2]
+    if (src >= 0).all() and (src[:, 0] <= w - 1).all() and (src[:, 1] <= h - 1).all():
+        return 1.0  # the source of every pixel lies inside (an affine move keeps it convex)
+    grid = _source_grid(m, h, w, device)
     inside = torch.minimum(
-        torch.minimum(src[..., 0], (w - 1) - src[..., 0]),
-        torch.minimum(src[..., 1], (h - 1) - src[..., 1]),
+        torch.minimum(grid[..., 0], (w - 1) - grid[..., 0]),
+        torch.minimum(grid[..., 1], (h - 1) - grid[..., 1]),
     )
     return (inside / SEEN_EDGE + 1.0).clamp_(0.0, 1.0)[None, None]
 
 
 def in_between(
-    before: torch.Tensor, after: torch.Tensor, forward: np.ndarray, back: np.ndarray, a: float
+    before: torch.Tensor,
+    after: torch.Tensor,
+    forward: np.ndarray,
+    back: np.ndarray,
+    a: float,
+    energies: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """A frame a share ``a`` (0..1) of the way from the dream ``before`` to the dream
     ``after`` (both ``(1,3,H,W)``): ``before`` moved by ``forward`` (its move to this time)
     and ``after`` by ``back`` (the inverse of its move from this time), blended by time.
+    ``energies``: :func:`energy` of ``before`` and ``after``, when the caller has them (the
+    in-betweens of one pair of dreams share them).
 
     Where one of them shows a reflected border (a zoom out of ``after``, a pan) the other's
     own pixels are taken; where both do, ``before``'s reflection, as the move itself does.
     Resampling (at half a pixel, bicubic keeps half the finest detail's energy) and the
     blend of two slightly different textures (the ascent between the dreams moves their
     detail) both flatten the finest band, which would pulse at the rate of the dreamed
-    frames: that band is scaled back to the energy the two dreams have, by time.
+    frames: that band is scaled back so the luma keeps the detail energy the two dreams
+    have, by time.
     """
     size = (before.shape[3], before.shape[2])
     x, y = move(before, forward, lanczos=False), move(after, back, lanczos=False)
@@ -173,25 +187,36 @@ def in_between(
     mixed = (wx * x + wy * y) / (wx + wy)
     coarse = _smooth(mixed)
     fine = mixed - coarse
-    want = (1.0 - a) * _energy(before) + a * _energy(after)
-    gain = (want / (fine.square().mean() + 1e-12)).sqrt().clamp(1.0, MAX_DETAIL_GAIN)
-    return (coarse + gain * fine).clamp_(0.0, 1.0)
+    # the gain g that gives coarse + g * fine the luma detail energy the dreams have, by
+    # time: the Laplacian is linear, so that energy is a quadratic in g
+    e_before, e_after = energies if energies is not None else (energy(before), energy(after))
+    lc, lf = _luma_laplacian(coarse), _luma_laplacian(fine)
+    a2, b = lf.square().mean(), (lc * lf).mean()
+    c = lc.square().mean() - ((1.0 - a) * e_before + a * e_after)
+    gain = (-b + (b.square() - a2 * c).clamp(min=0.0).sqrt()) / (a2 + 1e-12)
+    return (coarse + gain.clamp(1.0, MAX_DETAIL_GAIN) * fine).clamp_(0.0, 1.0)
 
 
 MAX_DETAIL_GAIN = 2.0  # the most an in-between's finest band is scaled back up
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights: the finest detail the eye sees is in luma
 
 
 def _smooth(img: torch.Tensor) -> torch.Tensor:
     """A 3x3 binomial blur of ``(1,3,H,W)``: what it removes is the finest band (the one a
     sub-pixel move weakens most)."""
-    k = torch.tensor([0.25, 0.5, 0.25], device=img.device)
-    weight = (k[:, None] * k).expand(3, 1, 3, 3)
-    return F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), weight, groups=3)
+    return blur(img, (0.25, 0.5, 0.25))
 
 
-def _energy(img: torch.Tensor) -> torch.Tensor:
-    """Mean square of ``img``'s finest band: 0-dim, on its device."""
-    return (img - _smooth(img)).square().mean()
+def _luma_laplacian(img: torch.Tensor) -> torch.Tensor:
+    """The Laplacian of the luma of ``(1,3,H,W)``: ``(1,1,H,W)``, the finest detail one sees."""
+    luma = (img * constant(LUMA, img.device)[None, :, None, None]).sum(1, True)
+    k = constant(((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0)), img.device)
+    return F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"), k[None, None])
+
+
+def energy(img: torch.Tensor) -> torch.Tensor:
+    """Mean square of :func:`_luma_laplacian` of ``img``: 0-dim, on its device."""
+    return _luma_laplacian(img).square().mean()
 
 
 def cover(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -452,6 +477,7 @@ def zoom_frames(
         where = plan.in_file(k)
         if where:
             times = range(t0 + 1, min(t1, plan.end))
+            energies = (energy(before), energy(state.prev))
             betweens = [
                 _as_frame(
                     in_between(
@@ -460,6 +486,7 @@ def zoom_frames(
                         plan.moves(t0, t, size),
                         cv2.invertAffineTransform(plan.moves(t, t1, size)),
                         (t - t0) / n,
+                        energies,
                     ),
                     plan.deep,
                 )

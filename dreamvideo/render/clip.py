@@ -4,6 +4,7 @@ dream frame by frame (:mod:`dreamvideo.motion.clip`), encode behind
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ from dreamvideo.media.images import check_preview
 from dreamvideo.media.mattes import Mattes, mattes_for
 from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.motion.envelopes import Envelopes
-from dreamvideo.motion.flow import MIN_FLOW_SIDE, FlowFn, Track, make_flow, track
+from dreamvideo.motion.flow import MIN_FLOW_SIDE, FlowFn, Track, make_flow, per_thread, track
 from dreamvideo.motion.schedule import Schedule, parse_schedule
 from dreamvideo.names import ENVELOPES
 from dreamvideo.render.loop import (
@@ -46,7 +47,7 @@ from dreamvideo.render.loop import (
 from dreamvideo.render.loop import run as run_render
 from dreamvideo.render.network import dreamer_for
 from dreamvideo.render.output import check_render_output, encoding_for
-from dreamvideo.render.threads import prefetch
+from dreamvideo.render.threads import in_parallel, prefetch
 from dreamvideo.text import plural
 
 
@@ -154,8 +155,16 @@ def _frame_at(seconds: float | None, info: VideoInfo) -> int | None:
 
 
 def flow_function(video: VideoConfig, device: torch.device) -> FlowFn:
+    """``video.flow`` (RAFT's weights loaded once), with an estimator of its own for each
+    thread that finds flows (:func:`flow_workers`)."""
     raft = load_raft(video.flow_weights, device) if video.flow == "raft" else None
-    return make_flow(video.flow, video.flow_preset, raft, device)
+    return per_thread(lambda: make_flow(video.flow, video.flow_preset, raft, device))
+
+
+def flow_workers(video: VideoConfig) -> int:
+    """Threads finding the motion ahead: ``video.flow_workers``, or half the cores (at most
+    8: the flow of a frame costs a few milliseconds at 720p, and a handful keep up)."""
+    return video.flow_workers or max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
 def tracked_frames(
@@ -165,19 +174,33 @@ def tracked_frames(
     occlusion: bool,
     prev: np.ndarray | None,
     flow_scale: float = 1.0,
+    workers: int = 1,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, Track | None]]:
     """``(index, RGB frame, its alpha or None, how it follows the previous frame)``, read as
-    ``plan`` says; ``prev`` is the RGB of frame ``first - 1``."""
+    ``plan`` says; ``prev`` is the RGB of frame ``first - 1``. The frames are decoded in
+    turn and their flows found on ``workers`` threads at once."""
     alpha = plan.alpha or plan.matte_alpha
     read = read_frames(
         plan.info, first, plan.last, plan.size, alpha=alpha, deep=plan.deep, hdr=plan.hdr
     )
-    for index, frame in read:
-        rgb = np.ascontiguousarray(frame[..., :3])
-        alpha = np.ascontiguousarray(frame[..., 3]) if frame.shape[2] == 4 else None
-        followed = track(prev, rgb, flow_fn, occlusion, flow_scale) if prev is not None else None
-        yield index, rgb, alpha, followed
-        prev = rgb
+
+    def pairs() -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        before = prev
+        for index, frame in read:
+            rgb = np.ascontiguousarray(frame[..., :3])
+            alpha = np.ascontiguousarray(frame[..., 3]) if frame.shape[2] == 4 else None
+            yield index, rgb, alpha, before
+            before = rgb
+
+    def followed(pair):
+        index, rgb, alpha, before = pair
+        tr = track(before, rgb, flow_fn, occlusion, flow_scale) if before is not None else None
+        return index, rgb, alpha, tr
+
+    try:
+        yield from in_parallel(followed, pairs(), workers)
+    finally:
+        read.close()
 
 
 @dataclass(frozen=True)
@@ -241,13 +264,14 @@ def clip_frames(
     overlap: bool = True,
     dtype: str = "uint8",
     mattes: Mattes | None = None,
+    flow_workers: int = 1,
 ) -> Iterator[Frame]:
     """The clip's frames, dreamed one by one, from ``done`` frames into the plan with the
     carry saved in ``state`` (``None``: from a full dream); ``step(index)``: the touch-up
     step of source frame ``index``, when scheduled; ``overlap``: decode and follow the next
     frames on a reader thread while this one is dreamed. Frames come out as ``dtype``, with
     the source's alpha where ``plan`` keeps it; ``mattes``: the mask and regions of each
-    frame."""
+    frame; ``flow_workers``: threads finding the flows of the frames ahead."""
     io = DeviceIO(dreamer.device)
     carry = Carry.from_arrays(state, dreamer.device) if state else None
 
@@ -255,7 +279,7 @@ def clip_frames(
         """Reader thread: decode, flow, and the copy to the device for the next frames."""
         prev = carry.prev_frame if carry is not None else None
         for index, frame, alpha, tr in tracked_frames(
-            plan, plan.first + done, flow_fn, occlusion, prev, flow_scale
+            plan, plan.first + done, flow_fn, occlusion, prev, flow_scale, flow_workers
         ):
             arrays = (
                 {"frame": frame}
@@ -398,6 +422,7 @@ def render_video(
             overlap,
             encoding.dtype,
             mattes,
+            flow_workers(cfg.video),
         ),
         resume=resume,
         restart=restart,

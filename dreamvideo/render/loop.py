@@ -195,7 +195,7 @@ def run(
     with open_render(
         cfg,
         job.output,
-        {"config": cfg.to_dict(), **job.fingerprint},
+        {"config": cfg.identity(), **job.fingerprint},
         job.size,
         job.fps,
         job.encoding,

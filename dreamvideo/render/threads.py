@@ -1,5 +1,5 @@
-"""Background work beside the ascent: a reader thread that decodes and computes flow ahead,
-and a writer thread that encodes behind."""
+"""Background work beside the ascent: a reader thread that decodes ahead, a pool that finds
+the motion of the frames ahead, and a writer thread that encodes behind."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _END = object()
 
 
@@ -30,6 +31,27 @@ def prefetch(items: Iterator[T], depth: int = 3) -> Iterator[T]:
                     return
                 pending.append(pool.submit(next, items, _END))
                 yield item  # type: ignore[misc]
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+def in_parallel(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
+    """``fn(item)`` for each of ``items``, in order, computed on ``workers`` threads up to
+    twice as many items ahead (``workers`` 1: in the caller's thread, one at a time).
+    ``items`` is drawn in the caller's thread; errors come out in order, here."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="dreamvideo-flow") as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
         finally:
             for f in pending:
                 f.cancel()

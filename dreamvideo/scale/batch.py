@@ -25,9 +25,9 @@ def run_job(job: BatchJob, overwrite: bool, dreamer: Any = None) -> str:
         r = render_image(job.cfg, job.input, job.output, dreamer=dreamer, overwrite=overwrite)
         return f"{r.size[0]}x{r.size[1]} in {r.seconds:.1f} s"
     if job.kind == "video":
-        from dreamvideo.render.clip import render_video
+        from dreamvideo.scale.chunked import render_clip
 
-        v = render_video(job.cfg, job.input, job.output, dreamer=dreamer, overwrite=overwrite)
+        v = render_clip(job.cfg, job.input, job.output, dreamer=dreamer, overwrite=overwrite)
     else:
         from dreamvideo.render.zoom import render_zoom
 

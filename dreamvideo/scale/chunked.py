@@ -1,19 +1,22 @@
-"""Clip renders on several workers (``--workers N``): a cheap pre-pass finds the scene cuts,
-the clip is planned as chunks (:mod:`dreamvideo.scale.chunks`), workers on a Ray cluster render
-them in parallel (:mod:`dreamvideo.scale.cluster`), and this driver keeps every finished chunk in
-``OUTPUT.parts/``, cross-fades the overlaps, and joins the file with the source's sound and
-the run's settings, as a single-process render does.
+"""Clip renders as chunks (``--workers N``, ``--lanes N``): a cheap pre-pass finds the scene
+cuts, the clip is planned as chunks (:mod:`dreamvideo.scale.chunks`), workers on a Ray cluster
+render them in parallel (:mod:`dreamvideo.scale.cluster`), or this process does, in lanes
+(:mod:`dreamvideo.scale.lanes`; each Ray worker runs lanes too), and this driver keeps every
+finished chunk in ``OUTPUT.parts/``, cross-fades the overlaps, and joins the file with the
+source's sound and the run's settings, as a single-process render does.
 
 Nothing is lost: a chunk is written (flushed, checksummed, listed in ``chunks.json``) as soon
 as it lands, so a driver that is killed continues with ``--resume``, rendering only the
 chunks that are missing. The chunk plan is saved with the render: a resume with more or fewer
-workers continues the chunks that were planned (the plan splits short clips so that every
-worker has a share), only more or fewer of them run at once. Other settings are refused.
+workers or lanes continues the chunks that were planned (the plan splits short clips so that
+every lane of every worker has a share), only more or fewer of them run at once. Other
+settings are refused.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from dreamvideo.config import Config
+from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.errors import UserError
 from dreamvideo.media.codecs import Encoding
 from dreamvideo.media.ffmpeg import VideoWriter, check_video_output, join_segments
@@ -39,6 +43,7 @@ from dreamvideo.render.clip import (
     plan_clip,
     plan_step,
     read_as,
+    render_video,
 )
 from dreamvideo.render.loop import (
     FrameReport,
@@ -50,8 +55,10 @@ from dreamvideo.render.loop import (
     finished_before,
     run_metadata,
 )
+from dreamvideo.render.network import dreamer_for
 from dreamvideo.render.output import encoding_for
 from dreamvideo.scale.chunks import Chunk, crossfade, plan_chunks
+from dreamvideo.scale.lanes import LaneProgress, render_lanes
 from dreamvideo.scale.store import ChunkStore, chunk_key, seam_key
 from dreamvideo.scale.worker import PARTS, ChunkJob, ChunkResult, part_suffix
 
@@ -100,14 +107,14 @@ def blend_seams(store: ChunkStore, chunks: list[Chunk], encoding: Encoding, fps:
 
 @dataclass(frozen=True)
 class ChunkProgress:
-    """What the display hears from the workers."""
+    """What the display hears from the workers (or from the lanes of this process)."""
 
-    worker: int
+    worker: int  # the worker's slot, or the lane's
     chunk: int
     done: int
     total: int
     fps: float
-    node: str
+    node: str  # the Ray node; "" for a lane of this process
     pid: int
 
 
@@ -116,7 +123,8 @@ def render_video_chunked(
     source: str | Path,
     output: str | Path,
     *,
-    workers: int,
+    workers: int | None = None,
+    dreamer: Dreamer | None = None,
     address: str | None = None,
     gpus_per_worker: float | None = None,
     resume: bool = False,
@@ -126,16 +134,18 @@ def render_video_chunked(
     on_stage: OnStage | None = None,
     on_worker: Callable[[ChunkProgress], None] | None = None,
 ) -> RenderResult:
-    """Render the clip ``source`` as chunks on ``workers`` Ray workers (see the module doc).
+    """Render the clip ``source`` as chunks on ``workers`` Ray workers, or in this process
+    (``workers`` None, with the network of ``dreamer`` when given), each in ``video.lanes``
+    lanes (see the module doc).
 
     ``on_frame`` hears the whole render's progress (frames of the file finished, chunk
-    overlaps counted once), ``on_worker`` each worker's. The result is the file a single
-    process would write: every frame once, at the source's rate, with its sound.
+    overlaps counted once), ``on_worker`` each worker's (each lane's, in this process). The
+    result is the file a single process would write: every frame once, at the source's
+    rate, with its sound.
     """
-    from dreamvideo.scale.cluster import connected, run_chunks
-
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise UserError(f"--workers {workers}: must be at least 1")
+    lanes = cfg.video.lanes
     source, output = Path(source), Path(output)
     if is_pattern(output):
         raise UserError(
@@ -167,15 +177,16 @@ def render_video_chunked(
     plan = replace(plan, last=last)
     step = plan_step(cfg, source, plan, on_stage)
     identity = {
-        "config": cfg.to_dict(),
+        "config": cfg.identity(),
         **file_fingerprint(source, info.files),
         "first": plan.first,
         "last": last,
         "size": list(plan.size),
     }
-    # chunks of video.chunk_seconds, or shorter, so that every worker gets a share
+    # chunks of video.chunk_seconds, or shorter, so that every lane of every worker gets a share
+    shares = (workers or 1) * lanes
     chunk_frames = max(1, round(cfg.video.chunk_seconds * float(info.fps)))
-    chunk_frames = min(chunk_frames, math.ceil((last - plan.first) / workers))
+    chunk_frames = min(chunk_frames, math.ceil((last - plan.first) / shares))
     planned = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
     suffixes = {name: part_suffix(encoding, name) for name in PARTS}
     store = ChunkStore(output, identity, planned, resume, restart, suffixes)
@@ -184,12 +195,14 @@ def render_video_chunked(
     try:
         todo = [c for c in chunks if chunk_key(c) not in store.done]
         kept = sum(c.end - c.start for c in chunks if c not in todo)
-        workers = min(workers, max(len(todo), 1))  # a worker without a chunk only costs
+        # a worker without a chunk only costs
+        workers = None if workers is None else min(workers, max(len(todo), 1))
+        on = "in this process" if workers is None else f"on {workers} worker(s)"
         say(
             f"{len(chunks)} chunk(s) of up to {max(c.end - c.start for c in chunks)} frames "
             f"({len(cuts)} scene cut(s)), {len(chunks) - len(todo)} already done; "
-            f"{last - plan.first} frames at "
-            f"{plan.size[0]}x{plan.size[1]}, on {workers} worker(s)"
+            f"{last - plan.first} frames at {plan.size[0]}x{plan.size[1]}, {on}"
+            + (f", {lanes} lanes in lockstep" if lanes > 1 else "")
         )
         t0, state = time.perf_counter(), {"done": kept, "live": {}}
 
@@ -203,17 +216,28 @@ def render_video_chunked(
             if on_frame is not None:
                 on_frame(FrameReport(chunk.end - 1, state["done"], plan.expected, False, 1.0))
 
-        def heard(p: Any, pid: int) -> None:
+        def heard(p: Any, pid: int, worker: int | None = None) -> None:
             chunk = chunks[p.chunk]
             state["live"][p.chunk] = p.done * (chunk.end - chunk.start) / max(p.total, 1)
             if on_worker is not None:
-                on_worker(ChunkProgress(p.worker, p.chunk, p.done, p.total, p.fps, p.node, pid))
+                slot, node = (p.worker, p.node) if worker is None else (worker, "")
+                on_worker(ChunkProgress(slot, p.chunk, p.done, p.total, p.fps, node, pid))
             if on_frame is not None:
                 done = state["done"] + round(sum(state["live"].values()))
                 on_frame(FrameReport(chunk.start, done, plan.expected, False, 1.0))
 
         jobs = [ChunkJob(cfg, c, plan.size, encoding, _steps(step, c)) for c in todo]
-        if jobs:
+        if jobs and workers is None:
+            say(f"loading {cfg.dream.model}")
+
+            def lane_heard(p: LaneProgress) -> None:
+                heard(p, os.getpid(), p.lane)
+
+            render_lanes(jobs, source, dreamer_for(cfg.dream, dreamer), lanes, landed,
+                         lane_heard)  # fmt: skip
+        elif jobs:
+            from dreamvideo.scale.cluster import connected, run_chunks
+
             with connected(address) as ray:
                 store.notes += run_chunks(
                     ray, cfg, source, jobs, workers, gpus_per_worker, landed, heard,
@@ -251,6 +275,18 @@ def render_video_chunked(
         info.fps,
         tuple(store.notes),
     )
+
+
+def render_clip(
+    cfg: Config, source: str | Path, output: str | Path, *, workers: int | None = None, **kw: Any
+) -> RenderResult:
+    """The clip ``source`` rendered in one process
+    (:func:`dreamvideo.render.clip.render_video`), or as chunks when ``workers`` or
+    ``video.lanes`` ask for them (:func:`render_video_chunked`); ``kw``: the chosen
+    render's own options."""
+    if workers is None and cfg.video.lanes <= 1:
+        return render_video(cfg, source, output, **kw)
+    return render_video_chunked(cfg, source, output, workers=workers, **kw)
 
 
 def _steps(step: Any, chunk: Chunk) -> tuple[float, ...] | None:

@@ -24,7 +24,8 @@ from typing import Any
 
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
-from dreamvideo.scale.worker import ChunkJob, ChunkResult, render_chunk
+from dreamvideo.scale.lanes import LaneProgress, render_lanes
+from dreamvideo.scale.worker import ChunkJob, ChunkResult
 
 ATTEMPTS = 3  # tries per chunk before the render gives up
 PROGRESS_EVERY = 0.5  # seconds between a worker's progress messages
@@ -130,26 +131,29 @@ class _Worker:
             tmp.write_bytes(source)
             tmp.replace(self.source)
         self.dreamer = dreamer_for(cfg.dream)
+        self.lanes = cfg.video.lanes
 
     def pid(self) -> int:
         return os.getpid()
 
-    def render(self, job: ChunkJob) -> ChunkResult:
-        t0, last = time.perf_counter(), 0.0
+    def render(self, jobs: list[ChunkJob]) -> list[ChunkResult]:
+        """Up to ``video.lanes`` chunks at once, in lanes (:mod:`dreamvideo.scale.lanes`)."""
+        last: dict[int, float] = {}
+        results: list[ChunkResult] = []
 
-        def report(done: int) -> None:
-            nonlocal last
+        def report(p: LaneProgress) -> None:
             now = time.perf_counter()
-            if now - last >= PROGRESS_EVERY or done == job.chunk.rendered:
-                last = now
-                fps = done / max(now - t0, 1e-9)
+            if now - last.get(p.chunk, 0.0) >= PROGRESS_EVERY or p.done == p.total:
+                last[p.chunk] = now
                 self.queue.put_nowait(
-                    Progress(self.slot, job.chunk.index, done, job.chunk.rendered, fps, self.node)
+                    Progress(self.slot, p.chunk, p.done, p.total, p.fps, self.node)
                 )
 
-        result = render_chunk(job, self.source, self.dreamer, report, self.scratch)
+        render_lanes(
+            jobs, self.source, self.dreamer, self.lanes, results.append, report, self.scratch
+        )
         where = {"node": self.node, "pid": str(os.getpid())}
-        return replace(result, worker=where)
+        return [replace(result, worker=where) for result in results]
 
 
 @dataclass(frozen=True)
@@ -241,7 +245,9 @@ def run_chunks(
 
         slots = [start(k) for k in range(workers)]
         try:
-            return notes + _dispatch(ray, slots, start, jobs, queue, on_result, on_progress)
+            return notes + _dispatch(
+                ray, slots, start, jobs, cfg.video.lanes, queue, on_result, on_progress
+            )
         finally:
             for handle in slots:
                 with contextlib.suppress(Exception):
@@ -255,17 +261,18 @@ def _dispatch(
     slots: list[Any],
     start: Callable[[int], Any],
     jobs: list[ChunkJob],
+    lanes: int,
     queue: Any,
     on_result: Callable[[ChunkResult], None],
     on_progress: Callable[[Progress, int], None] | None,
 ) -> list[str]:
-    """Hand the jobs to the workers in ``slots`` as they free up; ``start(slot)`` replaces a
-    worker that died. Returns notes on retries."""
+    """Hand the jobs to the workers in ``slots`` as they free up, ``lanes`` at a time;
+    ``start(slot)`` replaces a worker that died. Returns notes on retries."""
     from ray.util.queue import Empty
 
     pids: dict[int, int] = {}
     pending = deque((job, 1) for job in jobs)
-    running: dict[Any, tuple[int, ChunkJob, int]] = {}
+    running: dict[Any, tuple[int, list[tuple[ChunkJob, int]]]] = {}
     notes: list[str] = []
 
     def drain() -> None:
@@ -276,37 +283,40 @@ def _dispatch(
                     on_progress(p, pids.get(p.worker, 0))
 
     while pending or running:
-        busy = {slot for slot, _, _ in running.values()}
+        busy = {slot for slot, _ in running.values()}
         for slot in range(len(slots)):
             if slot not in busy and pending:
-                job, attempt = pending.popleft()
+                given = [pending.popleft() for _ in range(min(lanes, len(pending)))]
                 if slot not in pids:
                     pids[slot] = ray.get(slots[slot].pid.remote())
-                running[slots[slot].render.remote(job)] = (slot, job, attempt)
+                running[slots[slot].render.remote([job for job, _ in given])] = (slot, given)
         ready, _ = ray.wait(list(running), num_returns=1, timeout=0.25)
         drain()
         for ref in ready:
-            slot, job, attempt = running.pop(ref)
+            slot, given = running.pop(ref)
             try:
-                result = ray.get(ref)
+                results = ray.get(ref)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
-                if attempt >= ATTEMPTS:
-                    raise UserError(
-                        f"chunk {job.chunk.index} failed {attempt} times: its worker died "
-                        f"({type(e).__name__}); finished chunks are kept for --resume"
-                    ) from None
+                for job, attempt in given:
+                    if attempt >= ATTEMPTS:
+                        raise UserError(
+                            f"chunk {job.chunk.index} failed {attempt} times: its worker died "
+                            f"({type(e).__name__}); finished chunks are kept for --resume"
+                        ) from None
+                chunks = ", ".join(str(job.chunk.index) for job, _ in given)
                 notes.append(
-                    f"worker {slot + 1} died during chunk {job.chunk.index}; "
+                    f"worker {slot + 1} died during chunk {chunks}; "
                     "the chunk was rendered again by a fresh worker"
                 )
                 slots[slot] = start(slot)
                 pids.pop(slot, None)
-                pending.appendleft((job, attempt + 1))
+                pending.extendleft((job, attempt + 1) for job, attempt in reversed(given))
                 continue
             except ray.exceptions.RayTaskError as e:
                 if isinstance(e.cause, UserError):
                     raise UserError(str(e.cause)) from None
                 raise e.cause from None
-            on_result(result)
+            for result in results:
+                on_result(result)
     drain()
     return notes

@@ -29,6 +29,7 @@ from dreamvideo.render.clip import (
     clip_mattes,
     clip_steps,
     flow_function,
+    flow_workers,
     read_as,
 )
 from dreamvideo.scale.chunks import Chunk
@@ -115,6 +116,7 @@ def render_chunk(
                 flow_scale=cfg.video.flow_scale,
                 dtype=enc.dtype,
                 mattes=clip_mattes(cfg, plan),
+                flow_workers=flow_workers(cfg.video),
             )
             done = 0
             for frame in frames:
