@@ -7,7 +7,7 @@ import signal
 import sys
 
 # each command module adds its commands to the app when imported
-from dreamvideo.cli import audio, batch, clips, pictures, ui, zoom  # noqa: F401
+from dreamvideo.cli import audio, batch, clips, live, pictures, ui, zoom  # noqa: F401
 from dreamvideo.cli.common import app, err
 from dreamvideo.errors import UserError
 
@@ -22,6 +22,7 @@ ORDER = [
     "image",
     "video",
     "zoom",
+    "live",
     "gallery",
     "layers",
     "presets",

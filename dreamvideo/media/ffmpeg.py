@@ -223,7 +223,10 @@ class VideoWriter:
         codec: Sequence[str],
         close_timeout: float = CLOSE_SECONDS,
         pix_fmt: str = "rgb24",
+        url: bool = False,
     ) -> None:
+        """``url``: ``path`` is a stream URL (udp://, srt://, rtmp://) handed to ffmpeg as it
+        is, ``codec`` naming the container (``-f mpegts``)."""
         self.path, self.size, self.close_timeout = Path(path), size, close_timeout
         self.pix_fmt = pix_fmt  # the raw frames: rgb24, rgba, rgb48le or rgba64le
         channels, deep = RAW_FORMATS[pix_fmt]
@@ -250,7 +253,7 @@ class VideoWriter:
             *codec,
             "-r",
             str(fps),
-            file_arg(self.path),
+            str(path) if url else file_arg(self.path),
         ]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, **DETACHED

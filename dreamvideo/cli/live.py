@@ -1,0 +1,122 @@
+"""``dreamvideo live``: dream a camera or a stream as it plays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dreamvideo.cli.common import (
+    Device,
+    Layers,
+    Overwrite,
+    Preset,
+    Seed,
+    Sets,
+    Threads,
+    app,
+    build_config,
+    err,
+)
+from dreamvideo.errors import UserError
+
+
+@app.command()
+def live(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="camera index (0), device path, stream URL (udp://, srt://, rtsp://, http://) "
+            "or a clip",
+            metavar="SOURCE",
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="record the dream to this clip")
+    ] = None,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            help="[HOST:]PORT: a page and an MJPEG stream of the dream (127.0.0.1 unless "
+            "a host is given), for a browser or OBS",
+        ),
+    ] = None,
+    stream: Annotated[
+        str | None,
+        typer.Option(
+            "--stream",
+            help="push the dream through ffmpeg to this URL (udp://, srt://, tcp://, rtmp://) "
+            "for OBS or another tool to take in",
+        ),
+    ] = None,
+    seconds: Annotated[
+        float | None, typer.Option("--seconds", help="stop after this many seconds", min=0.1)
+    ] = None,
+    fps: Annotated[
+        float,
+        typer.Option("--fps", help="target dreamed frames per second (and the recording's)"),
+    ] = 15.0,
+    width: Annotated[
+        int, typer.Option("--width", help="dream this many pixels wide (0: as it comes)", min=0)
+    ] = 256,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime/--every-frame",
+            help="play a clip at its own rate, dropping what the dream cannot keep up with "
+            "(--every-frame dreams each frame of it)",
+        ),
+    ] = True,
+    preset: Preset = "video-fast",
+    layers: Layers = None,
+    seed: Seed = None,
+    device: Device = None,
+    threads: Threads = None,
+    sets: Sets = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Dream a live camera or stream steadily as it plays: shown on a local page (--serve),
+    pushed to a stream (--stream), recorded (-o), for --seconds or until Ctrl-C or the end
+    of the stream.
+
+    Example: dreamvideo live 0 --serve 8000 -o live.mp4
+    """
+    from dreamvideo.media.live import parse_serve
+    from dreamvideo.render.live import run_live
+
+    if fps <= 0 or fps > 240:
+        raise UserError(f"--fps {fps:g}: give a rate above 0 and at most 240")
+    if output is None and serve is None and stream is None:
+        raise UserError(
+            "live needs somewhere to show the dream: --serve PORT, --stream URL and/or -o FILE"
+        )
+    where = parse_serve(serve) if serve is not None else None
+    cfg = build_config(preset, sets, layers=layers, seed=seed, device=device, threads=threads)
+
+    def served(address: tuple[str, int]) -> None:
+        err.print(f"serving the dream at http://{address[0]}:{address[1]}/ "
+                  f"(MJPEG: /stream.mjpg)", highlight=False)  # fmt: skip
+
+    r = run_live(
+        cfg,
+        source,
+        output=output,
+        serve=where,
+        stream=stream,
+        seconds=seconds,
+        fps=fps,
+        width=width or None,
+        realtime=realtime,
+        overwrite=overwrite,
+        on_stats=lambda s: err.print(s.line(), highlight=False),
+        on_stage=lambda text: err.print(text, highlight=False, markup=False),
+        on_serve=served,
+    )
+    for note in r.notes:
+        err.print(note, highlight=False, markup=False)
+    err.print(r.stats.line(), highlight=False)
+    if r.output is not None:
+        err.print(f"wrote {r.output}: {r.stats.written} frames {r.size[0]}x{r.size[1]} at "
+                  f"{fps:g} fps", highlight=False, markup=False)  # fmt: skip

@@ -1,0 +1,257 @@
+"""Live dreaming: the newest frame of a camera or stream is dreamed as it comes, steadily (the
+clip stepper carries the dream along the motion between the frames it actually dreams), and
+shown, served and recorded while the source plays.
+
+The dream is sized to a budget: when it falls behind the target rate it lowers the
+touch-ups' steps, then their size (``video.dream_scale``), within bounds of the preset, and
+says so once. A recording holds the dreamed frames at the target rate in real time (a frame
+is repeated while the next one is dreamed), written to a temporary file that is moved into
+place when the run ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from dreamvideo.config import Config
+from dreamvideo.engine.device import to_tensor, to_uint8
+from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.errors import UserError
+from dreamvideo.media.codecs import codec_args
+from dreamvideo.media.ffmpeg import VideoWriter, check_video_output
+from dreamvideo.media.live import Broadcast, Latest, check_source, describe, stream_args
+from dreamvideo.media.paths import temp_path
+from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
+from dreamvideo.motion.flow import track
+from dreamvideo.render.clip import clip_steps, flow_function
+from dreamvideo.render.network import dreamer_for
+
+REPORT_EVERY = 3.0  # seconds between live lines
+WINDOW = 12  # dreamed frames over which the rate is measured
+MIN_SCALE = 0.5  # the budget lowers the touch-ups' size to this share of the preset's at most
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """What the live line and the page's corner show."""
+
+    seconds: float  # since the first dreamed frame
+    dreamed: int
+    fps: float  # dreamed frames per second over the last few
+    dropped: int  # frames of the source never dreamed (a newer one came first)
+    latency: float  # median seconds from capture to output, over the last few frames
+    written: int = 0  # frames recorded (and pushed), at the target rate
+
+    def line(self) -> str:
+        return (
+            f"live {self.seconds:.0f} s: {self.fps:.1f} dreamed frames/s, {self.dropped} "
+            f"dropped, latency {self.latency * 1000:.0f} ms"
+            + (f", {self.written} frames recorded" if self.written else "")
+        )
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    stats: LiveStats
+    size: tuple[int, int]
+    output: Path | None
+    notes: tuple[str, ...] = ()
+
+
+def live_size(frame: np.ndarray, width: int | None) -> tuple[int, int]:
+    """(w, h) the live frames are dreamed at: ``width`` wide (even height), or as they come."""
+    h, w = frame.shape[:2]
+    if not width:
+        return w, h
+    return width, max(2, 2 * round(h * width / w / 2))
+
+
+class Budget:
+    """Keeps the dream inside a target rate: lowers the touch-ups' iterations to 1, then
+    their size to :data:`MIN_SCALE` of the preset's, when the measured rate falls under
+    90 % of the target."""
+
+    def __init__(self, steps: ClipSteps, fps: float) -> None:
+        self.steps, self.fps = steps, fps
+        self.floor = steps.dream_scale * MIN_SCALE
+        self.times: deque[float] = deque(maxlen=WINDOW)
+        self.notes: list[str] = []
+
+    def tick(self, now: float, fresh: bool) -> None:
+        """A frame was dreamed at ``now``; a full dream (a first frame, a scene cut) starts
+        the measure afresh instead of counting as falling behind."""
+        if fresh:
+            self.times.clear()
+        self.times.append(now)
+
+    def rate(self) -> float:
+        if len(self.times) < 2:
+            return 0.0
+        return (len(self.times) - 1) / max(self.times[-1] - self.times[0], 1e-9)
+
+    def adjust(self) -> str | None:
+        """A lighter dream when behind (and the window full again), with a line saying so."""
+        if not self.fps or len(self.times) < WINDOW or self.rate() >= 0.9 * self.fps:
+            return None
+        later = self.steps.later
+        if later.iterations > 1:
+            self.steps = replace(self.steps, later=replace(later, iterations=later.iterations - 1))
+            what = f"touch-ups of {later.iterations - 1} step(s)"
+        elif self.steps.dream_scale > self.floor + 1e-9:
+            scale = max(self.floor, self.steps.dream_scale * 0.8)
+            self.steps = replace(self.steps, dream_scale=scale)
+            what = f"touch-ups at {scale:.2f} of the size"
+        else:
+            return None
+        note = f"behind the {self.fps:g} frames/s target ({self.rate():.1f}): {what}"
+        self.times.clear()
+        self.notes.append(note)
+        return note
+
+
+def run_live(
+    cfg: Config,
+    source: str,
+    *,
+    output: Path | None = None,
+    serve: tuple[str, int] | None = None,
+    stream: str | None = None,
+    seconds: float | None = None,
+    fps: float = 15.0,
+    width: int | None = 256,
+    realtime: bool = True,
+    overwrite: bool = False,
+    dreamer: Dreamer | None = None,
+    on_stats: Callable[[LiveStats], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    on_serve: Callable[[tuple[str, int]], None] | None = None,
+    on_frame: Callable[[np.ndarray, np.ndarray], None] | None = None,
+) -> LiveResult:
+    """Dream ``source`` (see :class:`dreamvideo.media.live.Latest`) live until it ends, for
+    ``seconds``, or until Ctrl-C; ``output``: a recording at ``fps``; ``stream``: a URL the
+    dream is pushed to at ``fps`` (udp://, srt://, tcp://, rtmp://); ``serve``: (host, port)
+    of the page and MJPEG stream (``on_serve`` hears the address, port 0 picks one);
+    ``on_frame(source, dream)``: each dreamed frame, ``(H,W,3)`` uint8, beside the source
+    frame it was dreamed from."""
+    say = on_stage or (lambda text: None)
+    push_args = stream_args(stream, fps) if stream is not None else None
+    if output is not None:
+        output = check_video_output(Path(output), (("input", Path(source)),), overwrite)
+    if not check_source(source):  # a stream or camera may take a while to open
+        say(f"opening {describe(source)}")
+    dreamer = dreamer_for(cfg.dream, dreamer)
+    reader = Latest(source, paced=realtime)
+    budget = Budget(clip_steps(cfg.video, dreamer.params, cfg.dream.color_match), fps)
+    flow_fn = flow_function(cfg.video, dreamer.device)
+    latencies: deque[float] = deque(maxlen=WINDOW)
+    state = {"dreamed": 0, "written": 0, "t0": None}
+
+    def stats() -> LiveStats:
+        t0 = state["t0"]
+        return LiveStats(
+            0.0 if t0 is None else time.monotonic() - t0,
+            state["dreamed"],
+            budget.rate(),
+            reader.dropped,
+            statistics.median(latencies) if latencies else 0.0,
+            state["written"],
+        )
+
+    def figures() -> dict[str, float]:
+        s = stats()
+        return {"fps": s.fps, "dropped": s.dropped, "latency": s.latency, "dreamed": s.dreamed}
+
+    server = Broadcast(*serve, figures) if serve is not None else None
+    if server is not None and on_serve is not None:
+        on_serve(server.address)
+    writer: VideoWriter | None = None
+    pusher: VideoWriter | None = None
+    size: tuple[int, int] | None = None
+    carry: Carry | None = None
+    prev: np.ndarray | None = None
+    last_report = time.monotonic()
+    recording = temp_path(output) if output is not None else contextlib.nullcontext()
+    try:
+        with recording as tmp:
+            try:
+                while True:  # Ctrl-C ends the run as the end of the source would
+                    got = reader.take()
+                    if got is None:
+                        break
+                    if size is None:
+                        size = live_size(got.rgb, width)
+                        say(f"dreaming {size[0]}x{size[1]} live, aiming at {fps:g} frames/s")
+                        rate = Fraction(fps).limit_denominator(1001)
+                        if tmp is not None:
+                            writer = VideoWriter(
+                                tmp, size, rate,
+                                codec_args(*size, cfg.encode.crf, False, "veryfast"),
+                            )  # fmt: skip
+                        if push_args is not None:
+                            pusher = VideoWriter(stream, size, rate, push_args, url=True)
+                            say(f"pushing the dream to {stream}")
+                    rgb = cv2.resize(got.rgb, size, interpolation=cv2.INTER_AREA)
+                    tracked = None
+                    if prev is not None:
+                        tr = track(prev, rgb, flow_fn, cfg.video.occlusion, cfg.video.flow_scale)
+                        tracked = Tracked(
+                            torch.from_numpy(tr.flow).to(dreamer.device),
+                            torch.from_numpy(tr.mask).to(dreamer.device),
+                            tr.coverage,
+                        )
+                    cur = to_tensor(rgb, dreamer.device)
+                    out, carry, fresh = step_clip(dreamer, budget.steps, rgb, cur, tracked, carry)
+                    picture = to_uint8(out)
+                    now = time.monotonic()
+                    state["t0"] = state["t0"] or now
+                    prev = rgb
+                    state["dreamed"] += 1
+                    latencies.append(now - got.at)
+                    budget.tick(now, fresh)
+                    if server is not None:
+                        server.publish(picture)
+                    if on_frame is not None:
+                        on_frame(rgb, picture)
+                    # real time: as many frames as the clock says, the dream held between
+                    due = int((now - state["t0"]) * fps) + 1
+                    while (writer or pusher) and state["written"] < due:
+                        for out_to in (writer, pusher):
+                            if out_to is not None:
+                                out_to.write(picture)
+                        state["written"] += 1
+                    note = budget.adjust()
+                    if note is not None and len(budget.notes) == 1:
+                        say(note)  # once: later steps down are in the result's notes
+                    if on_stats is not None and now - last_report >= REPORT_EVERY:
+                        last_report = now
+                        on_stats(stats())
+                    if seconds is not None and now - state["t0"] >= seconds:
+                        break
+            except KeyboardInterrupt:
+                budget.notes.append("stopped with Ctrl-C")
+            finally:
+                # the end of the source, the time asked for, Ctrl-C or an error: the frames
+                # recorded so far make a complete file
+                if pusher is not None:
+                    pusher.close()
+                if writer is not None:
+                    writer.close()
+                    tmp.replace(output)
+    finally:
+        reader.close()
+        if server is not None:
+            server.close()
+    if size is None:
+        raise UserError(f"{describe(source)} sent no frames; is it playing?")
+    return LiveResult(stats(), size, output, tuple(budget.notes))
