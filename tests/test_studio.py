@@ -48,11 +48,16 @@ def studio(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    yield b
+    b.close()
 
 
 @pytest.fixture()
@@ -90,8 +95,8 @@ def fill(page, elem: str, value: object) -> None:
     page.locator(f"#{elem} input, #{elem} textarea").first.fill(str(value))
 
 
-def test_the_page_loads_with_four_tabs(page, tmp_path):
-    for tab in ("Picture", "Clip", "Zoom", "Presets"):  # waits while the page builds them
+def test_the_page_loads_with_five_tabs(page, tmp_path):
+    for tab in ("Picture", "Clip", "Zoom", "Live", "Presets"):  # waits while the page builds them
         sync_api.expect(page.get_by_role("tab", name=tab)).to_be_visible(timeout=TIMEOUT)
     shot(page, tmp_path, "studio-picture")
 
@@ -245,3 +250,44 @@ def test_gradio_missing_is_one_line_naming_the_extra(monkeypatch, tmp_path):
     monkeypatch.delitem(sys.modules, "dreamvideo.studio.page", raising=False)
     result = cli("ui", "--port", str(free_port()), "--share-folder", tmp_path / "s")
     assert result.code == 2 and "pip install 'dreamvideo[ui]'" in result.err
+
+
+def test_the_live_tab_dreams_the_camera_as_it_plays(playwright, studio, tmp_path):
+    """Chromium's fake camera plays a clip the test makes (a Y4M file); once the page has the
+    camera, its frames are dreamed one after the other: the dreamed picture on the page
+    changes, and the status gives the live rate."""
+    import subprocess
+
+    from dreamvideo.media.ffmpeg import ffmpeg_exe
+
+    clip = write_clip(tmp_path / "cam.mp4", pan_frames(48, (320, 240)))
+    y4m = tmp_path / "cam.y4m"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", clip, "-pix_fmt", "yuv420p",
+                    str(y4m)], check=True)  # fmt: skip
+    camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+              f"--use-file-for-fake-video-capture={y4m}"]  # fmt: skip
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", *camera])
+    try:
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, permissions=["camera"]
+        )
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT)
+        page.goto(studio[0])
+        page.wait_for_selector("text=dreamvideo studio")
+        page.get_by_role("tab", name="Live").click()
+        page.get_by_text("Click to Access Webcam").click()
+        page.locator("#live-in button", has_text="Record").click()  # start streaming
+        assert wait_status(page, "live", "dreaming 256x192 live")
+        seen = set()
+        t0 = time.monotonic()
+        while len(seen) < 3 and time.monotonic() - t0 < 90:
+            img = page.locator("#live-out img")
+            if img.count():
+                seen.add(img.first.get_attribute("src"))
+            time.sleep(0.3)
+        assert len(seen) >= 3  # the dream changes as the camera plays
+        assert "frames/s" in status(page, "live")
+        shot(page, tmp_path, "studio-live")
+    finally:
+        browser.close()

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from dreamvideo.config import Config
+from dreamvideo.config import Config, VideoConfig
 from dreamvideo.engine.device import to_tensor, to_uint8
 from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.errors import UserError
@@ -120,6 +120,38 @@ class Budget:
         return note
 
 
+class LiveStepper:
+    """Dreams a live picture frame after frame: each frame follows the motion from the last
+    one dreamed (the clip stepper, :func:`dreamvideo.motion.clip.step_clip`). Used by
+    :func:`run_live` and the studio's Live tab."""
+
+    def __init__(self, dreamer: Dreamer, video: VideoConfig) -> None:
+        self.dreamer, self.video = dreamer, video
+        self.flow = flow_function(video, dreamer.device)
+        self.prev: np.ndarray | None = None  # (H,W,3) uint8, the last frame dreamed
+        self.carry: Carry | None = None
+
+    def dream(self, rgb: np.ndarray, steps: ClipSteps) -> tuple[np.ndarray, bool]:
+        """The dream of ``rgb`` ``(H,W,3)`` uint8, and whether it was dreamed afresh (the
+        first frame, a cut, a new size)."""
+        device, tracked = self.dreamer.device, None
+        if self.prev is not None and self.prev.shape == rgb.shape:
+            tr = track(self.prev, rgb, self.flow, self.video.occlusion, self.video.flow_scale)
+            tracked = Tracked(
+                torch.from_numpy(tr.flow).to(device),
+                torch.from_numpy(tr.mask).to(device),
+                tr.coverage,
+            )
+        cur = to_tensor(rgb, device)
+        out, self.carry, fresh = step_clip(self.dreamer, steps, rgb, cur, tracked, self.carry)
+        self.prev = rgb
+        return to_uint8(out), fresh
+
+    def restart(self, dreamer: Dreamer) -> None:
+        """Go on with ``dreamer`` (another objective or strength) from a full dream."""
+        self.dreamer, self.prev, self.carry = dreamer, None, None
+
+
 def run_live(
     cfg: Config,
     source: str,
@@ -153,7 +185,6 @@ def run_live(
     dreamer = dreamer_for(cfg.dream, dreamer)
     reader = Latest(source, paced=realtime)
     budget = Budget(clip_steps(cfg.video, dreamer.params, cfg.dream.color_match), fps)
-    flow_fn = flow_function(cfg.video, dreamer.device)
     latencies: deque[float] = deque(maxlen=WINDOW)
     state = {"dreamed": 0, "written": 0, "t0": None}
 
@@ -178,8 +209,7 @@ def run_live(
     writer: VideoWriter | None = None
     pusher: VideoWriter | None = None
     size: tuple[int, int] | None = None
-    carry: Carry | None = None
-    prev: np.ndarray | None = None
+    stepper = LiveStepper(dreamer, cfg.video)
     last_report = time.monotonic()
     recording = temp_path(output) if output is not None else contextlib.nullcontext()
     try:
@@ -202,20 +232,9 @@ def run_live(
                             pusher = VideoWriter(stream, size, rate, push_args, url=True)
                             say(f"pushing the dream to {stream}")
                     rgb = cv2.resize(got.rgb, size, interpolation=cv2.INTER_AREA)
-                    tracked = None
-                    if prev is not None:
-                        tr = track(prev, rgb, flow_fn, cfg.video.occlusion, cfg.video.flow_scale)
-                        tracked = Tracked(
-                            torch.from_numpy(tr.flow).to(dreamer.device),
-                            torch.from_numpy(tr.mask).to(dreamer.device),
-                            tr.coverage,
-                        )
-                    cur = to_tensor(rgb, dreamer.device)
-                    out, carry, fresh = step_clip(dreamer, budget.steps, rgb, cur, tracked, carry)
-                    picture = to_uint8(out)
+                    picture, fresh = stepper.dream(rgb, budget.steps)
                     now = time.monotonic()
                     state["t0"] = state["t0"] or now
-                    prev = rgb
                     state["dreamed"] += 1
                     latencies.append(now - got.at)
                     budget.tick(now, fresh)

@@ -1,4 +1,4 @@
-"""The web studio's page (Gradio, the optional extra ``dreamvideo[ui]``): four tabs over the
+"""The web studio's page (Gradio, the optional extra ``dreamvideo[ui]``): five tabs over the
 library, one render at a time through Gradio's queue (see :mod:`dreamvideo.studio.session`)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dreamvideo import names
 from dreamvideo.errors import UserError
 from dreamvideo.presets import load_preset, preset_names
 from dreamvideo.studio.session import (
+    Live,
     Session,
     clip_config,
     dream_picture,
@@ -177,6 +178,28 @@ def build(root: Path) -> gr.Blocks:
                     z_status = gr.Textbox(label="status", elem_id="zoom-status")
                     z_cmd = gr.Code(label="command", language="shell", elem_id="zoom-cmd")
                     z_yaml = gr.Code(label="preset YAML", language="yaml")
+            with gr.Tab("Live", id="live"), gr.Row():
+                live = load_preset("video-fast")
+                with gr.Column():
+                    l_cam = gr.Image(
+                        label="camera", sources=["webcam"], streaming=True, type="numpy",
+                        elem_id="live-in",
+                    )  # fmt: skip
+                    l_preset = gr.Dropdown(
+                        [p for p in presets() if p.startswith("video")],
+                        value="video-fast",
+                        label="preset",
+                        elem_id="live-preset",
+                    )
+                    l_layers = gr.Textbox(live.dream.layers, label="objective",
+                                          elem_id="live-layers")  # fmt: skip
+                    l_step = gr.Slider(
+                        0.5, 8.0, value=live.dream.step, step=0.5, label="strength (step)",
+                        elem_id="live-step",
+                    )  # fmt: skip
+                with gr.Column():
+                    l_out = gr.Image(label="dream", type="numpy", elem_id="live-out")
+                    l_status = gr.Textbox(label="status", elem_id="live-status")
             with gr.Tab("Presets", id="presets"):
                 s_pick = gr.Dropdown(presets(), value="default", label="preset")
                 s_text = gr.Code(
@@ -324,6 +347,26 @@ def build(root: Path) -> gr.Blocks:
         # queue behind the render it cancels.
         for button in (c_cancel, z_cancel):
             button.click(_cancel, state, None, queue=False)
+
+        # ---------------------------------------------------------------- live
+        live_state = gr.State(None)
+
+        def live_frame(lv, frame, preset, layers, strength):
+            lv = lv if lv is not None else Live()
+            if frame is None:
+                return lv, gr.skip(), gr.skip()
+            try:
+                picture, line = lv.dream(frame, preset, layers, strength)
+            except UserError as e:
+                return lv, gr.skip(), f"error: {e}"
+            return lv, picture, line
+
+        l_cam.stream(
+            live_frame,
+            [live_state, l_cam, l_preset, l_layers, l_step],
+            [live_state, l_out, l_status],
+            stream_every=0.2,
+        )
 
         # ---------------------------------------------------------------- presets
         def show_preset(name):

@@ -252,3 +252,48 @@ def run_in_thread(
         yield Update(state["error"], state["fraction"], error=state["error"])
     else:
         yield Update("done", 1.0, result=state["result"])
+
+
+LIVE_WIDTH = 256  # pixels: the Live tab dreams the camera this wide
+
+
+@dataclass
+class Live:
+    """The Live tab of one browser session: the camera's frames dreamed one after the other
+    (:class:`dreamvideo.render.live.LiveStepper`), with the preset, objective and strength
+    the page shows at each frame; a new preset or objective starts from a full dream."""
+
+    settings: tuple[str, str] = ("", "")  # preset, objective
+    stepper: Any = None
+    steps: Any = None
+    dreamer: Any = None
+    times: list[float] = field(default_factory=list)
+
+    def dream(self, frame: Any, preset: str, layers: str, strength: float) -> tuple[Any, str]:
+        """The dream of ``frame`` (``(H,W,3)`` uint8 from the browser) and a status line."""
+        import time
+
+        import cv2
+        import numpy as np
+
+        from dreamvideo.render.clip import clip_steps
+        from dreamvideo.render.live import LiveStepper, live_size
+        from dreamvideo.render.network import dreamer_for
+
+        cfg = load_preset(preset)
+        layers = (layers or "").strip() or cfg.dream.layers
+        if (preset, layers) != self.settings:
+            cfg = set_values(cfg, {"dream.layers": layers})
+            self.dreamer = dreamer_for(cfg.dream, self.dreamer)
+            self.steps = clip_steps(cfg.video, self.dreamer.params, cfg.dream.color_match)
+            if self.stepper is None:
+                self.stepper = LiveStepper(self.dreamer, cfg.video)
+            self.stepper.restart(self.dreamer)
+            self.settings, self.times = (preset, layers), []
+        rgb = np.ascontiguousarray(np.asarray(frame, np.uint8)[..., :3])
+        rgb = cv2.resize(rgb, live_size(rgb, LIVE_WIDTH), interpolation=cv2.INTER_AREA)
+        picture, _ = self.stepper.dream(rgb, self.steps.with_step(float(strength)))
+        self.times = [*self.times[-11:], time.monotonic()]
+        span = self.times[-1] - self.times[0]
+        fps = (len(self.times) - 1) / span if span > 0 else 0.0
+        return picture, f"dreaming {rgb.shape[1]}x{rgb.shape[0]} live: {fps:.1f} frames/s"
