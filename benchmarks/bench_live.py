@@ -23,11 +23,9 @@ from pathlib import Path
 
 from common import machine, real_clip, table
 
-from dreamvideo.media import VideoWriter, measure_clip, video_args
-from dreamvideo.media.ffmpeg import ffmpeg_exe
+from dreamvideo.media import VideoWriter, ffmpeg_exe, measure_clip, video_args
 from dreamvideo.presets import load_preset
-from dreamvideo.render import dreamer_for, render_video
-from dreamvideo.render.live import run_live
+from dreamvideo.render import dreamer_for, render_video, run_live
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

@@ -24,6 +24,7 @@ __all__, __getattr__ = lazy_exports(
             "run_ffmpeg",
         ),
         "frame_folder": ("FrameFolderRender",),
+        "live": ("Broadcast", "Latest", "parse_serve"),
         "frames": ("VideoInfo", "ffmpeg_filters", "probe_video", "read_frames"),
         "probe": ("VideoStream", "parse_description"),
         "sequence": ("frame_files", "read_frame", "write_frame"),

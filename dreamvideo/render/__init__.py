@@ -8,6 +8,7 @@ __all__, __getattr__ = lazy_exports(
     {
         "clip": ("ClipPlan", "clip_steps", "plan_clip", "render_video"),
         "image": ("ImageResult", "picture", "render_gallery", "render_image"),
+        "live": ("LiveStepper", "run_live"),
         "loop": ("FrameReport", "RenderResult"),
         "network": ("ascent_params", "dreamer_for", "network_of"),
         "zoom": ("plan_zoom", "render_zoom"),
