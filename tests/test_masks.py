@@ -258,3 +258,17 @@ def test_a_pictures_own_alpha_is_its_mask(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "opaque.jpg")
     with pytest.raises(UserError, match="has no alpha channel"):
         render_image(fast(mask="alpha"), tmp_path / "opaque.jpg")
+
+
+def test_a_looping_matte_clip_starts_again_at_its_end(tmp_path):
+    from dreamvideo.media.mattes import Mattes
+
+    levels = (0, 120, 255)  # one grey per frame, so each frame of the matte is told apart
+    mattes = [np.full((32, 48, 3), v, np.uint8) for v in levels]
+    matte = write_clip(tmp_path / "loop.mp4", mattes, lossless=True)
+    m = Mattes(matte, None, (48, 32), loop=True)
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    seen = [round(float(m.at(k, rgb, None)["mask"].mean()) * 255) for k in (0, 1, 2, 3, 4, 7, 2)]
+    assert seen == [0, 120, 255, 0, 120, 120, 255]
+    with pytest.raises(UserError, match="ends before source frame 3"):
+        Mattes(matte, None, (48, 32)).at(3, rgb, None)

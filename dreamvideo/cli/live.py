@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
+from dreamvideo import names
 from dreamvideo.cli.common import (
+    Codec,
+    ColorMatch,
     Device,
+    Guide,
+    Iterations,
     Layers,
+    Mask,
+    MaskFeather,
+    MaskInvert,
+    Model,
+    Octaves,
     Overwrite,
     Preset,
+    Regions,
     Seed,
     Sets,
+    Step,
     Threads,
+    Weights,
     app,
     build_config,
     err,
@@ -71,15 +84,44 @@ def live(
     ] = True,
     preset: Preset = "video-fast",
     layers: Layers = None,
+    model: Model = None,
+    weights: Weights = None,
+    guide: Guide = None,
+    octaves: Octaves = None,
+    iterations: Iterations = None,
+    step: Step = None,
     seed: Seed = None,
     device: Device = None,
     threads: Threads = None,
+    color_match: ColorMatch = None,
+    mask: Mask = None,
+    mask_invert: MaskInvert = None,
+    mask_feather: MaskFeather = None,
+    region: Regions = None,
+    blend: Annotated[
+        float | None,
+        typer.Option("--blend", help="how much of the previous frame's dream carries over (0..1)"),
+    ] = None,
+    flow: Annotated[
+        Literal[names.FLOWS] | None, typer.Option("--flow", help="optical flow")
+    ] = None,
+    flow_weights: Annotated[
+        Path | None, typer.Option("--flow-weights", help="RAFT weights file (with --flow raft)")
+    ] = None,
+    crf: Annotated[
+        int | None, typer.Option("--crf", help="recording quality: 0 best .. 51 worst")
+    ] = None,
+    codec: Codec = None,
+    no_audio: Annotated[
+        bool, typer.Option("--no-audio", help="record without the source's sound")
+    ] = False,
     sets: Sets = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Dream a live camera or stream steadily as it plays: shown on a local page (--serve),
-    pushed to a stream (--stream), recorded (-o), for --seconds or until Ctrl-C or the end
-    of the stream.
+    pushed to a stream (--stream), recorded with the source's sound (-o), for --seconds or
+    until Ctrl-C or the end of the stream. Presets, objectives, masks (pictures, keys, or a
+    matte clip that loops) and regions work as for video.
 
     Example: dreamvideo live 0 --serve 8000 -o live.mp4
     """
@@ -93,7 +135,29 @@ def live(
             "live needs somewhere to show the dream: --serve PORT, --stream URL and/or -o FILE"
         )
     where = parse_serve(serve) if serve is not None else None
-    cfg = build_config(preset, sets, layers=layers, seed=seed, device=device, threads=threads)
+    cfg = build_config(
+        preset,
+        sets,
+        layers=layers,
+        model=model,
+        weights=weights,
+        guide=guide,
+        octaves=octaves,
+        iterations=iterations,
+        step=step,
+        seed=seed,
+        device=device,
+        threads=threads,
+        color_match=color_match,
+        mask=mask,
+        mask_invert=mask_invert,
+        mask_feather=mask_feather,
+        regions=region,
+    )
+    cfg = cfg.override(
+        "video", blend=blend, flow=flow, flow_weights=str(flow_weights) if flow_weights else None
+    )
+    cfg = cfg.override("encode", crf=crf, audio=False if no_audio else None, codec=codec)
 
     def served(address: tuple[str, int]) -> None:
         err.print(f"serving the dream at http://{address[0]}:{address[1]}/ "

@@ -335,12 +335,13 @@ def _metadata_args(metadata: dict[str, Any] | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Sound:
-    """Where a render's sound and subtitles come from: every audio and subtitle stream of
-    ``source`` from ``start`` seconds on."""
+    """Where a render's sound and subtitles come from: the audio streams ``audio`` picks
+    and every subtitle stream of ``source``, from ``start`` seconds on."""
 
     source: Path
     start: float = 0.0
     subtitles: bool = False  # the source has subtitle streams to carry across
+    audio: str = "a?"  # which of its sound streams: every one, or one ("a:0")
 
 
 def join_segments(
@@ -383,7 +384,7 @@ def join_segments(
             args += ["-t", f"{duration:.6f}"] if duration else []
             args += ["-i", file_arg(sound.source)]
             subs = ["-map", "1:s?", "-c:s", subtitle_codec(suffix)] if sound.subtitles else []
-            audio = ["-map", "1:a?"]
+            audio = ["-map", f"1:{sound.audio}"]
             reencode = ["-c:a", *sound_codec(suffix)]
             # as they are; the sound re-encoded (PCM into MP4, AAC into WebM); no subtitles
             tries = [[*audio, "-c:a", "copy", *subs], [*audio, *reencode, *subs]]

@@ -22,6 +22,10 @@ import cv2
 import numpy as np
 
 from dreamvideo.errors import UserError
+from dreamvideo.media.ffmpeg import Sound
+from dreamvideo.media.ffmpeg import describe as describe_file
+from dreamvideo.media.probe import parse_description
+from dreamvideo.media.stream import StreamInput
 
 STREAMS = ("udp://", "srt://", "rtsp://", "rtmp://", "http://", "https://", "tcp://")
 OPEN_SECONDS = 20.0  # how long a stream may take to deliver its first frame
@@ -34,6 +38,7 @@ class Captured:
     rgb: np.ndarray  # (H,W,3) uint8
     at: float  # time.monotonic() when it was read from the source
     index: int  # frames read from the source so far, this one included
+    time: float = 0.0  # seconds into the source (the timeline of Latest.sound)
 
 
 def describe(source: str) -> str:
@@ -55,17 +60,15 @@ def check_source(source: str) -> bool:
     return file
 
 
-class Latest:
-    """Reads ``source`` (a camera index such as ``"0"``, a device path, a stream URL that
-    OpenCV's FFmpeg opens, or a file) on a thread of its own, keeping only the newest frame.
+def file_sound(path: Path) -> Sound | None:
+    """The sound of the clip at ``path``; ``None`` where it has none."""
+    return Sound(path) if parse_description(describe_file(path)).audio_streams else None
 
-    ``paced``: a file is read at its own frame rate, as a camera would deliver it (a stream
-    or camera always is); without it every frame of a file is handed over in turn.
-    """
 
-    def __init__(self, source: str, paced: bool = True) -> None:
-        self.source = source
-        self.file = check_source(source)
+class _OpenCvInput:
+    """A camera, a device path or a file, read by OpenCV (pictures only)."""
+
+    def __init__(self, source: str) -> None:
         self._cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
         if not self._cap.isOpened():
             self._cap.release()
@@ -74,10 +77,52 @@ class Latest:
                 "camera connected, the stream running, the URL right?)"
             )
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
+        self._count = 0
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        ok, bgr = self._cap.read()
+        if not ok:
+            return None
+        self._count += 1
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (self._count - 1) / self.fps
+
+    def stop(self) -> None:
+        """Nothing to do: OpenCV's read cannot be cut short (the reader sees the stop after
+        it); :meth:`release` runs on the reading thread."""
+
+    def release(self) -> None:
+        self._cap.release()
+
+
+class Latest:
+    """Reads ``source`` (a camera index such as ``"0"``, a device path, a stream URL, or a
+    file) on a thread of its own, keeping only the newest frame. Streams are read by ffmpeg
+    (:class:`dreamvideo.media.stream.StreamInput`), cameras and files by OpenCV.
+
+    ``paced``: a file is read at its own frame rate, as a camera would deliver it (a stream
+    or camera always is); without it every frame of a file is handed over in turn.
+    ``sound``: a ``.mka`` file a stream's sound is copied to as it plays, for a recording
+    (a file's own sound is used where it has one; a camera's is not read). :attr:`sound`
+    then says where the source's sound is, ``None`` where it has none.
+    """
+
+    def __init__(self, source: str, paced: bool = True, sound: Path | None = None) -> None:
+        self.source = source
+        self.file = check_source(source)
+        self.sound: Sound | None = None
+        if source.startswith(STREAMS):
+            stream = StreamInput(source, sound, OPEN_SECONDS)
+            self._input: _OpenCvInput | StreamInput = stream
+            if sound is not None and stream.has_sound:
+                self.sound = Sound(sound, audio="a:0")  # track 1 is the silent one
+        else:
+            self._input = _OpenCvInput(source)
+            if sound is not None and self.file:
+                self.sound = file_sound(Path(source))
+        self.fps = self._input.fps
         self._paced = paced or not self.file
         self._cond = threading.Condition()
         self._frame: Captured | None = None
-        self._taken = 0  # index of the last frame handed over
         self.read = 0  # frames read from the source
         self.dropped = 0  # frames read but never handed over (a newer one replaced them)
         self.ended = False
@@ -89,14 +134,14 @@ class Latest:
         start = time.monotonic()
         try:
             while not self._stop.is_set():
-                ok, bgr = self._cap.read()
-                if not ok:
+                got = self._input.read()
+                if got is None:
                     break
+                rgb, at = got
                 if self.file and self._paced:  # as a camera would: one frame per 1/fps
                     wait = start + self.read / self.fps - time.monotonic()
                     if wait > 0:
                         self._stop.wait(wait)
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 with self._cond:
                     if not self._paced:  # every frame of a file: wait until it is taken
                         while self._frame is not None and not self._stop.is_set():
@@ -104,13 +149,13 @@ class Latest:
                     self.read += 1
                     if self._frame is not None:
                         self.dropped += 1
-                    self._frame = Captured(rgb, time.monotonic(), self.read)
+                    self._frame = Captured(rgb, time.monotonic(), self.read, at)
                     self._cond.notify_all()
         finally:
             with self._cond:
                 self.ended = True
                 self._cond.notify_all()
-            self._cap.release()
+            self._input.release()
 
     def take(self, timeout: float = OPEN_SECONDS) -> Captured | None:
         """The newest frame not handed over yet, waiting for one; ``None`` once the source
@@ -127,10 +172,12 @@ class Latest:
             return got
 
     def close(self) -> None:
+        """Stop reading; a stream's sound file is complete once this returns."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        self._input.stop()  # cuts short a read waiting on a stream
+        self._thread.join(timeout=10)
 
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>dreamvideo live</title>

@@ -48,7 +48,8 @@ class Mattes:
     ``mask`` (``dream.mask`` text) is inverted and feathered as asked; ``regions``
     (``dream.regions`` text) are used as they are. ``needed``:
     one past the last source frame the render reads (a matte clip must be that long);
-    ``alpha``: whether the input has an alpha channel; ``input``: its name, for messages.
+    ``alpha``: whether the input has an alpha channel; ``input``: its name, for messages;
+    ``loop``: a matte clip starts again at its end (a live source has no end).
     """
 
     def __init__(
@@ -62,13 +63,15 @@ class Mattes:
         needed: int | None = None,
         alpha: bool = False,
         input: str = "the input",  # noqa: A002
+        loop: bool = False,
     ) -> None:
         self.sources = {MASK: parse_matte(mask)} if mask else {}
         self.sources.update({region_key(n): s for n, s in parse_regions(regions).items()})
-        self.size, self.invert, self.feather = size, invert, feather
+        self.size, self.invert, self.feather, self.loop = size, invert, feather, loop
         self._still: dict[str, np.ndarray] = {}
         self._clips: dict[str, VideoInfo] = {}
         self._readers: dict[str, Iterator[tuple[int, np.ndarray]]] = {}
+        self._read: dict[str, int] = {}  # the last frame each matte clip's reader gave
         for key, src in self.sources.items():
             what = self._what(key)
             if src.kind == "alpha" and not alpha:
@@ -119,11 +122,17 @@ class Mattes:
     def _from_clip(self, key: str, index: int) -> np.ndarray:
         from dreamvideo.media.frames import read_frames
 
+        count = self._clips[key].frame_count
+        if self.loop and count:
+            index %= count
+            if index <= self._read.get(key, -1):  # round again: read it from the start
+                self._readers.pop(key, None)
         reader = self._readers.get(key)
         if reader is None:
             reader = self._readers[key] = read_frames(self._clips[key], index, None, self.size)
         for k, rgb in reader:
             if k == index:
+                self._read[key] = k
                 return luma(rgb)
         raise UserError(
             f"{self._what(key)} ends before source frame {index}; give a matte clip as long "
@@ -162,6 +171,7 @@ class Mattes:
                     + (", or use --mask-invert" if key == MASK else "")
                 )
         self._readers.clear()  # the render reads its clips afresh
+        self._read.clear()
 
 
 def mattes_for(

@@ -27,15 +27,31 @@ import torch
 from dreamvideo.config import Config, VideoConfig
 from dreamvideo.engine.device import to_tensor, to_uint8
 from dreamvideo.engine.dreamer import Dreamer
+from dreamvideo.engine.masks import FrameMasks
 from dreamvideo.errors import UserError
-from dreamvideo.media.codecs import codec_args
-from dreamvideo.media.ffmpeg import VideoWriter, check_video_output
-from dreamvideo.media.live import Broadcast, Latest, check_source, describe, stream_args
+from dreamvideo.media.codecs import Encoding
+from dreamvideo.media.ffmpeg import (
+    EncodeError,
+    Sound,
+    VideoWriter,
+    check_video_output,
+    join_segments,
+)
+from dreamvideo.media.live import (
+    Broadcast,
+    Latest,
+    check_source,
+    describe,
+    file_sound,
+    stream_args,
+)
+from dreamvideo.media.mattes import Mattes, mattes_for
 from dreamvideo.media.paths import temp_path
 from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.motion.flow import track
 from dreamvideo.render.clip import clip_steps, flow_function
 from dreamvideo.render.network import dreamer_for
+from dreamvideo.render.output import encoding_for
 
 REPORT_EVERY = 3.0  # seconds between live lines
 WINDOW = 12  # dreamed frames over which the rate is measured
@@ -67,6 +83,7 @@ class LiveResult:
     size: tuple[int, int]
     output: Path | None
     notes: tuple[str, ...] = ()
+    start: float = 0.0  # seconds into the source of the first dreamed (and recorded) frame
 
 
 def live_size(frame: np.ndarray, width: int | None) -> tuple[int, int]:
@@ -75,6 +92,13 @@ def live_size(frame: np.ndarray, width: int | None) -> tuple[int, int]:
     if not width:
         return w, h
     return width, max(2, 2 * round(h * width / w / 2))
+
+
+def per_second(times: deque[float]) -> float:
+    """Frames per second over the ``times`` (seconds, ascending) they were made at."""
+    if len(times) < 2:
+        return 0.0
+    return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
 
 
 class Budget:
@@ -96,9 +120,7 @@ class Budget:
         self.times.append(now)
 
     def rate(self) -> float:
-        if len(self.times) < 2:
-            return 0.0
-        return (len(self.times) - 1) / max(self.times[-1] - self.times[0], 1e-9)
+        return per_second(self.times)
 
     def adjust(self) -> str | None:
         """A lighter dream when behind (and the window full again), with a line saying so."""
@@ -131,9 +153,11 @@ class LiveStepper:
         self.prev: np.ndarray | None = None  # (H,W,3) uint8, the last frame dreamed
         self.carry: Carry | None = None
 
-    def dream(self, rgb: np.ndarray, steps: ClipSteps) -> tuple[np.ndarray, bool]:
-        """The dream of ``rgb`` ``(H,W,3)`` uint8, and whether it was dreamed afresh (the
-        first frame, a cut, a new size)."""
+    def dream(
+        self, rgb: np.ndarray, steps: ClipSteps, masks: FrameMasks | None = None
+    ) -> tuple[np.ndarray, bool]:
+        """The dream of ``rgb`` ``(H,W,3)`` uint8 (``masks``: its mask and regions), and
+        whether it was dreamed afresh (the first frame, a cut, a new size)."""
         device, tracked = self.dreamer.device, None
         if self.prev is not None and self.prev.shape == rgb.shape:
             tr = track(self.prev, rgb, self.flow, self.video.occlusion, self.video.flow_scale)
@@ -143,13 +167,47 @@ class LiveStepper:
                 tr.coverage,
             )
         cur = to_tensor(rgb, device)
-        out, self.carry, fresh = step_clip(self.dreamer, steps, rgb, cur, tracked, self.carry)
+        out, self.carry, fresh = step_clip(
+            self.dreamer, steps, rgb, cur, tracked, self.carry, masks
+        )
         self.prev = rgb
         return to_uint8(out), fresh
 
     def restart(self, dreamer: Dreamer) -> None:
         """Go on with ``dreamer`` (another objective or strength) from a full dream."""
         self.dreamer, self.prev, self.carry = dreamer, None, None
+
+
+def live_mattes(cfg: Config, size: tuple[int, int], source: str) -> Mattes | None:
+    """The mask and regions of ``cfg.dream`` for live frames of ``size``: keys follow each
+    frame, pictures stay, a matte clip plays along by frame number and starts again at its
+    end; ``None`` without a mask or regions."""
+    d = cfg.dream
+    return mattes_for(d.mask, d.regions, size, invert=d.mask_invert, feather=d.mask_feather,
+                      input=describe(source), loop=True)  # fmt: skip
+
+
+def recording_encoding(cfg: Config, output: Path, size: tuple[int, int]) -> Encoding:
+    """How a live recording of frames of ``size`` is encoded: as ``encode`` says for the
+    output's container, at the encoder's ``veryfast`` speed (it is made in real time)."""
+    return encoding_for(cfg.override("encode", preset="veryfast"), output, size, sound=True)
+
+
+def finish_recording(
+    segment: Path, output: Path, frames: int, fps: float, encoding: Encoding,
+    sound: Sound | None,
+) -> list[str]:  # fmt: skip
+    """The recorded ``segment`` (``frames`` frames at ``fps``) made into ``output`` with the
+    source's ``sound`` from its start, for as long as the picture; what was left out, said
+    once. Should the sound not go in, the picture alone is kept."""
+    duration = frames / fps
+    try:
+        return join_segments([segment], output, frames, sound, duration, final=encoding.final)
+    except EncodeError as e:
+        if sound is None:
+            raise
+        notes = join_segments([segment], output, frames, None, duration, final=encoding.final)
+        return [*notes, f"the sound could not be added, the picture is kept alone ({e})"]
 
 
 def run_live(
@@ -171,106 +229,139 @@ def run_live(
     on_frame: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> LiveResult:
     """Dream ``source`` (see :class:`dreamvideo.media.live.Latest`) live until it ends, for
-    ``seconds``, or until Ctrl-C; ``output``: a recording at ``fps``; ``stream``: a URL the
-    dream is pushed to at ``fps`` (udp://, srt://, tcp://, rtmp://); ``serve``: (host, port)
-    of the page and MJPEG stream (``on_serve`` hears the address, port 0 picks one);
-    ``on_frame(source, dream)``: each dreamed frame, ``(H,W,3)`` uint8, beside the source
-    frame it was dreamed from."""
+    ``seconds``, or until Ctrl-C; ``output``: a recording at ``fps`` with the source's sound
+    where it has one (``encode.audio``; a clip played at its own rate, a stream);
+    ``stream``: a URL the dream is pushed to at ``fps`` (udp://, srt://, tcp://, rtmp://);
+    ``serve``: (host, port) of the page and MJPEG stream (``on_serve`` hears the address,
+    port 0 picks one); ``on_frame(source, dream)``: each dreamed frame, ``(H,W,3)`` uint8,
+    beside the source frame it was dreamed from."""
     say = on_stage or (lambda text: None)
     push_args = stream_args(stream, fps) if stream is not None else None
     if output is not None:
         output = check_video_output(Path(output), (("input", Path(source)),), overwrite)
+        # a codec the container lacks is said now; the segment's container is known
+        segment = recording_encoding(cfg, output, (16, 16)).segment_suffix
     if not check_source(source):  # a stream or camera may take a while to open
         say(f"opening {describe(source)}")
     dreamer = dreamer_for(cfg.dream, dreamer)
-    reader = Latest(source, paced=realtime)
     budget = Budget(clip_steps(cfg.video, dreamer.params, cfg.dream.color_match), fps)
+    notes: list[str] = []  # besides the budget's own
     latencies: deque[float] = deque(maxlen=WINDOW)
-    state = {"dreamed": 0, "written": 0, "t0": None}
+    dreamt: deque[float] = deque(maxlen=WINDOW)  # the budget's own measure restarts at cuts
+    state = {"dreamed": 0, "written": 0, "t0": None, "start": 0.0}
+    # a sound is kept where the recording runs on the source's clock
+    keep_sound = output is not None and cfg.encode.audio and realtime
+    with contextlib.ExitStack() as files:
+        tmp = side = None
+        if output is not None:
+            tmp = files.enter_context(temp_path(output, segment))
+        if keep_sound:
+            side = files.enter_context(temp_path(output, ".sound.mka"))
+        reader: Latest | None = None
+        sound_lost = output is not None and cfg.encode.audio and not realtime
+        if sound_lost and check_source(source) and file_sound(Path(source)) is not None:
+            notes.append(
+                "no sound is recorded with --every-frame (the recording keeps the wall "
+                "clock, not the clip's)"
+            )
 
-    def stats() -> LiveStats:
-        t0 = state["t0"]
-        return LiveStats(
-            0.0 if t0 is None else time.monotonic() - t0,
-            state["dreamed"],
-            budget.rate(),
-            reader.dropped,
-            statistics.median(latencies) if latencies else 0.0,
-            state["written"],
-        )
+        def stats() -> LiveStats:
+            t0 = state["t0"]
+            return LiveStats(
+                0.0 if t0 is None else time.monotonic() - t0,
+                state["dreamed"],
+                per_second(dreamt),
+                reader.dropped if reader is not None else 0,
+                statistics.median(latencies) if latencies else 0.0,
+                state["written"],
+            )
 
-    def figures() -> dict[str, float]:
-        s = stats()
-        return {"fps": s.fps, "dropped": s.dropped, "latency": s.latency, "dreamed": s.dreamed}
+        def figures() -> dict[str, float]:
+            s = stats()
+            return {"fps": s.fps, "dropped": s.dropped, "latency": s.latency,
+                    "dreamed": s.dreamed}  # fmt: skip
 
-    server = Broadcast(*serve, figures) if serve is not None else None
-    if server is not None and on_serve is not None:
-        on_serve(server.address)
-    writer: VideoWriter | None = None
-    pusher: VideoWriter | None = None
-    size: tuple[int, int] | None = None
-    stepper = LiveStepper(dreamer, cfg.video)
-    last_report = time.monotonic()
-    recording = temp_path(output) if output is not None else contextlib.nullcontext()
-    try:
-        with recording as tmp:
-            try:
-                while True:  # Ctrl-C ends the run as the end of the source would
-                    got = reader.take()
-                    if got is None:
-                        break
-                    if size is None:
-                        size = live_size(got.rgb, width)
-                        say(f"dreaming {size[0]}x{size[1]} live, aiming at {fps:g} frames/s")
-                        rate = Fraction(fps).limit_denominator(1001)
-                        if tmp is not None:
-                            writer = VideoWriter(
-                                tmp, size, rate,
-                                codec_args(*size, cfg.encode.crf, False, "veryfast"),
-                            )  # fmt: skip
-                        if push_args is not None:
-                            pusher = VideoWriter(stream, size, rate, push_args, url=True)
-                            say(f"pushing the dream to {stream}")
-                    rgb = cv2.resize(got.rgb, size, interpolation=cv2.INTER_AREA)
-                    picture, fresh = stepper.dream(rgb, budget.steps)
-                    now = time.monotonic()
-                    state["t0"] = state["t0"] or now
-                    state["dreamed"] += 1
-                    latencies.append(now - got.at)
-                    budget.tick(now, fresh)
-                    if server is not None:
-                        server.publish(picture)
-                    if on_frame is not None:
-                        on_frame(rgb, picture)
-                    # real time: as many frames as the clock says, the dream held between
-                    due = int((now - state["t0"]) * fps) + 1
-                    while (writer or pusher) and state["written"] < due:
-                        for out_to in (writer, pusher):
-                            if out_to is not None:
-                                out_to.write(picture)
-                        state["written"] += 1
-                    note = budget.adjust()
-                    if note is not None and len(budget.notes) == 1:
-                        say(note)  # once: later steps down are in the result's notes
-                    if on_stats is not None and now - last_report >= REPORT_EVERY:
-                        last_report = now
-                        on_stats(stats())
-                    if seconds is not None and now - state["t0"] >= seconds:
-                        break
-            except KeyboardInterrupt:
-                budget.notes.append("stopped with Ctrl-C")
-            finally:
-                # the end of the source, the time asked for, Ctrl-C or an error: the frames
-                # recorded so far make a complete file
-                if pusher is not None:
-                    pusher.close()
-                if writer is not None:
-                    writer.close()
-                    tmp.replace(output)
-    finally:
-        reader.close()
-        if server is not None:
-            server.close()
+        writer: VideoWriter | None = None
+        pusher: VideoWriter | None = None
+        server: Broadcast | None = None
+        encoding: Encoding | None = None
+        size: tuple[int, int] | None = None
+        mattes: Mattes | None = None
+        stepper = LiveStepper(dreamer, cfg.video)
+        last_report = time.monotonic()
+        try:
+            server = Broadcast(*serve, figures) if serve is not None else None
+            if server is not None and on_serve is not None:
+                on_serve(server.address)  # the page is up while the source opens
+            reader = Latest(source, paced=realtime, sound=side)
+            while True:  # Ctrl-C ends the run as the end of the source would
+                got = reader.take()
+                if got is None:
+                    break
+                if size is None:
+                    size = live_size(got.rgb, width)
+                    mattes = live_mattes(cfg, size, source)
+                    say(f"dreaming {size[0]}x{size[1]} live, aiming at {fps:g} frames/s")
+                    rate = Fraction(fps).limit_denominator(1001)
+                    if tmp is not None and output is not None:
+                        encoding = recording_encoding(cfg, output, size)
+                        notes.extend(encoding.notes)
+                        writer = VideoWriter(tmp, size, rate, encoding.args)
+                    if push_args is not None:
+                        pusher = VideoWriter(stream, size, rate, push_args, url=True)
+                        say(f"pushing the dream to {stream}")
+                rgb = cv2.resize(got.rgb, size, interpolation=cv2.INTER_AREA)
+                masks = None
+                if mattes is not None:
+                    if not state["dreamed"]:
+                        mattes.check(got.index - 1, rgb, None)
+                    masks = FrameMasks.upload(mattes.at(got.index - 1, rgb, None), dreamer.device)
+                picture, fresh = stepper.dream(rgb, budget.steps, masks)
+                now = time.monotonic()
+                if state["t0"] is None:
+                    state["t0"], state["start"] = now, got.time
+                state["dreamed"] += 1
+                latencies.append(now - got.at)
+                dreamt.append(now)
+                budget.tick(now, fresh)
+                if server is not None:
+                    server.publish(picture)
+                if on_frame is not None:
+                    on_frame(rgb, picture)
+                # real time: as many frames as the clock says, the dream held between
+                due = int((now - state["t0"]) * fps) + 1
+                while (writer or pusher) and state["written"] < due:
+                    for out_to in (writer, pusher):
+                        if out_to is not None:
+                            out_to.write(picture)
+                    state["written"] += 1
+                note = budget.adjust()
+                if note is not None and len(budget.notes) == 1:
+                    say(note)  # once: later steps down are in the result's notes
+                if on_stats is not None and now - last_report >= REPORT_EVERY:
+                    last_report = now
+                    on_stats(stats())
+                if seconds is not None and now - state["t0"] >= seconds:
+                    break
+        except KeyboardInterrupt:
+            notes.append("stopped with Ctrl-C")
+        finally:
+            # the end of the source, the time asked for, Ctrl-C or an error: the frames
+            # recorded so far make a complete file, with the sound heard meanwhile
+            if pusher is not None:
+                pusher.close()
+            if writer is not None:
+                writer.close()
+            if reader is not None:
+                reader.close()  # the stream's sound file is complete after this
+            if server is not None:
+                server.close()
+            if writer is not None and state["written"]:
+                assert tmp is not None and output is not None and encoding is not None
+                sound = reader.sound if reader is not None else None
+                if sound is not None:
+                    sound = replace(sound, start=max(0.0, state["start"]))
+                notes.extend(finish_recording(tmp, output, state["written"], fps, encoding, sound))
     if size is None:
         raise UserError(f"{describe(source)} sent no frames; is it playing?")
-    return LiveResult(stats(), size, output, tuple(budget.notes))
+    return LiveResult(stats(), size, output, (*budget.notes, *notes), state["start"])

@@ -1,0 +1,168 @@
+"""A stream read by ffmpeg as it plays: RGB frames from a pipe, each with its time in the
+stream, and the stream's sound copied to a file beside at the same time.
+
+OpenCV reads pictures only; a live recording keeps the sound of its stream, so streams are
+opened by the bundled ffmpeg instead: one process, one connection (a UDP port is taken once),
+the picture to a pipe and the sound to a file, on one clock. The frames' times come from
+ffmpeg's ``showinfo`` filter on the same timeline as the sound file, so a recording can cut
+the sound at the frame it starts with, even when the stream was joined between key frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import threading
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from dreamvideo.errors import UserError
+from dreamvideo.media.ffmpeg import DETACHED, ffmpeg_exe
+from dreamvideo.media.probe import Description, parse_description
+
+_PTS = re.compile(r"pts_time:\s*(-?[\d.]+)")
+# a silent track keeps the sound file valid when the stream has no sound (ffmpeg refuses an
+# output without streams); it starts at 0, so the file's timeline is the frames' timeline
+_SILENCE = ["-f", "lavfi", "-t", "0.05", "-i", "anullsrc=r=8000:cl=mono"]
+STOP_SECONDS = 5.0  # how long ffmpeg gets to finish the sound file when asked to stop
+
+
+class StreamInput:
+    """``url`` (udp://, srt://, rtsp://, rtmp://, http://, or anything ffmpeg opens) decoded
+    by ffmpeg. ``sound``: a ``.mka`` file that receives the stream's sound (track 0, PCM)
+    while the frames are read. Opening waits at most ``timeout`` seconds for ffmpeg to
+    describe the stream; one that cannot be opened is a :class:`UserError`."""
+
+    def __init__(self, url: str, sound: Path | None = None, timeout: float = 20.0) -> None:
+        self.url = url
+        # a short analysis opens a stream fast; its size is taken from the first frame
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats",
+               "-analyzeduration", "1000000", "-i", url, *(_SILENCE if sound is not None else []),
+               "-map", "0:v:0", "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
+        if sound is not None:
+            cmd += ["-map", "0:a:0?", "-map", "1:a", "-c:a", "pcm_s16le", "-f", "matroska",
+                    "-y", str(sound)]  # fmt: skip
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, **DETACHED
+        )
+        self._stopping = False
+        self._cond = threading.Condition()
+        self._described: Description | None = None
+        self._times: deque[float] = deque()
+        self._last = ""  # ffmpeg's last line, for the message when it fails
+        self._log = threading.Thread(target=self._read_log, name="dreamvideo-stream-log",
+                                     daemon=True)  # fmt: skip
+        self._log.start()
+        with self._cond:
+            self._cond.wait_for(lambda: self._described is not None or self._ended(), timeout)
+            described = self._described
+        if described is None or described.video is None:
+            why = self._last or f"nothing came within {timeout:.0f} s"
+            self.release()
+            what = "no picture in it" if described is not None else why
+            raise UserError(f"cannot open stream {url}: {what} (is it playing, is the URL right?)")
+        v = described.video
+        self.size = (v.width, v.height)
+        self.fps = float(v.fps or v.tbr or 30)  # the raw output's, as ffmpeg guessed it
+        self.has_sound = described.audio_streams > 0
+        self._bytes = v.width * v.height * 3
+        self._prev = -1.0 / self.fps
+
+    def _ended(self) -> bool:
+        return self._proc.poll() is not None and not self._log.is_alive()
+
+    def _read_log(self) -> None:
+        """ffmpeg's stderr: the input's description, the picture's once its first frame is
+        decoded (the size ffmpeg really sends), then one ``showinfo`` line per frame."""
+        assert self._proc.stderr is not None
+        lines: list[str] = []
+        for raw in self._proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            with self._cond:
+                if "showinfo" in line and (m := _PTS.search(line)):
+                    self._times.append(float(m.group(1)))
+                elif line.strip():
+                    self._last = line.strip()
+                if self._described is None:
+                    lines.append(line)
+                    self._described = _described(lines)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame ``(H,W,3)`` uint8 RGB and its time in seconds (the sound file's
+        timeline); ``None`` at the end of the stream."""
+        assert self._proc.stdout is not None
+        data = bytearray()
+        while len(data) < self._bytes:
+            try:
+                chunk = self._proc.stdout.read(self._bytes - len(data))
+            except (OSError, ValueError):  # closed by release() on another thread
+                return None
+            if not chunk:
+                return None
+            data += chunk
+        with self._cond:  # the filter logs a frame before it reaches the pipe
+            self._cond.wait_for(lambda: self._times or not self._log.is_alive(), 1.0)
+            at = self._times.popleft() if self._times else self._prev + 1.0 / self.fps
+        self._prev = at
+        w, h = self.size
+        return np.frombuffer(bytes(data), np.uint8).reshape(h, w, 3), at
+
+    def stop(self) -> None:
+        """Ask ffmpeg to stop (it finishes the sound file); a read waiting on it returns.
+        Asked once only: a second signal makes ffmpeg quit without finishing its files."""
+        if not self._stopping and self._proc.poll() is None:
+            self._stopping = True
+            self._proc.terminate()
+
+    def release(self) -> None:
+        """Stop ffmpeg, letting it finish the sound file (killed if it does not in time).
+        Call it from the thread that reads, or after reading has stopped."""
+        self.stop()
+        # ffmpeg blocked writing a frame nobody reads would never finish the sound file
+        drain = threading.Thread(target=self._drain, name="dreamvideo-stream-drain", daemon=True)
+        drain.start()
+        try:
+            self._proc.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        drain.join(timeout=STOP_SECONDS)
+        self._log.join(timeout=STOP_SECONDS)
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while self._proc.stdout is not None and self._proc.stdout.read(1 << 16):
+                pass
+
+
+def _block(lines: list[str], head: str) -> list[str] | None:
+    """The lines of ffmpeg's section that starts with ``head`` (``"Input #0"``): its first
+    line and the indented ones after it; ``None`` until a later section has begun."""
+    for k, line in enumerate(lines):
+        if line.startswith(head):
+            for j in range(k + 1, len(lines)):
+                if lines[j][:1] not in (" ", "\t"):
+                    return lines[k:j]
+            return None
+    return None
+
+
+def _described(lines: list[str]) -> Description | None:
+    """What the stream holds, once ffmpeg has said it: the sound streams of the input, and
+    the picture of the raw output (said once its first frame is decoded, so a stream joined
+    between key frames still gets its size); ``None`` before."""
+    given, sent = _block(lines, "Input #0"), _block(lines, "Output #0")
+    if given is None or sent is None:
+        return None
+    given_d, sent_d = parse_description("\n".join(given)), parse_description("\n".join(sent))
+    return Description(sent_d.video, given_d.audio_streams, 0, None)
