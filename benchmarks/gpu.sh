@@ -6,7 +6,8 @@
 # under the sync debug mode "error", the shape counts, lanes), one ascent step at 720p and
 # 1080p eager, tiled and CUDA-graphed, the first frame twice in one process, and frames/s
 # end to end for the video presets at 720p, 1080p and 4K in 1, 4 and 8 lanes, with peak GPU
-# memory and the GPU's busy share. Paste its output into benchmarks/RESULTS.md.
+# memory and the GPU's busy share, and a live run at 1280 px aiming at 30 frames/s. Paste its
+# output into benchmarks/RESULTS.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q --no-index --no-deps --no-compile --target /tmp/site wheels/*.whl
@@ -17,11 +18,11 @@ python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version
 date -u +"measured %Y-%m-%d"
 
 echo "== CUDA tests: sync debug mode, shapes, lanes, devices"
-timeout 100 python -m pytest -q -x tests/test_realtime.py tests/test_lanes.py \
+timeout 90 python -m pytest -q -x tests/test_realtime.py tests/test_lanes.py \
     tests/test_device.py -k "not command_line"
 
 echo "== one ascent step (video preset's objective): eager, tiled, CUDA graph"
-timeout 100 python - <<'PY'
+timeout 80 python - <<'PY'
 import time
 import torch
 from dreamvideo.engine.ascent import gradient
@@ -67,7 +68,7 @@ for h, w in ((720, 1280), (1080, 1920)):
 PY
 
 echo "== the first frame, twice in one process (start-up cost)"
-timeout 60 python - "$out" <<'PY'
+timeout 45 python - "$out" <<'PY'
 import sys, time
 from dreamvideo.presets import load_preset
 from dreamvideo.render import dreamer_for, render_video
@@ -81,7 +82,7 @@ for run in (1, 2):
 PY
 
 echo "== frames/s end to end (decode to finished file), lanes 1/4/8, peak memory, GPU busy"
-timeout 240 python - "$out" <<'PY'
+timeout 200 python - "$out" <<'PY'
 import subprocess, sys, time
 import torch
 from dreamvideo.presets import load_preset
@@ -119,3 +120,6 @@ for preset in ("video-hd", "video-fast", "video"):
             print(f"{preset} {r.size[0]}x{r.size[1]} lanes {lanes}: {fps:.1f} frames/s, "
                   f"peak {peak:.2f} GiB, GPU busy {share:.0f}%", flush=True)
 PY
+
+echo "== live: a clip sent in real time over loopback UDP, dreamed at 1280 px, target 30/s"
+timeout 60 python benchmarks/bench_live.py --width 1280 --fps 30 --seconds 6
