@@ -241,3 +241,7 @@ def test_live_mistakes_are_one_line(tmp_path, clip):
         cli("live", str(tmp_path / "nope.mp4"), "-o", tmp_path / "o.mp4"), "no such file"
     )
     assert_one_line_error(cli("live", clip, "-o", tmp_path / "o.mp4", "--fps", "0"), "--fps 0")
+    assert_one_line_error(cli("live", clip, "-o", tmp_path / "o.mp4", "--fps", "nan"), "--fps nan")
+    assert_one_line_error(
+        cli("live", clip, "-o", tmp_path / "o.mp4", "--seconds", "inf"), "--seconds inf: give"
+    )

@@ -10,9 +10,13 @@ from rich.table import Table
 
 from dreamvideo import names
 from dreamvideo.cli.common import (
+    Blend,
     Codec,
     ColorMatch,
+    Crf,
     Device,
+    Flow,
+    FlowWeights,
     Guide,
     Iterations,
     Layers,
@@ -20,6 +24,7 @@ from dreamvideo.cli.common import (
     MaskFeather,
     MaskInvert,
     Model,
+    NoAudio,
     Octaves,
     Output,
     Overwrite,
@@ -79,19 +84,10 @@ def video(
     scale: Annotated[
         float | None, typer.Option("--scale", help="render at this fraction of the source size")
     ] = None,
-    blend: Annotated[
-        float | None,
-        typer.Option("--blend", help="how much of the previous frame's dream carries over (0..1)"),
-    ] = None,
-    flow: Annotated[
-        Literal[names.FLOWS] | None, typer.Option("--flow", help="optical flow")
-    ] = None,
-    flow_weights: Annotated[
-        Path | None, typer.Option("--flow-weights", help="RAFT weights file (with --flow raft)")
-    ] = None,
-    crf: Annotated[
-        int | None, typer.Option("--crf", help="H.264 quality: 0 best .. 51 worst (default 18)")
-    ] = None,
+    blend: Blend = None,
+    flow: Flow = None,
+    flow_weights: FlowWeights = None,
+    crf: Crf = None,
     lossless: Annotated[
         bool, typer.Option("--lossless", help="lossless (H.264 RGB, H.265, VP9; big files)")
     ] = False,
@@ -100,9 +96,7 @@ def video(
         float | None,
         typer.Option("--fps", help="frame rate of a folder of frames (default 24)"),
     ] = None,
-    no_audio: Annotated[
-        bool, typer.Option("--no-audio", help="leave the source's sound out")
-    ] = False,
+    no_audio: NoAudio = False,
     checkpoint_every: Annotated[
         int | None, typer.Option("--checkpoint-every", help="frames between resumable checkpoints")
     ] = None,

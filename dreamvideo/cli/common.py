@@ -116,6 +116,19 @@ Codec = Annotated[
         help="video codec (default: the output's own: H.264 for .mp4/.mov/.mkv, VP9 for .webm)",
     ),
 ]
+Crf = Annotated[
+    int | None,
+    typer.Option("--crf", help="quality: 0 best .. 51 worst (default 18; H.264, H.265, VP9, AV1)"),
+]
+NoAudio = Annotated[bool, typer.Option("--no-audio", help="leave the source's sound out")]
+Blend = Annotated[
+    float | None,
+    typer.Option("--blend", help="how much of the previous frame's dream carries over (0..1)"),
+]
+Flow = Annotated[Literal[names.FLOWS] | None, typer.Option("--flow", help="optical flow")]
+FlowWeights = Annotated[
+    Path | None, typer.Option("--flow-weights", help="RAFT weights file (with --flow raft)")
+]
 Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted render of OUTPUT")]
 Restart = Annotated[bool, typer.Option("--restart", help="discard an interrupted render of OUTPUT")]
 Preview = Annotated[

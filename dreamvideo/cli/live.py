@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
-from dreamvideo import names
 from dreamvideo.cli.common import (
+    Blend,
     Codec,
     ColorMatch,
+    Crf,
     Device,
+    Flow,
+    FlowWeights,
     Guide,
     Iterations,
     Layers,
@@ -19,6 +23,7 @@ from dreamvideo.cli.common import (
     MaskFeather,
     MaskInvert,
     Model,
+    NoAudio,
     Octaves,
     Overwrite,
     Preset,
@@ -98,23 +103,12 @@ def live(
     mask_invert: MaskInvert = None,
     mask_feather: MaskFeather = None,
     region: Regions = None,
-    blend: Annotated[
-        float | None,
-        typer.Option("--blend", help="how much of the previous frame's dream carries over (0..1)"),
-    ] = None,
-    flow: Annotated[
-        Literal[names.FLOWS] | None, typer.Option("--flow", help="optical flow")
-    ] = None,
-    flow_weights: Annotated[
-        Path | None, typer.Option("--flow-weights", help="RAFT weights file (with --flow raft)")
-    ] = None,
-    crf: Annotated[
-        int | None, typer.Option("--crf", help="recording quality: 0 best .. 51 worst")
-    ] = None,
+    blend: Blend = None,
+    flow: Flow = None,
+    flow_weights: FlowWeights = None,
+    crf: Crf = None,
     codec: Codec = None,
-    no_audio: Annotated[
-        bool, typer.Option("--no-audio", help="record without the source's sound")
-    ] = False,
+    no_audio: NoAudio = False,
     sets: Sets = None,
     overwrite: Overwrite = False,
 ) -> None:
@@ -128,8 +122,10 @@ def live(
     from dreamvideo.media.live import parse_serve
     from dreamvideo.render.live import run_live
 
-    if fps <= 0 or fps > 240:
+    if not 0 < fps <= 240:  # NaN fails it too
         raise UserError(f"--fps {fps:g}: give a rate above 0 and at most 240")
+    if seconds is not None and not math.isfinite(seconds):
+        raise UserError(f"--seconds {seconds:g}: give a finite time, or leave it out to run on")
     if output is None and serve is None and stream is None:
         raise UserError(
             "live needs somewhere to show the dream: --serve PORT, --stream URL and/or -o FILE"

@@ -11,6 +11,7 @@ from dreamvideo import names
 from dreamvideo.cli.common import (
     Codec,
     ColorMatch,
+    Crf,
     Device,
     Guide,
     Mask,
@@ -122,7 +123,7 @@ def zoom(
     mask_feather: MaskFeather = None,
     region: Regions = None,
     sets: Sets = None,
-    crf: Annotated[int | None, typer.Option("--crf", help="H.264 quality")] = None,
+    crf: Crf = None,
     codec: Codec = None,
     resume: Resume = False,
     restart: Restart = False,
