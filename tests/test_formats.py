@@ -563,7 +563,13 @@ def test_bad_combinations_are_one_line_that_says_what_works(pan, tmp_path):
         cli("video", pan, "-o", tmp_path / "x.mp4", "--codec", "prores"),
         "ProRes 422 HQ does not go into .mp4 files; .mp4 takes h264, h265, av1",
     )
-    assert_one_line_error(cli("video", pan, "-o", tmp_path / "x.png"), "unknown video type")
+    # a picture's name, a name without a suffix or a folder: say how frames are written
+    for name in ("x.png", "frames", "."):
+        assert_one_line_error(
+            cli("video", pan, "-o", tmp_path / name),
+            "or numbered frames with a printf pattern such as",
+        )
+    assert_one_line_error(cli("video", pan, "-o", tmp_path / "x.png"), "x_%04d.png")
     assert_one_line_error(cli("video", pan, "-o", tmp_path / "f_%d.png", "--codec", "h264"),
                           "encode.codec h264 is for video files")  # fmt: skip
     assert_one_line_error(cli("video", pan, "-o", tmp_path / "x.mp4", "--fps", 12),

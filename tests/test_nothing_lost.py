@@ -124,17 +124,24 @@ def test_links_planted_where_the_code_writes_are_never_followed(tmp_path, cat_pn
     render_video(fast(), clip, ref)
     parts = _interrupted(clip, out)  # frames 0-5 committed as seg_00000 and seg_00001
     assert sorted(p.name for p in parts.glob("seg_*")) == ["seg_00000.mp4", "seg_00001.mp4"]
-    # what the resume writes next: each open segment, the segment it becomes and its state;
-    # then the finished file and the preview over links at their names (-y)
-    planted = [f"{kind}_{k:05d}.mp4" for kind in ("open", "seg") for k in (2, 3)]
-    planted += ["state_00003.npz", "state_00004.npz"]
-    for name in planted:
+    # what the resume writes next: the segments and states it makes (a link at their names
+    # is replaced, never followed), a name it does not write, then the finished file and the
+    # preview over links at their names (-y)
+    planted = ["seg_00002.mp4", "seg_00003.mp4", "state_00003.npz", "state_00004.npz"]
+    for name in [*planted, "open_00002.mp4"]:
         target = parts / name
         target.unlink(missing_ok=True)
         target.symlink_to(victim)
-    render_video(fast(), clip, out, resume=True)
+    r = render_video(fast(), clip, out, resume=True)
     assert victim.read_text() == "keep me"
     assert all(np.array_equal(a, b) for a, b in zip(frames_of(out), frames_of(ref), strict=True))
+    # the link it did not make stays, and so does the folder, said once
+    assert [p.name for p in parts.iterdir()] == ["open_00002.mp4"]
+    assert any("was left in place" in n and "open_00002.mp4" in n for n in r.notes), r.notes
+    with pytest.raises(UserError, match="is in the way of .*: it holds no unfinished render"):
+        render_video(fast(), clip, out, overwrite=True)
+    (parts / "open_00002.mp4").unlink()
+    parts.rmdir()
     out.unlink()
     out.symlink_to(victim)
     preview, other = tmp_path / "now.png", tmp_path / "other.txt"
@@ -388,6 +395,10 @@ def test_a_link_loop_planted_as_the_lock_is_one_line(tmp_path, clip):
     out = tmp_path / "o.mp4"
     parts_dir(out).mkdir()
     (parts_dir(out) / "lock").symlink_to("lock")  # a link to itself: ELOOP when opened
+    for flags in ([], ["--resume"], ["--restart"]):  # a folder with nothing of a render in it
+        result = cli("video", clip, "-o", out, *TINY, *flags)
+        assert_one_line_error(result, "it holds no unfinished render (lock); move it away")
+    (parts_dir(out) / "run.json").write_text("{}")  # ... and one that looks like a render's
     for flags in ([], ["--resume"], ["--restart"]):
         result = cli("video", clip, "-o", out, *TINY, *flags)
         assert_one_line_error(result, "cannot be the lock of")

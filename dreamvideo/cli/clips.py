@@ -203,10 +203,6 @@ def video(
     if workers is None and (ray_address or gpus_per_worker is not None):
         raise UserError("--ray-address and --gpus-per-worker go with --workers N")
     chunked = workers is not None or cfg.video.lanes > 1
-    if chunked and preview is not None:
-        raise UserError(
-            "--preview works without --workers and --lanes (chunks render out of order)"
-        )
     ray = {"address": ray_address, "gpus_per_worker": gpus_per_worker} if workers else {}
     from dreamvideo.scale.chunked import render_clip
 
@@ -220,7 +216,7 @@ def video(
             resume=resume,
             restart=restart,
             overwrite=overwrite,
-            **({} if chunked else {"preview": preview}),
+            preview=preview,
             **ray,
             **shown,
         ),

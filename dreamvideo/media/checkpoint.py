@@ -11,9 +11,9 @@ frame, and only then is the folder removed. A lock in the folder keeps a second 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
+import os
+import re
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -25,11 +25,24 @@ import torch
 from dreamvideo.errors import UserError
 from dreamvideo.media.codecs import Encoding
 from dreamvideo.media.ffmpeg import Sound, VideoWriter, join_segments
-from dreamvideo.media.paths import PARTS, RenderLock, replace_into, temp_path, write_atomic
+from dreamvideo.media.owned import clear_parts, parts_pattern, remove_own, sha256_of
+from dreamvideo.media.paths import (
+    PARTS,
+    RenderLock,
+    new_file,
+    replace_into,
+    temp_path,
+    write_atomic,
+)
+from dreamvideo.text import path_text
 
 State = Mapping[str, np.ndarray | torch.Tensor]  # tensors are copied to the host when saved
 KEEP_STATES = 2  # states of the newest commits kept, to roll back past a damaged segment
 CHUNKED = "chunks.json"  # marks a parts folder of a chunked render (dreamvideo.scale.chunked)
+# what a single-process render writes into its parts folder (see dreamvideo.media.owned)
+SEGMENT_PARTS = parts_pattern(
+    r"seg_\d{5}\.\w+", r"state_\d{5}\.npz", r"run\.json", r"manifest\.json"
+)
 
 
 def _count(value: Any) -> bool:
@@ -49,14 +62,6 @@ def first_difference(old: Any, new: Any, prefix: str = "") -> str:
             if old.get(key) != new.get(key):
                 return first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
     return f"{prefix.rstrip('.')}: {old!r} -> {new!r}"[:160]
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -103,14 +108,11 @@ class SegmentedRender:
         self._writer: VideoWriter | None = None
         self._open_frames = 0
         fingerprint = json.loads(json.dumps(fingerprint))  # what it will read back as
-        if self.dir.is_symlink() or (self.dir.exists() and not self.dir.is_dir()):
-            raise UserError(f"{self.dir} is not a folder dreamvideo made; move it away first")
-        if self.dir.exists():
-            self._lock = RenderLock(self.dir / "lock", self.output)
+        lock = lock_parts(self.dir, self.output)
+        if lock is not None:
+            self._lock = lock
             if restart:
-                old, self._lock = self._lock, None
-                shutil.rmtree(self.dir)
-                old.release()
+                restart_parts(self.dir, SEGMENT_PARTS, self._lock)
         if resume:
             if (self.dir / CHUNKED).is_file():
                 self._lock.release()
@@ -133,10 +135,7 @@ class SegmentedRender:
             self._load()
         elif self.dir.exists():
             self._lock.release()
-            raise UserError(
-                f"{self.dir} holds an unfinished render of {self.output}; add "
-                "--resume to continue it or --restart to discard it"
-            )
+            raise unfinished(self.dir, self.output)
         else:
             self.dir.mkdir()
             self._lock = RenderLock(self.dir / "lock", self.output)
@@ -207,9 +206,9 @@ class SegmentedRender:
             self.notes.append(
                 f"resuming from frame {self.done}: the frames after it are rendered again"
             )
-        for path in self.dir.iterdir():  # anything not kept is redone
-            if path.name.startswith(("seg_", "state_")) and not self._kept(path):
-                path.unlink()
+        for path in self.dir.iterdir():  # every part not kept is redone
+            if not self._kept(path) and path.name.startswith(("seg_", "state_")):
+                remove_own(self.dir, path.name, SEGMENT_PARTS)
         self._save_manifest()
 
     def _kept(self, path: Path) -> bool:
@@ -240,7 +239,7 @@ class SegmentedRender:
         )
         self._open_frames = 0
         self._save_manifest()
-        self._state_file(k + 1 - KEEP_STATES).unlink(missing_ok=True)
+        remove_own(self.dir, self._state_file(k + 1 - KEEP_STATES).name, SEGMENT_PARTS)
 
     # ------------------------------------------------------------------ frames
     def write(self, frame: np.ndarray, state: State | None) -> None:
@@ -249,9 +248,8 @@ class SegmentedRender:
         the segment stays open)."""
         if self._writer is None:
             e = self.encoding
-            fd_path = self.dir / f"open_{len(self.segments):05d}{e.segment_suffix}"
-            fd_path.unlink(missing_ok=True)
-            self._writer = VideoWriter(fd_path, self.size, self.fps, e.args, pix_fmt=e.pix_fmt)
+            path = new_file(self.dir, ".open.", e.segment_suffix)  # ours alone: made O_EXCL
+            self._writer = VideoWriter(path, self.size, self.fps, e.args, pix_fmt=e.pix_fmt)
         self._writer.write(frame)
         self._open_frames += 1
         if state is not None and self._open_frames >= self.every:
@@ -277,8 +275,10 @@ class SegmentedRender:
             self.done / float(self.fps),
             {**(metadata or {}), "frames": self.done},
             self.encoding.final,
+            self.fps,
         )
-        shutil.rmtree(self.dir)
+        left = clear_parts(self.dir, SEGMENT_PARTS)
+        self.notes += [left] if left else []
         self._lock.release()
 
     def abort(self) -> None:
@@ -292,7 +292,7 @@ class SegmentedRender:
             self._writer.path.unlink(missing_ok=True)
             self._writer = None
         if not self.segments:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            clear_parts(self.dir, SEGMENT_PARTS)
         self._lock.release()
 
     def __enter__(self) -> SegmentedRender:
@@ -301,3 +301,47 @@ class SegmentedRender:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
             self.abort()
+
+
+def lock_parts(folder: Path, output: Path) -> RenderLock | None:
+    """The lock of the unfinished render in the parts folder ``folder`` of ``output``, or
+    ``None`` where there is no such folder. A link, a file, or a folder that holds no
+    unfinished render at that name is one line (nothing is written into it)."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UserError(f"{path_text(folder)} is not a folder dreamvideo made; move it away first")
+    if not folder.exists():
+        return None
+    if not any((folder / name).is_file() for name in ("run.json", CHUNKED)):
+        raise unfinished(folder, output)
+    return RenderLock(folder / "lock", output)
+
+
+def unfinished(folder: Path, output: Path) -> UserError:
+    """The one line for a parts folder found where a new render would begin: an unfinished
+    render to resume or restart, or a folder in the way (what a render left because it held
+    files dreamvideo did not write)."""
+    if any((folder / name).is_file() for name in ("run.json", CHUNKED)):
+        return UserError(
+            f"{path_text(folder)} holds an unfinished render of {path_text(output)}; add "
+            "--resume to continue it or --restart to discard it"
+        )
+    try:
+        held = ", ".join(sorted(os.listdir(folder))[:3]) or "nothing"
+    except OSError:
+        held = "?"
+    return UserError(
+        f"{path_text(folder)} is in the way of {path_text(output)}'s render: it holds no "
+        f"unfinished render ({held}); move it away"
+    )
+
+
+def restart_parts(folder: Path, own: re.Pattern[str], lock: RenderLock) -> None:
+    """``--restart``: remove the unfinished render's parts folder (its own parts only, see
+    :mod:`dreamvideo.media.owned`), releasing ``lock``; a folder that still holds other files
+    is one line naming them (the new render needs the folder to itself)."""
+    try:
+        left = clear_parts(folder, own)
+    finally:
+        lock.release()
+    if left:
+        raise UserError(f"cannot restart: {left}; move them away first")

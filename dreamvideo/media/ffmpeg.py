@@ -344,6 +344,31 @@ class Sound:
     audio: str = "a?"  # which of its sound streams: every one, or one ("a:0")
 
 
+def _even_times(concat: Sequence[str], fps: Fraction, what: str) -> list[str]:
+    """A bitstream filter that gives the frames of the segments ``concat`` joins (ffmpeg's
+    input arguments) even decoding times and durations at ``fps``, in MP4 and MOV.
+
+    Each segment is encoded alone, so its first decoding time lies as many frames before its
+    first picture as its encoder delays pictures (B-frames): two frames for most, none for a
+    segment too short for B-frames. Joined as they are, the decoding times step back at such
+    a seam, the muxer "fixes" them by shortening frames, and a decoder that goes by time then
+    repeats one picture at every seam. The pictures' own times are right; the decoding times
+    are made ``(N - D)`` frames, ``D`` the largest delay of any segment."""
+    text = run_ffmpeg([*concat, "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], what, 120)
+    base = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.MULTILINE)
+    if base is None:
+        return []
+    ticks = 1 / (fps * Fraction(int(base.group(1)), int(base.group(2))))
+    if ticks.denominator != 1:  # a time base that cannot hold the rate exactly: left as it is
+        return []
+    pts = [int(f.split(",")[2]) for f in text.splitlines() if f and not f.startswith("#")]
+    if not pts:
+        return []
+    delay = max(0, max(n - (p - min(pts)) // int(ticks) for n, p in enumerate(pts)))
+    t = int(ticks)
+    return ["-bsf:v", f"setts=pts=PTS:dts=(N-{delay})*{t}+{min(pts)}:duration={t}"]
+
+
 def join_segments(
     segments: Sequence[Path],
     output: str | Path,
@@ -352,10 +377,12 @@ def join_segments(
     duration: float | None = None,
     metadata: dict[str, Any] | None = None,
     final: Sequence[str] = (),
+    fps: Fraction | None = None,
 ) -> list[str]:
     """Concatenate encoded segments, add the source's sound and subtitles, write metadata.
 
-    The video is copied as it is, or made into an animation by ``final`` (GIF, WebP, APNG
+    The video is copied as it is (at ``fps``, MP4 and MOV get even decoding times, see
+    :func:`_even_times`), or made into an animation by ``final`` (GIF, WebP, APNG
     from lossless segments). Every audio stream is copied from ``sound.start`` for
     ``duration`` seconds, or re-encoded where the container cannot hold it as it is; every
     subtitle stream is carried too, converted to the container's format, or left out where
@@ -375,6 +402,8 @@ def join_segments(
         listing.write_text("".join(f"file '{q}'\n" for q in quoted), encoding="utf-8")
         args = ["-f", "concat", "-safe", "0", "-i", file_arg(listing)]
         video = [*final] if final else ["-c:v", "copy"]
+        if not final and fps and suffix in (".mp4", ".mov") and len(segments) > 1:
+            video += _even_times(args, fps, f"reading the frame times of {output}")
         tail = _metadata_args(metadata) if suffix not in (".gif", ".webp", ".apng") else []
         if suffix in (".mp4", ".mov"):
             tail += ["-movflags", "+faststart"]

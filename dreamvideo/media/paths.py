@@ -30,7 +30,7 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _check_name(path: Path, what: str, reserve: int) -> None:
+def check_name(path: Path, what: str, reserve: int) -> None:
     """A file name the folder's file system takes, with ``reserve`` bytes to spare (for the
     ``.parts`` folder beside a video); checked before any work."""
     try:
@@ -67,7 +67,7 @@ def check_output(
             f"{what} {path_text(path)}: unknown {kind} type {excerpt(path.suffix or '(none)')}; "
             f"use one of {', '.join(suffixes)}"
         )
-    _check_name(path, what, reserve)
+    check_name(path, what, reserve)
     for name, source in inputs:
         if source is not None and same_file(path, Path(source)):
             thing = "the input file" if name == "input" else f"the {name}"
@@ -108,7 +108,7 @@ def check_writable(folder: Path) -> None:
         ) from None
 
 
-def _new_file(folder: Path, prefix: str, suffix: str) -> Path:
+def new_file(folder: Path, prefix: str, suffix: str) -> Path:
     """Create a new empty file with a unique name in ``folder``. Like ``mkstemp`` (``O_EXCL``
     and no link followed) but with the usual permissions (0666 less the umask, 0644 for most
     users), since it becomes the user's output; mkstemp's are private (0600)."""
@@ -124,12 +124,14 @@ def _new_file(folder: Path, prefix: str, suffix: str) -> Path:
 
 
 @contextlib.contextmanager
-def temp_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
-    """A new, empty file with a unique name beside ``target`` (never an existing file or
-    link; a long name is cut, so the temporary one fits where the target does), removed on
-    exit unless it was renamed into place."""
-    name = _new_file(
-        target.parent,
+def temp_path(
+    target: Path, suffix: str | None = None, folder: Path | None = None
+) -> Iterator[Path]:
+    """A new, empty file with a unique name beside ``target`` (or in ``folder``, on the same
+    file system), never an existing file or link (a long name is cut, so the temporary one
+    fits where the target does), removed on exit unless it was renamed into place."""
+    name = new_file(
+        target.parent if folder is None else folder,
         f".{target.stem[:TEMP_STEM]}.",
         target.suffix if suffix is None else suffix,
     )

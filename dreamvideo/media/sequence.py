@@ -51,7 +51,8 @@ def natural_key(path: Path) -> list[object]:
 
 
 def frame_files(path: Path) -> list[Path]:
-    """The frames ``path`` names, in order; a one-line error if there are none."""
+    """The frames ``path`` names, in order; a one-line error if there are none, or if one of
+    them is not a regular file (a FIFO or a device would block the render on reading)."""
     if _is_dir(path):
         found = [p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
         found = [p for p in found if not p.name.startswith(".")]
@@ -62,21 +63,28 @@ def frame_files(path: Path) -> list[Path]:
                 f"as {path_text(path / ('%04d' + kinds[0]))}"
             )
     elif _PRINTF.search(path.name):
-        width = _PRINTF.search(path.name).group(1)
-        digits = rf"\d{{{int(width)}}}" if width.startswith("0") else r"\d+"
-        pattern = re.compile(
-            "".join(
-                digits if part is None else re.escape(part) for part in _split_printf(path.name)
-            )
-            + r"\Z"
-        )
-        folder = path.parent if str(path.parent) else Path(".")
-        found = [p for p in folder.iterdir() if pattern.match(p.name)] if _is_dir(folder) else []
+        found = written_frames(path)
     else:
-        found = [Path(p) for p in glob.glob(str(path)) if Path(p).is_file()]
+        found = [Path(p) for p in glob.glob(str(path)) if not _is_dir(Path(p))]
     if not found:
         raise UserError(f"no frames found for {path_text(path)}")
+    for p in found:
+        if not p.is_file():  # follows links: a link to a frame is a frame
+            raise UserError(
+                f"frame {path_text(p)} is not a regular file (a pipe, a device or a broken "
+                "link); move it away or give a pattern that leaves it out"
+            )
     return sorted(found, key=natural_key)
+
+
+def pattern_regex(pattern: Path) -> re.Pattern[str]:
+    """The file names a printf pattern names: ``frame_%04d.png`` -> ``frame_\\d{4}\\.png``
+    (``%d`` takes any number of digits), matched whole."""
+    width = _PRINTF.search(pattern.name).group(1)  # type: ignore[union-attr]
+    digits = rf"\d{{{int(width)}}}" if width.startswith("0") else r"\d+"
+    return re.compile(
+        "".join(digits if part is None else re.escape(part) for part in _split_printf(pattern.name))
+    )
 
 
 def _split_printf(name: str) -> list[str | None]:
@@ -188,10 +196,18 @@ def read_frame(path: Path) -> np.ndarray:
                 key = "RGBA" if "RGBA" in channels else "RGB" if "RGB" in channels else None
                 if key is None:
                     grey = next(iter(channels.values())).pixels
-                    return np.repeat(np.asarray(grey, np.float32)[..., None], 3, axis=2)
-                return np.asarray(channels[key].pixels, np.float32)
+                    pixels = np.repeat(np.asarray(grey, np.float32)[..., None], 3, axis=2)
+                else:
+                    pixels = np.asarray(channels[key].pixels, np.float32)
         except (OSError, RuntimeError, StopIteration, ValueError):
             raise UserError(f"frame {path_text(path)} cannot be read (not an EXR file)") from None
+        if not np.isfinite(pixels).all():  # NaN and infinity have no colour to dream
+            bad = int((~np.isfinite(pixels)).any(axis=2).sum())
+            raise UserError(
+                f"frame {path_text(path)} holds {bad} pixel(s) of NaN or infinity; fix them in "
+                "the program that wrote it (e.g. clamp or denoise the render)"
+            )
+        return pixels
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
         raise UserError(f"frame {path_text(path)} cannot be read (truncated or not a picture)")
@@ -260,27 +276,24 @@ def beside(pattern: Path, name: str) -> Path:
 
 
 def written_frames(pattern: Path) -> list[Path]:
-    """The files of ``pattern`` already on disk."""
+    """The files of ``pattern`` already on disk (anything there by those names: a frame, a
+    link, a pipe), in natural order."""
     folder = pattern.parent if str(pattern.parent) else Path(".")
-    return frame_files(pattern) if _is_dir(folder) and _has_any(pattern) else []
+    if not _is_dir(folder):
+        return []
+    regex = pattern_regex(pattern)
+    return sorted((p for p in folder.iterdir() if regex.fullmatch(p.name)), key=natural_key)
 
 
-def _has_any(pattern: Path) -> bool:
-    try:
-        frame_files(pattern)
-    except UserError:
-        return False
-    return True
-
-
-def write_frame(path: Path, frame: np.ndarray) -> None:
+def write_frame(path: Path, frame: np.ndarray, folder: Path | None = None) -> None:
     """Write one ``(H,W,3|4)`` RGB(A) frame: uint8 or uint16 to PNG/TIFF (JPEG and WebP take
     8 bits), float32 in 0..1 (sRGB-encoded, as dreamed) to EXR as linear light. Written under
-    a unique name beside ``path`` and renamed into place whole."""
+    a unique name in ``folder`` (default: beside ``path``; on the same file system) and renamed
+    into place whole."""
     from dreamvideo.media.paths import replace_into, temp_path
 
     suffix = path.suffix.lower()
-    with temp_path(path) as tmp:
+    with temp_path(path, folder=folder) as tmp:
         if suffix == ".exr":
             colour = srgb_decode(frame[..., :3].astype(np.float32)).astype(np.float32)
             pixels = np.dstack([colour, frame[..., 3]]) if frame.shape[2] == 4 else colour
@@ -305,12 +318,14 @@ def check_sequence_output(
     a folder that exists or can be made in one that does, no frame of it already there
     without ``overwrite``, and none of its names one of the files the run reads (a frame
     folder read and written at once)."""
-    from dreamvideo.media.paths import check_writable, same_file
+    from dreamvideo.media.paths import check_name, check_writable, same_file
 
     if pattern.suffix.lower() not in FRAME_SUFFIXES:
         raise UserError(
             f"output {path_text(pattern)}: frames are written as {', '.join(FRAME_SUFFIXES)}"
         )
+    check_name(frame_path(pattern, 10**9 - 1), f"output {path_text(pattern)}: a frame", 0)
+    check_name(pattern, "output", len(".parts"))
     folder = pattern.parent if str(pattern.parent) else Path(".")
     for what, source in inputs:
         if source is None:

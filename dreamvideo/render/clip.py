@@ -358,7 +358,7 @@ def render_video(
     """
     source = Path(source)
     reads = (("input", source), *cfg.reads())
-    output = check_render_output(output, reads, overwrite or resume)
+    output = check_render_output(output, reads, overwrite, resume, restart)
     if preview is not None:
         preview = check_preview(preview, (*reads, ("output", output)), overwrite)
     say = on_stage or (lambda text: None)

@@ -19,8 +19,9 @@ from dreamvideo.engine.device import HostFrame
 from dreamvideo.media.checkpoint import SegmentedRender, State, parts_dir
 from dreamvideo.media.codecs import Encoding
 from dreamvideo.media.ffmpeg import Sound, count_frames, read_video_metadata
-from dreamvideo.media.frame_folder import FrameFolderRender, read_settings
+from dreamvideo.media.frame_folder import FrameFolderRender, finished_files, read_settings
 from dreamvideo.media.images import PREVIEW_KEY, write_image
+from dreamvideo.media.owned import is_vouched
 from dreamvideo.media.sequence import frame_path
 from dreamvideo.render.output import open_render
 from dreamvideo.render.threads import Sink
@@ -136,12 +137,15 @@ def finished_before(job: Job) -> RenderResult | None:
         return None
     stored = (read_settings(job.output) if frames_out else read_video_metadata(job.output)) or {}
     frames, first = stored.pop("frames", None), stored.pop("first_number", None)
+    files = finished_files({"files": stored.pop("files", None)})
     if stored != json.loads(json.dumps(job.metadata)) or not isinstance(frames, int):
         return None
-    if frames_out:
+    if frames_out:  # every frame still as it was written
         whole = isinstance(first, int) and all(
-            frame_path(job.output, first + k).is_file() for k in range(frames)
-        )
+            is_vouched(job.output.parent / (n := frame_path(job.output, first + k).name),
+                       files.get(n))
+            for k in range(frames)
+        )  # fmt: skip
     else:
         whole = count_frames(job.output) == frames
     if not whole:

@@ -10,21 +10,53 @@ from typing import Any
 
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
-from dreamvideo.media.checkpoint import SegmentedRender
+from dreamvideo.media.checkpoint import SegmentedRender, parts_dir
 from dreamvideo.media.codecs import Encoding, choose_encoding
 from dreamvideo.media.ffmpeg import check_video_output
 from dreamvideo.media.frame_folder import FrameFolderRender
 from dreamvideo.media.paths import Inputs
 from dreamvideo.media.sequence import check_sequence_output, is_pattern
+from dreamvideo.names import FRAME_SUFFIXES, VIDEO_SUFFIXES
+from dreamvideo.text import path_text
 
 
-def check_render_output(output: str | Path, reads: Inputs, overwrite: bool) -> Path:
+def check_render_output(
+    output: str | Path,
+    reads: Inputs,
+    overwrite: bool,
+    resume: bool = False,
+    restart: bool = False,
+) -> Path:
     """A video file or a frame pattern that can receive this render (see the checks of
-    :func:`dreamvideo.media.paths.check_output` and :func:`check_sequence_output`)."""
+    :func:`dreamvideo.media.paths.check_output` and :func:`check_sequence_output`). What is
+    there may be replaced with ``overwrite``, on ``resume`` (a finished file is then kept),
+    and on ``restart`` of an unfinished render (it was allowed to replace it when it began).
+    A picture's name or a folder is one line saying how frames are written."""
     output = Path(output)
+    overwrite = overwrite or resume or (restart and parts_dir(output).is_dir())
     if is_pattern(output):
         return check_sequence_output(output, reads, overwrite)
+    suffix = output.suffix.lower()
+    if _is_dir(output) or (
+        suffix not in VIDEO_SUFFIXES and (suffix in FRAME_SUFFIXES or not suffix)
+    ):
+        example = (output if _is_dir(output) else output.parent) / (
+            (output.stem if not _is_dir(output) else "dream")
+            + "_%04d"
+            + (suffix if suffix in FRAME_SUFFIXES else ".png")
+        )
+        raise UserError(
+            f"output {path_text(output)}: give a video file ({', '.join(VIDEO_SUFFIXES)}), or "
+            f"numbered frames with a printf pattern such as {path_text(example)}"
+        )
     return check_video_output(output, reads, overwrite)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def encoding_for(

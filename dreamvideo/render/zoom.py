@@ -249,7 +249,7 @@ def render_zoom(
     """
     image = Path(image) if image is not None else None
     reads = (("input", image), *cfg.reads())
-    output = check_render_output(output, reads, overwrite or resume)
+    output = check_render_output(output, reads, overwrite, resume, restart)
     if preview is not None:
         preview = check_preview(preview, (*reads, ("output", output)), overwrite)
     if on_stage is not None and cfg.zoom.audio is not None:

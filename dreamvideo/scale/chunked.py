@@ -5,12 +5,13 @@ render them in parallel (:mod:`dreamvideo.scale.cluster`), or this process does,
 finished chunk in ``OUTPUT.parts/``, cross-fades the overlaps, and joins the file with the
 source's sound and the run's settings, as a single-process render does.
 
-Nothing is lost: a chunk is written (flushed, checksummed, listed in ``chunks.json``) as soon
+Nothing is lost: a chunk is written (flushed, checksummed, listed in ``done.json``) as soon
 as it lands, so a driver that is killed continues with ``--resume``, rendering only the
-chunks that are missing. The chunk plan is saved with the render: a resume with more or fewer
-workers or lanes continues the chunks that were planned (the plan splits short clips so that
-every lane of every worker has a share), only more or fewer of them run at once. Other
-settings are refused.
+chunks that are missing, in the batches they were planned in (a wave of ``video.lanes``
+chunks is dreamed as one batch; a wave with a chunk missing is dreamed again whole, since a
+chunk's frames depend on the batch it shares). The chunk plan is saved with the render: a
+resume with more or fewer workers continues the chunks that were planned, only more or
+fewer waves run at once. Other settings are refused.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import numpy as np
 from dreamvideo.config import Config
 from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.errors import UserError
+from dreamvideo.media.checkpoint import CHUNKED, parts_dir
 from dreamvideo.media.codecs import Encoding
-from dreamvideo.media.ffmpeg import VideoWriter, check_video_output, join_segments
+from dreamvideo.media.ffmpeg import VideoWriter, join_segments
 from dreamvideo.media.frames import probe_video, read_frames
 from dreamvideo.media.paths import temp_path
 from dreamvideo.media.sequence import is_pattern
@@ -56,7 +58,7 @@ from dreamvideo.render.loop import (
     run_metadata,
 )
 from dreamvideo.render.network import dreamer_for
-from dreamvideo.render.output import encoding_for
+from dreamvideo.render.output import check_render_output, encoding_for
 from dreamvideo.scale.chunks import Chunk, crossfade, plan_chunks
 from dreamvideo.scale.lanes import LaneProgress, render_lanes
 from dreamvideo.scale.store import ChunkStore, chunk_key, seam_key
@@ -151,7 +153,8 @@ def render_video_chunked(
         raise UserError(
             f"--workers writes video files; frames ({output.name}) are rendered without it"
         )
-    output = check_video_output(output, (("input", source), *cfg.reads()), overwrite or resume)
+    reads = (("input", source), *cfg.reads())
+    output = check_render_output(output, reads, overwrite, resume, restart)
     say = on_stage or (lambda text: None)
     info = probe_video(source, cfg.video.fps)
     plan = plan_clip(info, cfg.video, cfg.dream.upscale)
@@ -189,25 +192,32 @@ def render_video_chunked(
     chunk_frames = min(chunk_frames, math.ceil((last - plan.first) / shares))
     planned = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
     suffixes = {name: part_suffix(encoding, name) for name in PARTS}
-    store = ChunkStore(output, identity, planned, resume, restart, suffixes)
-    chunks = store.chunks
+    store = ChunkStore(output, identity, planned, resume, restart, suffixes, lanes)
+    chunks, waves = store.chunks, store.waves()
+    if store.lanes != lanes:
+        say(
+            f"the render was planned with {store.lanes} lane(s): its chunks are dreamed "
+            f"{store.lanes} at a time, as planned, so it matches an uninterrupted render"
+        )
     finished = False
     try:
-        todo = [c for c in chunks if chunk_key(c) not in store.done]
-        kept = sum(c.end - c.start for c in chunks if c not in todo)
-        # a worker without a chunk only costs
-        workers = None if workers is None else min(workers, max(len(todo), 1))
+        todo = [c for wave in waves for c in wave]
+        kept = sum(c.end - c.start for c in chunks if chunk_key(c) in store.done)
+        # a worker without a wave only costs
+        workers = None if workers is None else min(workers, max(len(waves), 1))
         on = "in this process" if workers is None else f"on {workers} worker(s)"
         say(
             f"{len(chunks)} chunk(s) of up to {max(c.end - c.start for c in chunks)} frames "
-            f"({len(cuts)} scene cut(s)), {len(chunks) - len(todo)} already done; "
+            f"({len(cuts)} scene cut(s)), {len(store.done_chunks())} already done; "
             f"{last - plan.first} frames at {plan.size[0]}x{plan.size[1]}, {on}"
-            + (f", {lanes} lanes in lockstep" if lanes > 1 else "")
+            + (f", {store.lanes} lanes in lockstep" if store.lanes > 1 else "")
         )
         t0, state = time.perf_counter(), {"done": kept, "live": {}}
 
         def landed(result: ChunkResult) -> None:
             chunk = chunks[result.index]
+            if chunk_key(chunk) in store.done:  # dreamed again for its wave: kept as it was
+                return
             store.add(chunk_key(chunk), {"head": result.head, "main": result.main,
                                          "tail": result.tail})  # fmt: skip
             blend_seams(store, chunks, encoding, info.fps)
@@ -218,7 +228,8 @@ def render_video_chunked(
 
         def heard(p: Any, pid: int, worker: int | None = None) -> None:
             chunk = chunks[p.chunk]
-            state["live"][p.chunk] = p.done * (chunk.end - chunk.start) / max(p.total, 1)
+            if chunk_key(chunk) not in store.done:
+                state["live"][p.chunk] = p.done * (chunk.end - chunk.start) / max(p.total, 1)
             if on_worker is not None:
                 slot, node = (p.worker, p.node) if worker is None else (worker, "")
                 on_worker(ChunkProgress(slot, p.chunk, p.done, p.total, p.fps, node, pid))
@@ -226,15 +237,16 @@ def render_video_chunked(
                 done = state["done"] + round(sum(state["live"].values()))
                 on_frame(FrameReport(chunk.start, done, plan.expected, False, 1.0))
 
-        jobs = [ChunkJob(cfg, c, plan.size, encoding, _steps(step, c)) for c in todo]
+        jobs = [[ChunkJob(cfg, c, plan.size, encoding, _steps(step, c)) for c in w] for w in waves]
         if jobs and workers is None:
             say(f"loading {cfg.dream.model}")
+            loaded = dreamer_for(cfg.dream, dreamer)
 
             def lane_heard(p: LaneProgress) -> None:
                 heard(p, os.getpid(), p.lane)
 
-            render_lanes(jobs, source, dreamer_for(cfg.dream, dreamer), lanes, landed,
-                         lane_heard)  # fmt: skip
+            for wave in jobs:
+                render_lanes(wave, source, loaded, len(wave), landed, lane_heard)
         elif jobs:
             from dreamvideo.scale.cluster import connected, run_chunks
 
@@ -260,6 +272,7 @@ def render_video_chunked(
             frames / float(info.fps),
             {**metadata, "frames": frames},
             encoding.final,
+            info.fps,
         )
         finished = True
     finally:
@@ -283,9 +296,27 @@ def render_clip(
     """The clip ``source`` rendered in one process
     (:func:`dreamvideo.render.clip.render_video`), or as chunks when ``workers`` or
     ``video.lanes`` ask for them (:func:`render_video_chunked`); ``kw``: the chosen
-    render's own options."""
-    if workers is None and cfg.video.lanes <= 1:
+    render's own options. A resume goes on the way the unfinished render was started,
+    whatever ``workers`` and ``video.lanes`` say now (said once)."""
+    chunked = workers is not None or cfg.video.lanes > 1
+    if kw.get("resume"):
+        parts = parts_dir(output)
+        was = (parts / CHUNKED).is_file() or (None if not (parts / "run.json").is_file() else False)
+        if was is not None and was != chunked and kw.get("on_stage") is not None:
+            kw["on_stage"](
+                "the unfinished render was made in chunks: it goes on in chunks"
+                if was
+                else "the unfinished render was made in one process: it goes on so "
+                "(--workers and --lanes apply to new renders)"
+            )
+        chunked = chunked if was is None else was
+    if not chunked:
+        kw.pop("on_worker", None)
         return render_video(cfg, source, output, **kw)
+    if kw.pop("preview", None) is not None:
+        raise UserError(
+            "--preview works without --workers and --lanes (chunks render out of order)"
+        )
     return render_video_chunked(cfg, source, output, workers=workers, **kw)
 
 

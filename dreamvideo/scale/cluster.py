@@ -131,13 +131,12 @@ class _Worker:
             tmp.write_bytes(source)
             tmp.replace(self.source)
         self.dreamer = dreamer_for(cfg.dream)
-        self.lanes = cfg.video.lanes
 
     def pid(self) -> int:
         return os.getpid()
 
     def render(self, jobs: list[ChunkJob]) -> list[ChunkResult]:
-        """Up to ``video.lanes`` chunks at once, in lanes (:mod:`dreamvideo.scale.lanes`)."""
+        """One wave of chunks, dreamed together in lanes (:mod:`dreamvideo.scale.lanes`)."""
         last: dict[int, float] = {}
         results: list[ChunkResult] = []
 
@@ -150,7 +149,7 @@ class _Worker:
                 )
 
         render_lanes(
-            jobs, self.source, self.dreamer, self.lanes, results.append, report, self.scratch
+            jobs, self.source, self.dreamer, len(jobs), results.append, report, self.scratch
         )
         where = {"node": self.node, "pid": str(os.getpid())}
         return [replace(result, worker=where) for result in results]
@@ -210,17 +209,18 @@ def run_chunks(
     ray: Any,
     cfg: Config,
     source: Path,
-    jobs: list[ChunkJob],
+    waves: list[list[ChunkJob]],
     workers: int,
     gpus: float | None,
     on_result: Callable[[ChunkResult], None],
     on_progress: Callable[[Progress, int], None] | None = None,
     key: str | None = None,
 ) -> list[str]:
-    """Render every job on ``workers`` actors (``key`` names the run's scratch files,
-    default: the source), ``on_result`` as each chunk lands (in any
-    order). ``on_progress(progress, pid)`` hears each worker's reports. A chunk whose worker
-    dies is given to a fresh worker, up to ``ATTEMPTS`` times. Returns notes on retries.
+    """Render every wave of jobs on ``workers`` actors, a wave at a time on each (its chunks
+    as lanes of one batch; ``key`` names the run's scratch files, default: the source),
+    ``on_result`` as each chunk lands (in any order). ``on_progress(progress, pid)`` hears
+    each worker's reports. A wave whose worker dies is given to a fresh worker, up to
+    ``ATTEMPTS`` times. Returns notes on retries.
     Whichever way it ends, the workers are stopped and their files removed everywhere."""
     from ray.util.queue import Queue
 
@@ -245,9 +245,7 @@ def run_chunks(
 
         slots = [start(k) for k in range(workers)]
         try:
-            return notes + _dispatch(
-                ray, slots, start, jobs, cfg.video.lanes, queue, on_result, on_progress
-            )
+            return notes + _dispatch(ray, slots, start, waves, queue, on_result, on_progress)
         finally:
             for handle in slots:
                 with contextlib.suppress(Exception):
@@ -260,19 +258,18 @@ def _dispatch(
     ray: Any,
     slots: list[Any],
     start: Callable[[int], Any],
-    jobs: list[ChunkJob],
-    lanes: int,
+    waves: list[list[ChunkJob]],
     queue: Any,
     on_result: Callable[[ChunkResult], None],
     on_progress: Callable[[Progress, int], None] | None,
 ) -> list[str]:
-    """Hand the jobs to the workers in ``slots`` as they free up, ``lanes`` at a time;
+    """Hand the waves to the workers in ``slots`` as they free up, one wave each;
     ``start(slot)`` replaces a worker that died. Returns notes on retries."""
     from ray.util.queue import Empty
 
     pids: dict[int, int] = {}
-    pending = deque((job, 1) for job in jobs)
-    running: dict[Any, tuple[int, list[tuple[ChunkJob, int]]]] = {}
+    pending = deque((wave, 1) for wave in waves)
+    running: dict[Any, tuple[int, list[ChunkJob], int]] = {}
     notes: list[str] = []
 
     def drain() -> None:
@@ -283,34 +280,33 @@ def _dispatch(
                     on_progress(p, pids.get(p.worker, 0))
 
     while pending or running:
-        busy = {slot for slot, _ in running.values()}
+        busy = {slot for slot, _, _ in running.values()}
         for slot in range(len(slots)):
             if slot not in busy and pending:
-                given = [pending.popleft() for _ in range(min(lanes, len(pending)))]
+                wave, attempt = pending.popleft()
                 if slot not in pids:
                     pids[slot] = ray.get(slots[slot].pid.remote())
-                running[slots[slot].render.remote([job for job, _ in given])] = (slot, given)
+                running[slots[slot].render.remote(wave)] = (slot, wave, attempt)
         ready, _ = ray.wait(list(running), num_returns=1, timeout=0.25)
         drain()
         for ref in ready:
-            slot, given = running.pop(ref)
+            slot, wave, attempt = running.pop(ref)
             try:
                 results = ray.get(ref)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
-                for job, attempt in given:
-                    if attempt >= ATTEMPTS:
-                        raise UserError(
-                            f"chunk {job.chunk.index} failed {attempt} times: its worker died "
-                            f"({type(e).__name__}); finished chunks are kept for --resume"
-                        ) from None
-                chunks = ", ".join(str(job.chunk.index) for job, _ in given)
+                chunks = ", ".join(str(job.chunk.index) for job in wave)
+                if attempt >= ATTEMPTS:
+                    raise UserError(
+                        f"chunk {chunks} failed {attempt} times: its worker died "
+                        f"({type(e).__name__}); finished chunks are kept for --resume"
+                    ) from None
                 notes.append(
                     f"worker {slot + 1} died during chunk {chunks}; "
                     "the chunk was rendered again by a fresh worker"
                 )
                 slots[slot] = start(slot)
                 pids.pop(slot, None)
-                pending.extendleft((job, attempt + 1) for job, attempt in reversed(given))
+                pending.appendleft((wave, attempt + 1))
                 continue
             except ray.exceptions.RayTaskError as e:
                 if isinstance(e.cause, UserError):

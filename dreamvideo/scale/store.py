@@ -5,16 +5,28 @@ A resume keeps the plan it finds and every listed file that is still whole."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from dreamvideo.errors import UserError
-from dreamvideo.media.checkpoint import CHUNKED, first_difference, parts_dir, read_json, sha256_of
+from dreamvideo.media.checkpoint import (
+    CHUNKED,
+    first_difference,
+    lock_parts,
+    parts_dir,
+    read_json,
+    restart_parts,
+    unfinished,
+)
+from dreamvideo.media.owned import clear_parts, parts_pattern, sha256_of
 from dreamvideo.media.paths import RenderLock, replace_into, temp_path, write_atomic
 from dreamvideo.scale.chunks import Chunk
 
 DONE_FILE = "done.json"  # the finished chunks' files with their sizes and checksums
+# what a chunked render writes into its parts folder (see dreamvideo.media.owned)
+CHUNK_PARTS = parts_pattern(
+    r"(chunk|seam)_\d{5}_(head|main|tail)\.\w+", r"chunks\.json", r"done\.json"
+)
 
 
 class ChunkStore:
@@ -28,19 +40,21 @@ class ChunkStore:
         resume: bool,
         restart: bool,
         suffixes: dict[str, str],
+        lanes: int = 1,
     ):
         """``chunks``: the plan of a new render; a resumed one keeps its saved plan.
-        ``suffixes``: each part's container ("head", "main", "tail")."""
+        ``suffixes``: each part's container ("head", "main", "tail"). ``lanes``: how many
+        chunks of the plan are dreamed together as one batch (:attr:`lanes`: the saved
+        plan's, on a resume)."""
         self.output, self.dir, self.chunks = output, parts_dir(output), chunks
+        self.lanes = lanes
         self.suffixes = suffixes
         identity = json.loads(json.dumps(identity))
-        if self.dir.is_symlink() or (self.dir.exists() and not self.dir.is_dir()):
-            raise UserError(f"{self.dir} is not a folder dreamvideo made; move it away first")
-        if self.dir.exists():
-            self.lock = RenderLock(self.dir / "lock", output)
+        lock = lock_parts(self.dir, output)
+        if lock is not None:
+            self.lock = lock
             if restart:
-                self.lock.release()
-                shutil.rmtree(self.dir)
+                restart_parts(self.dir, CHUNK_PARTS, self.lock)
         self.notes: list[str] = []
         if resume and self.dir.exists():
             if not (self.dir / CHUNKED).is_file():
@@ -52,6 +66,7 @@ class ChunkStore:
                 )
             saved = read_json(self.dir / CHUNKED, "the chunked render's settings")
             plan = saved.pop("chunks", None) if isinstance(saved, dict) else None
+            planned_lanes = saved.pop("lanes", 1) if isinstance(saved, dict) else 1
             if saved != identity:
                 self.lock.release()
                 raise UserError(
@@ -61,9 +76,12 @@ class ChunkStore:
                 )
             try:
                 self.chunks = _chunks(plan, identity.get("first"), identity.get("last"))
+                if not (isinstance(planned_lanes, int) and 1 <= planned_lanes <= 64):
+                    raise UserError("cannot resume: the saved chunk plan is damaged; add --restart")
             except UserError:
                 self.lock.release()
                 raise
+            self.lanes = planned_lanes
             self.done = self._intact()
         elif resume:
             raise UserError(
@@ -72,17 +90,13 @@ class ChunkStore:
             )
         elif self.dir.exists():
             self.lock.release()
-            raise UserError(
-                f"{self.dir} holds an unfinished render of {output}; add --resume to "
-                "continue it or --restart to discard it"
-            )
+            raise unfinished(self.dir, output)
         else:
             self.dir.mkdir()
             self.lock = RenderLock(self.dir / "lock", output)
             planned = [[c.start, c.end, c.lead] for c in chunks]
-            write_atomic(
-                self.dir / CHUNKED, json.dumps({**identity, "chunks": planned}, indent=1).encode()
-            )
+            saved = {**identity, "chunks": planned, "lanes": lanes}
+            write_atomic(self.dir / CHUNKED, json.dumps(saved, indent=1).encode())
             self.done = {}
             self._save()
 
@@ -132,6 +146,19 @@ class ChunkStore:
     def _save(self) -> None:
         write_atomic(self.dir / DONE_FILE, json.dumps(self.done, indent=1).encode())
 
+    def done_chunks(self) -> list[str]:
+        """The keys of the finished chunks (seams are not counted)."""
+        return [key for key in self.done if key.startswith("chunk_")]
+
+    def waves(self) -> list[list[Chunk]]:
+        """The chunks still to render, as the batches they are dreamed in: the plan's chunks
+        in groups of :attr:`lanes`, each group whole when any of its chunks is missing. A
+        chunk's frames depend on the batch it was dreamed in (batched convolutions round
+        differently), so a resumed render dreams each chunk in the batch it had, and matches
+        an uninterrupted one."""
+        groups = [self.chunks[k : k + self.lanes] for k in range(0, len(self.chunks), self.lanes)]
+        return [g for g in groups if any(chunk_key(c) not in self.done for c in g)]
+
     def path(self, name: str) -> Path:
         return self.dir / name
 
@@ -157,7 +184,8 @@ class ChunkStore:
         """Remove the folder when the file is made, or when nothing in it is worth keeping
         (so the next run is not told to resume an empty render)."""
         if finished or not self.done:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            left = clear_parts(self.dir, CHUNK_PARTS)
+            self.notes += [left] if left and finished else []
         self.lock.release()
 
 
