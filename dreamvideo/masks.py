@@ -3,7 +3,8 @@
 A mask SOURCE says where to dream (white) and where to keep the source (black)::
 
     matte.png            a picture: a still matte (for a clip it stays fixed in the frame)
-    matte.mp4 / folder/  a clip or frame folder: one matte frame per source frame
+    matte.mp4 / folder/  a clip or frame folder (or m_%04d.png, "m/*.png"): one matte frame
+                         per source frame
     alpha                the input's own alpha channel
     luma:0.6-1           a luma key of each source frame: dream where its luma is in 0.6..1
     key:#20a040/60       a colour key: dream within 60 (RGB distance, 0..441) of #20a040
@@ -21,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dreamvideo.errors import UserError
-from dreamvideo.text import excerpt
+from dreamvideo.text import excerpt, number
 
 KEY_TOLERANCE = 40.0  # RGB distance a colour key accepts when none is given
 MAX_DISTANCE = math.sqrt(3) * 255  # the largest RGB distance: black to white
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 ACCEPTED = "a picture, a clip or frame folder, alpha, luma:LOW-HIGH or key:#RRGGBB[/TOLERANCE]"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LUMA = re.compile(r"luma:\s*([0-9.]+)\s*-\s*([0-9.]+)")
-_KEY = re.compile(r"key:\s*#([0-9a-fA-F]{6})(?:\s*/\s*([0-9.]+))?")
+_LUMA = re.compile(r"luma:([^-]*)-(.*)", re.DOTALL)  # the bounds are numbers by text.NUMBER
+_KEY = re.compile(r"key:\s*#([0-9a-fA-F]{6})(?:\s*/(.*))?", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,12 @@ def parse_matte(text: str, key: str = "dream.mask") -> MatteSource:
         return MatteSource("alpha", text)
     if text.startswith("luma:"):
         m = _LUMA.fullmatch(text)
-        if not m:
-            raise UserError(f"{where}: a luma key is luma:LOW-HIGH with 0 <= LOW < HIGH <= 1")
-        low, high = float(m.group(1)), float(m.group(2))
+        low, high = (number(m.group(1)), number(m.group(2))) if m else (None, None)
+        if low is None or high is None:
+            raise UserError(
+                f"{where}: a luma key is luma:LOW-HIGH with numbers 0 <= LOW < HIGH <= 1, "
+                "such as luma:0.6-1"
+            )
         if not 0.0 <= low < high <= 1.0:
             raise UserError(
                 f"{where}: luma bounds must satisfy 0 <= LOW < HIGH <= 1, got {low:g}-{high:g}"
@@ -63,10 +67,13 @@ def parse_matte(text: str, key: str = "dream.mask") -> MatteSource:
         return MatteSource("luma", text, low=low, high=high)
     if text.startswith("key:"):
         m = _KEY.fullmatch(text)
-        if not m:
-            raise UserError(f"{where}: a colour key is key:#RRGGBB or key:#RRGGBB/TOLERANCE")
+        tol = None if m is None else KEY_TOLERANCE if m.group(2) is None else number(m.group(2))
+        if m is None or tol is None:
+            raise UserError(
+                f"{where}: a colour key is key:#RRGGBB or key:#RRGGBB/TOLERANCE with a number "
+                "for the tolerance, such as key:#20a040/60"
+            )
         rgb = m.group(1)
-        tol = float(m.group(2)) if m.group(2) is not None else KEY_TOLERANCE
         if not 0.0 < tol <= MAX_DISTANCE:
             raise UserError(
                 f"{where}: tolerance {tol:g} is out of range; give an RGB distance in "
@@ -76,10 +83,21 @@ def parse_matte(text: str, key: str = "dream.mask") -> MatteSource:
         return MatteSource("key", text, color=color, tolerance=tol)
     if not text:
         raise UserError(f"{key}: empty; give {ACCEPTED}")
-    if ":" in text.split("/")[0] and not Path(text).exists():
+    if ":" in text.split("/")[0] and not _exists(text):
         raise UserError(f"{where}: unknown kind of mask; give {ACCEPTED}")
-    kind = "picture" if Path(text).suffix.lower() in PICTURE_SUFFIXES else "clip"
-    return MatteSource(kind, text, path=text)
+    # a picture is one still matte; a clip, a frame folder, a printf pattern or a glob is one
+    # matte per frame
+    sequence = "%" in Path(text).name or any(c in Path(text).name for c in "*?[")
+    picture = Path(text).suffix.lower() in PICTURE_SUFFIXES and not sequence
+    return MatteSource("picture" if picture else "clip", text, path=text)
+
+
+def _exists(text: str) -> bool:
+    """Whether a file or folder is at ``text`` (a name too long to be one is not)."""
+    try:
+        return Path(text).exists()
+    except OSError:
+        return False
 
 
 def parse_regions(text: str | None, key: str = "dream.regions") -> dict[str, MatteSource]:

@@ -8,6 +8,8 @@ the package, so every other module may use it without an import cycle.
 
 from __future__ import annotations
 
+import math
+import re
 import reprlib
 
 # reprlib bounds containers, long ints and nested values, so an excerpt of a huge YAML value
@@ -62,3 +64,19 @@ def path_text(path: object) -> str:
 def plural(n: int, noun: str) -> str:
     """``"1 step"``, ``"3 steps"``: a count with its noun (regular plurals only)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# A number as a user writes one in a setting's text (a schedule's keyframe, a mask's bounds,
+# a key's tolerance): digits with an optional fraction, or a fraction alone, and an optional
+# exponent. No sign, no "inf", "nan" or "1_000": those are refused where text is parsed.
+NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = re.compile(NUMBER)
+
+
+def number(text: str) -> float | None:
+    """``text`` as a finite number by the one rule (:data:`NUMBER`), or ``None``."""
+    text = text.strip()
+    if len(text) > 400 or not _NUMBER.fullmatch(text):  # 400 digits and more make inf anyway
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from dreamvideo.media.ffmpeg import Sound
 from dreamvideo.media.ffmpeg import describe as describe_file
 from dreamvideo.media.probe import parse_description
 from dreamvideo.media.stream import StreamInput
+from dreamvideo.text import excerpt, path_text
 
 STREAMS = ("udp://", "srt://", "rtsp://", "rtmp://", "http://", "https://", "tcp://")
 OPEN_SECONDS = 20.0  # how long a stream may take to deliver its first frame
@@ -41,23 +44,46 @@ class Captured:
     time: float = 0.0  # seconds into the source (the timeline of Latest.sound)
 
 
+ACCEPTED = (
+    "a camera index (0), a device path, a stream URL (udp://, srt://, rtsp://, http://) or a clip"
+)
+MAX_CAMERA = 1023  # camera indices OpenCV takes: 0 is the first camera
+
+
+def _camera(source: str) -> bool:
+    return source.isascii() and source.isdigit()
+
+
 def describe(source: str) -> str:
     """What a live source is, for messages: a camera, a stream or a file."""
-    if source.isdigit():
+    if _camera(source):
         return f"camera {source}"
-    return f"stream {source}" if source.startswith(STREAMS) else f"file {source}"
+    return f"stream {source}" if source.startswith(STREAMS) else f"file {path_text(source)}"
 
 
 def check_source(source: str) -> bool:
-    """Whether ``source`` is a file (a clip or a device path); a file that is not there is a
-    :class:`UserError` naming what would be accepted."""
-    file = not source.isdigit() and not source.startswith(STREAMS)
-    if file and not Path(source).exists():
-        raise UserError(
-            f"live source {source!r}: no such file; give a camera index (0), a device "
-            "path, a stream URL (udp://, srt://, rtsp://, http://) or a clip"
-        )
-    return file
+    """Whether ``source`` is a file (a clip, or a camera's device path); what cannot be read
+    as a live source (nothing there, a pipe that would block, a folder, a camera number no
+    camera has) is a :class:`UserError` naming what would be accepted."""
+    if _camera(source):
+        if int(source) > MAX_CAMERA:
+            raise UserError(
+                f"live source {excerpt(source)}: no camera has that number; cameras are "
+                f"numbered from 0 (the first) to {MAX_CAMERA}"
+            )
+        return False
+    if source.startswith(STREAMS):
+        return False
+    try:
+        mode = os.stat(source).st_mode
+    except FileNotFoundError:
+        raise UserError(f"live source {path_text(source)}: no such file; give {ACCEPTED}") from None
+    except OSError as e:
+        raise UserError(f"live source {path_text(source)}: {e.strerror or e}") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):  # a camera is a character device
+        kind = "a folder" if stat.S_ISDIR(mode) else "a pipe or socket, which would block"
+        raise UserError(f"live source {path_text(source)} is {kind}; give {ACCEPTED}")
+    return True
 
 
 def file_sound(path: Path) -> Sound | None:
@@ -69,7 +95,10 @@ class _OpenCvInput:
     """A camera, a device path or a file, read by OpenCV (pictures only)."""
 
     def __init__(self, source: str) -> None:
-        self._cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
+        try:
+            self._cap = cv2.VideoCapture(int(source) if _camera(source) else source)
+        except cv2.error as e:  # OpenCV refuses what it cannot even try to open
+            raise UserError(f"cannot open {describe(source)}: {str(e).strip()[-200:]}") from None
         if not self._cap.isOpened():
             self._cap.release()
             raise UserError(
@@ -294,7 +323,7 @@ class Broadcast:
 def parse_serve(text: str) -> tuple[str, int]:
     """``[HOST:]PORT`` -> (host, port); 127.0.0.1 unless a host is given."""
     host, _, port = text.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
         raise UserError(f"--serve {text!r}: give a port (8000) or HOST:PORT (0.0.0.0:8000)")
     return host or "127.0.0.1", int(port)
 

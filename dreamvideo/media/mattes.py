@@ -26,20 +26,32 @@ EMPTY = 1.0 / 255.0  # a matte no brighter than this anywhere dreams nothing
 
 
 def _fit(matte: np.ndarray, size: tuple[int, int], what: str) -> np.ndarray:
-    """``matte`` ``(h,w)`` scaled to ``size`` = (W, H); another aspect is an error."""
+    """``matte`` ``(h,w)`` scaled to ``size`` = (W, H); another aspect is an error. A matte
+    made at the source's size fits frames whose side was rounded (to even, when the render
+    is narrower): within a pixel, or within 1 %, the aspect is the same."""
     import cv2
 
     h, w = matte.shape
     if (w, h) == size:
         return matte
     want, got = size[0] / size[1], w / h
-    if abs(got - want) > ASPECT_SLACK * want:
+    rounded = min(abs(h * size[0] / w - size[1]), abs(w * size[1] / h - size[0])) <= 1.0
+    if not rounded and abs(got - want) > ASPECT_SLACK * want:
         raise UserError(
             f"{what} is {w}x{h} but the frames are {size[0]}x{size[1]}; give a matte of the "
             f"same shape (aspect {want:.3f}, it has {got:.3f})"
         )
     shrink = w > size[0]
     return cv2.resize(matte, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def _there(path: Path, what: str) -> bool:
+    """Whether a file or folder is at ``path``; a name the system cannot take (too long) is
+    one line."""
+    try:
+        return path.exists()
+    except OSError as e:
+        raise UserError(f"{what}: {e.strerror or e}") from None
 
 
 class Mattes:
@@ -93,15 +105,16 @@ class Mattes:
         from dreamvideo.media.images import read_image
 
         path = Path(src.path or "")
-        if not path.is_file():
+        if not _there(path, what):
             raise UserError(f"{what}: no such file; give a picture, a clip or frame folder")
         return _fit(luma(read_image(path)), self.size, what)
 
     def _clip(self, src: MatteSource, what: str, needed: int | None) -> VideoInfo:
         from dreamvideo.media.frames import probe_video
+        from dreamvideo.media.sequence import is_sequence
 
         path = Path(src.path or "")
-        if not (path.exists() or "%" in path.name or "*" in path.name):
+        if not (is_sequence(path) or _there(path, what)):
             raise UserError(
                 f"{what}: no such file or folder; give a picture, a clip or frame folder"
             )

@@ -21,7 +21,9 @@ A manifest or settings file is data: the names it lists are checked by these rul
 other name, never taken as a list of things to remove. A parts folder is removed only once
 nothing is left in it; one that holds anything else stays where it is, and the render says
 what it holds. Files a run creates under unique temporary names (``O_EXCL``, see
-:func:`dreamvideo.media.paths.temp_path`) are its own until renamed into place.
+:func:`dreamvideo.media.paths.temp_path`) are its own until renamed into place; so are the
+folders it makes under unique names (``tempfile.mkdtemp``: a chunk's parts on a worker),
+removed whole with what the run put in them, from a scratch folder of its own naming.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -116,18 +119,39 @@ def remove_own(folder: Path, name: str, pattern: re.Pattern[str]) -> bool:
     return True
 
 
-def clear_parts(folder: Path, pattern: re.Pattern[str]) -> str | None:
-    """Remove a render's parts folder: every regular file in it whose name ``pattern`` (the
-    render's own part names, its temporary names included) matches, then the folder once it
-    is empty. Returns a note naming what was left when anything else is in it (the folder
-    stays), else ``None``."""
+def _remove_own_folder(folder: Path, name: str, pattern: re.Pattern[str] | None) -> bool:
+    """Remove the folder ``folder/name`` whole if ``pattern`` (the unique names a run gives
+    the folders it makes) matches it and it is a folder, not a link to one."""
+    if pattern is None or not (_plain(name) and pattern.fullmatch(name)):
+        return False
+    path = folder / name
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return False
+    except OSError:
+        return False
+    shutil.rmtree(path, ignore_errors=True)  # links inside are removed, never followed
+    return not os.path.lexists(path)
+
+
+def clear_parts(
+    folder: Path, pattern: re.Pattern[str], folders: re.Pattern[str] | None = None
+) -> str | None:
+    """Remove a render's parts (or scratch) folder: every regular file or link in it whose
+    name ``pattern`` (the render's own part names, its temporary names included) matches,
+    every folder ``folders`` matches, then the folder once it is empty. Returns a note naming
+    what was left when anything else is in it (the folder stays), else ``None``."""
     try:
         names = sorted(os.listdir(folder))
     except FileNotFoundError:
         return None
     except OSError as e:
         return f"{path_text(folder)} was left in place ({e.strerror or e})"
-    left = [n for n in names if not remove_own(folder, n, pattern)]
+    left = [
+        n
+        for n in names
+        if not (remove_own(folder, n, pattern) or _remove_own_folder(folder, n, folders))
+    ]
     if left:
         shown = ", ".join(left[:SHOWN]) + (", ..." if len(left) > SHOWN else "")
         return (

@@ -30,9 +30,10 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_name(path: Path, what: str, reserve: int) -> None:
+def check_name(path: Path, what: str, reserve: int, shown: str | None = None) -> None:
     """A file name the folder's file system takes, with ``reserve`` bytes to spare (for the
-    ``.parts`` folder beside a video); checked before any work."""
+    ``.parts`` folder beside a video); checked before any work. ``shown``: how the message
+    names it (default: the path)."""
     try:
         limit = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
     except (OSError, ValueError):
@@ -40,8 +41,8 @@ def check_name(path: Path, what: str, reserve: int) -> None:
     size = len(os.fsencode(path.name))
     if size + reserve > limit:
         raise UserError(
-            f"{what} {path_text(path)}: the file name is {size} bytes long; this folder takes "
-            f"names of at most {limit - reserve} bytes here"
+            f"{what} {shown or path_text(path)}: the file name is {size} bytes long; this "
+            f"folder takes names of at most {limit - reserve} bytes here"
         )
 
 

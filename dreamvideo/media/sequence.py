@@ -25,7 +25,7 @@ import numpy as np
 
 from dreamvideo.errors import UserError
 from dreamvideo.names import FRAME_SUFFIXES
-from dreamvideo.text import path_text
+from dreamvideo.text import excerpt, path_text
 
 DEFAULT_FPS = Fraction(24)  # frames carry no rate; --fps sets it
 _PRINTF = re.compile(r"%(0?\d*)d")
@@ -47,7 +47,8 @@ def _is_dir(path: Path) -> bool:
 
 def natural_key(path: Path) -> list[object]:
     """``frame_2`` before ``frame_10``: digits compare as numbers."""
-    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", path.name)]
+    return [int(p) if p.isascii() and p.isdigit() else p.lower()
+            for p in re.split(r"(\d+)", path.name)]  # fmt: skip
 
 
 def frame_files(path: Path) -> list[Path]:
@@ -324,7 +325,8 @@ def check_sequence_output(
         raise UserError(
             f"output {path_text(pattern)}: frames are written as {', '.join(FRAME_SUFFIXES)}"
         )
-    check_name(frame_path(pattern, 10**9 - 1), f"output {path_text(pattern)}: a frame", 0)
+    frame = frame_path(pattern, 10**9 - 1)
+    check_name(frame, "output", 0, f"{path_text(pattern)} (a frame such as {excerpt(frame.name)})")
     check_name(pattern, "output", len(".parts"))
     folder = pattern.parent if str(pattern.parent) else Path(".")
     for what, source in inputs:

@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from dreamvideo.errors import UserError
 from dreamvideo.motion.expressions import Expression, ExpressionError, compile_expression
-from dreamvideo.text import excerpt
+from dreamvideo.text import NUMBER, excerpt
 
 T = TypeVar("T", float, str, "float | Expression")
 # Limits on what a schedule may hold, checked before any parsing so hostile text costs nothing.
@@ -42,7 +42,7 @@ PROGRESS_FRAMES = 50_000  # frames between progress reports of a check over ever
 EASINGS = {"linear": lambda a: a, "smooth": lambda a: a * a * (3 - 2 * a), "step": lambda a: 0.0}
 _MODE = re.compile(rf"\s*({'|'.join(EASINGS)})\s*:\s*(?=\d|\.\d)")
 # a keyframe starts where a TIME ':' follows the start or a comma
-_KEY_START = re.compile(r"(?:^|,)\s*(\d+(?:\.\d+)?|\.\d+)(s?)\s*:")
+_KEY_START = re.compile(rf"(?:^|,)\s*({NUMBER})(s?)\s*:")
 
 
 class ScheduleError(UserError):
@@ -51,7 +51,7 @@ class ScheduleError(UserError):
 
 def is_schedule(text: str) -> bool:
     """Whether ``text`` is keyframed (starts with ``TIME:`` or an interpolation name)."""
-    return bool(_MODE.match(text) or re.match(r"\s*(\d+(\.\d+)?|\.\d+)s?\s*:", text))
+    return bool(_MODE.match(text) or re.match(rf"\s*{NUMBER}s?\s*:", text))
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,9 @@ from dreamvideo.render.loop import (
 )
 from dreamvideo.render.loop import run as run_render
 from dreamvideo.render.network import dreamer_for
-from dreamvideo.render.output import check_render_output, encoding_for
+from dreamvideo.render.output import check_render_output, check_upscaled, encoding_for
 from dreamvideo.render.threads import in_parallel, prefetch
-from dreamvideo.text import plural
+from dreamvideo.text import path_text, plural
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,6 @@ class ClipPlan:
         count = self.info.frame_count
         end = count if self.last is None else min(self.last, count or self.last)
         return max(0, end - self.first)
-
-
-MAX_UPSCALED = 7680 * 4320  # pixels of an upscaled frame: 8K
 
 
 def _even(x: float) -> int:
@@ -101,11 +98,7 @@ def plan_clip(info: VideoInfo, video: VideoConfig, upscale: float = 1.0) -> Clip
         )
     if upscale > 1.0:
         size = (_even(size[0] * upscale), _even(size[1] * upscale))
-        if size[0] * size[1] > MAX_UPSCALED:
-            raise UserError(
-                f"dream.upscale {upscale:g}: {info.path}'s frames would be {size[0]}x{size[1]}, "
-                "over 8K (33 megapixels); choose a smaller upscale or video.width"
-            )
+        check_upscaled(size, upscale, f"{path_text(info.path)}'s frames", "video.width")
     if video.end is not None and video.end <= video.start:
         raise UserError(f"video.end ({video.end} s) must come after video.start ({video.start} s)")
     first, last = _frame_at(video.start, info), _frame_at(video.end, info)

@@ -48,7 +48,7 @@ from dreamvideo.media.live import (
 from dreamvideo.media.mattes import Mattes, mattes_for
 from dreamvideo.media.paths import temp_path
 from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
-from dreamvideo.motion.flow import track
+from dreamvideo.motion.flow import MIN_FLOW_SIDE, track
 from dreamvideo.render.clip import clip_steps, flow_function
 from dreamvideo.render.network import dreamer_for
 from dreamvideo.render.output import encoding_for
@@ -56,6 +56,7 @@ from dreamvideo.render.output import encoding_for
 REPORT_EVERY = 3.0  # seconds between live lines
 WINDOW = 12  # dreamed frames over which the rate is measured
 MIN_SCALE = 0.5  # the budget lowers the touch-ups' size to this share of the preset's at most
+MIN_FPS, MAX_FPS = 0.1, 240.0  # target rates a live run takes (and its recording's)
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,16 @@ class LiveResult:
 
 
 def live_size(frame: np.ndarray, width: int | None) -> tuple[int, int]:
-    """(w, h) the live frames are dreamed at: ``width`` wide (even height), or as they come."""
+    """(w, h) the live frames are dreamed at: ``width`` wide (even height), or as they come;
+    frames too small to follow with optical flow are one line."""
     h, w = frame.shape[:2]
-    if not width:
-        return w, h
-    return width, max(2, 2 * round(h * width / w / 2))
+    size = (w, h) if not width else (width, max(2, 2 * round(h * width / w / 2)))
+    if min(size) < MIN_FLOW_SIDE:
+        raise UserError(
+            f"live frames of {size[0]}x{size[1]} are too small to follow with optical flow; "
+            f"dream at least {MIN_FLOW_SIDE} pixels on each side (--width)"
+        )
+    return size
 
 
 def per_second(times: deque[float]) -> float:
@@ -236,9 +242,16 @@ def run_live(
     port 0 picks one); ``on_frame(source, dream)``: each dreamed frame, ``(H,W,3)`` uint8,
     beside the source frame it was dreamed from."""
     say = on_stage or (lambda text: None)
+    if width is not None:  # the bounds of video.width, in its words
+        cfg = cfg.override("video", width=width)
+    if not MIN_FPS <= fps <= MAX_FPS:  # NaN fails it too
+        raise UserError(
+            f"--fps {fps:g}: give a rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second"
+        )
     push_args = stream_args(stream, fps) if stream is not None else None
     if output is not None:
-        output = check_video_output(Path(output), (("input", Path(source)),), overwrite)
+        reads = (("input", Path(source)), *cfg.reads())
+        output = check_video_output(Path(output), reads, overwrite)
         # a codec the container lacks is said now; the segment's container is known
         segment = recording_encoding(cfg, output, (16, 16)).segment_suffix
     if not check_source(source):  # a stream or camera may take a while to open

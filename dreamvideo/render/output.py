@@ -19,6 +19,18 @@ from dreamvideo.media.sequence import check_sequence_output, is_pattern
 from dreamvideo.names import FRAME_SUFFIXES, VIDEO_SUFFIXES
 from dreamvideo.text import path_text
 
+MAX_UPSCALED = 7680 * 4320  # pixels of an upscaled frame: 8K
+
+
+def check_upscaled(size: tuple[int, int], upscale: float, what: str, smaller: str) -> None:
+    """Upscaled frames of ``size`` = (w, h) larger than 8K are one line (``what``: whose
+    frames, ``smaller``: the setting that makes them smaller), before any work."""
+    if upscale > 1.0 and size[0] * size[1] > MAX_UPSCALED:
+        raise UserError(
+            f"dream.upscale {upscale:g}: {what} would be {size[0]}x{size[1]}, over 8K "
+            f"(33 megapixels); choose a smaller upscale or {smaller}"
+        )
+
 
 def check_render_output(
     output: str | Path,

@@ -51,7 +51,7 @@ from dreamvideo.render.loop import (
 )
 from dreamvideo.render.loop import run as run_render
 from dreamvideo.render.network import dreamer_for
-from dreamvideo.render.output import check_render_output, encoding_for
+from dreamvideo.render.output import check_render_output, check_upscaled, encoding_for
 
 
 def load_audio(cfg: Config) -> Envelopes | None:
@@ -137,9 +137,12 @@ def _hex_color(text: str) -> tuple[int, int, int]:
 
 
 def zoom_size(cfg: Config) -> tuple[int, int]:
-    """The frames' (width, height): ``zoom.width`` x ``zoom.height`` times ``dream.upscale``."""
+    """The frames' (width, height): ``zoom.width`` x ``zoom.height`` times ``dream.upscale``
+    (at most 8K, as a clip's)."""
     k = cfg.dream.upscale
-    return max(16, round(cfg.zoom.width * k)), max(16, round(cfg.zoom.height * k))
+    size = max(16, round(cfg.zoom.width * k)), max(16, round(cfg.zoom.height * k))
+    check_upscaled(size, k, "the zoom's frames", "zoom.width and zoom.height")
+    return size
 
 
 def start_picture(cfg: Config, image: Path | None) -> np.ndarray:

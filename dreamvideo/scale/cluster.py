@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
+import re
 import socket
 import tempfile
 import time
@@ -24,6 +24,7 @@ from typing import Any
 
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
+from dreamvideo.media.owned import clear_parts, parts_pattern
 from dreamvideo.scale.lanes import LaneProgress, render_lanes
 from dreamvideo.scale.worker import ChunkJob, ChunkResult
 
@@ -62,6 +63,13 @@ def connected(address: str | None) -> Iterator[Any]:
         ray.shutdown()
 
 
+SOURCE_PREFIX = "dreamvideo-source-"  # a worker machine's copy of the clip, by its digest
+# what a run keeps in its scratch folder (see dreamvideo.media.owned): the clip's copy (and
+# the temporary name it is written under), and the folders each chunk and job works in
+SCRATCH_FILES = parts_pattern(rf"{SOURCE_PREFIX}[0-9a-f]{{16}}(\.\w+)?(\.\d+)?")
+SCRATCH_FOLDERS = re.compile(r"dreamvideo-(chunk|job)-\w+")
+
+
 def scratch_dir(run: str) -> Path:
     """This machine's folder for the worker files of one render (or batch): the clip's copy,
     the chunks' parts while they are encoded, a job's input and output."""
@@ -69,7 +77,10 @@ def scratch_dir(run: str) -> Path:
 
 
 def _remove_scratch(run: str) -> None:
-    shutil.rmtree(scratch_dir(run), ignore_errors=True)
+    """Remove what this run (or a killed run of the same output) left on this machine."""
+    folder = scratch_dir(run)
+    if folder.is_dir() and not folder.is_symlink():
+        clear_parts(folder, SCRATCH_FILES, SCRATCH_FOLDERS)
 
 
 @contextlib.contextmanager
@@ -125,7 +136,7 @@ class _Worker:
         self.scratch = scratch_dir(run)
         self.scratch.mkdir(exist_ok=True)
         digest = hashlib.sha256(source).hexdigest()[:16]
-        self.source = self.scratch / f"dreamvideo-source-{digest}{suffix}"
+        self.source = self.scratch / f"{SOURCE_PREFIX}{digest}{suffix}"
         if not self.source.exists():  # one copy per machine, shared by its workers
             tmp = self.source.with_name(f"{self.source.name}.{os.getpid()}")
             tmp.write_bytes(source)

@@ -9,6 +9,7 @@ removed (nothing half-written stays behind).
 
 from __future__ import annotations
 
+import re
 import secrets
 import shlex
 import shutil
@@ -22,9 +23,14 @@ import yaml
 
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
-from dreamvideo.media.checkpoint import parts_dir
+from dreamvideo.media.checkpoint import SEGMENT_PARTS, parts_dir
+from dreamvideo.media.owned import clear_parts
 from dreamvideo.media.paths import write_atomic
 from dreamvideo.presets import load_preset, set_values
+from dreamvideo.scale.store import CHUNK_PARTS
+
+# what a studio render in one process or in lanes leaves in its parts (dreamvideo.media.owned)
+RENDER_PARTS = re.compile(f"{SEGMENT_PARTS.pattern}|{CHUNK_PARTS.pattern}")
 
 
 class Cancelled(Exception):
@@ -234,8 +240,8 @@ def run_in_thread(
         except Exception as e:  # shown in the page rather than lost in a log
             state["error"] = f"error: {type(e).__name__}: {e}"
         finally:
-            if "result" not in state:
-                shutil.rmtree(parts_dir(output), ignore_errors=True)
+            if "result" not in state:  # the studio's own file: its render's parts go too
+                clear_parts(parts_dir(output), RENDER_PARTS)
                 output.unlink(missing_ok=True)
 
     thread = threading.Thread(target=target, daemon=True)
