@@ -17,7 +17,8 @@ from dreamvideo.media.ffmpeg import (
     join_segments,
     read_video_metadata,
 )
-from dreamvideo.media.frames import exact_fps, probe_video, read_frames
+from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.media.probe import exact_fps
 
 
 def test_exact_fps_keeps_ntsc_rates():

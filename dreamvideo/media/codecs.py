@@ -42,6 +42,9 @@ FRAME_DEEP = (".png", ".tif", ".tiff")
 FRAME_ALPHA = (".png", ".tif", ".tiff", ".webp", ".exr")
 ANIMATIONS = ("gif", "webp", "apng")  # made once from lossless segments; no sound
 ALPHA_CODECS = ("prores4444", "vp9", "ffv1", "webp", "apng")
+# what a container holds an alpha source in when no codec is asked for: editors take ProRes
+# 4444 in .mov; .mkv keeps everything losslessly (.webm's own VP9 holds alpha already)
+ALPHA_DEFAULTS = {".mov": "prores4444", ".mkv": "ffv1"}
 DEEP_CODECS = ("h265", "prores", "prores4444", "vp9", "av1", "ffv1")  # 10 bits and more
 # the sound a container takes when the source's will not go in as it is
 SOUND = {".webm": ("libopus", "-b:a", "128k")}
@@ -119,8 +122,12 @@ def video_args(
     alpha: bool = False,
     deep: bool = False,
     hdr: str | None = None,
+    mastering: str | None = None,
+    light: tuple[int, int] | None = None,
 ) -> list[str]:
-    """ffmpeg's output arguments for one codec (no container, no file name)."""
+    """ffmpeg's output arguments for one codec (no container, no file name). Kept HDR carries
+    its ``mastering`` display (x265's ``master-display`` syntax) and content ``light`` level
+    (MaxCLL, MaxFALL) in the stream, where the encoder writes them (H.265, AV1)."""
     w, h = size
     if codec == "h264":
         if lossless:
@@ -129,6 +136,10 @@ def video_args(
                 "-pix_fmt", _yuv(w, h, False, False), *_to_yuv(None)]  # fmt: skip
     if codec == "h265":
         params = "log-level=error" + (":lossless=1" if lossless else "")
+        if hdr and mastering:
+            params += f":master-display={mastering}"
+        if hdr and light:
+            params += f":max-cll={light[0]},{light[1]}"
         return ["-c:v", "libx265", "-crf", str(crf), "-preset", preset, "-x265-params", params,
                 "-tag:v", "hvc1", "-pix_fmt", _yuv(w, h, deep, False), *_to_yuv(hdr)]  # fmt: skip
     if codec in ("prores", "prores4444"):
@@ -142,8 +153,11 @@ def video_args(
                 "-cpu-used", str(_VPX_SPEED[preset]), "-pix_fmt",
                 _yuv(w, h, deep and not alpha, alpha), *_to_yuv(hdr)]  # fmt: skip
     if codec == "av1":
+        hdr10 = [f"mastering-display={mastering}"] if hdr and mastering else []
+        hdr10 += [f"content-light={light[0]},{light[1]}"] if hdr and light else []
+        extra = ["-svtav1-params", ":".join(hdr10)] if hdr10 else []
         return ["-c:v", "libsvtav1", "-crf", str(crf), "-preset", str(_SVT_PRESET[preset]),
-                "-pix_fmt", _yuv(w, h, deep, False), *_to_yuv(hdr)]  # fmt: skip
+                *extra, "-pix_fmt", _yuv(w, h, deep, False), *_to_yuv(hdr)]  # fmt: skip
     if codec == "ffv1":
         pix = {(False, False): "rgb24", (True, False): "rgba", (False, True): "rgb48le",
                (True, True): "rgba64le"}[alpha, deep]  # fmt: skip
@@ -187,6 +201,8 @@ def choose_encoding(
     sound: bool = False,
     frames: bool = False,
     what: str = "output",
+    mastering: str | None = None,
+    light: tuple[int, int] | None = None,
 ) -> Encoding:
     """The encoding of an output named ``*suffix``: ``codec`` ("auto": the container's own),
     keeping ``alpha`` where the codec can, 10 bits where ``depth`` asks or ("auto") where the
@@ -197,6 +213,13 @@ def choose_encoding(
     if frames:
         return _frames_encoding(suffix, depth, alpha, source_depth, sound)
     default, allowed = CONTAINERS[suffix]
+    notes = []
+    if codec == "auto" and alpha and default not in ALPHA_CODECS and suffix in ALPHA_DEFAULTS:
+        codec = ALPHA_DEFAULTS[suffix]  # the source's alpha kept, in the codec that holds it
+        notes.append(
+            f"the source has alpha: written as {CODECS[codec]}, which keeps it "
+            f"(--codec {default} leaves it out)"
+        )
     codec = default if codec == "auto" else codec
     if codec not in allowed:
         homes = ", ".join(s for s, (_, takes) in CONTAINERS.items() if codec in takes)
@@ -204,7 +227,6 @@ def choose_encoding(
             f"{what}: {CODECS[codec]} does not go into {suffix} files; {suffix} takes "
             f"{', '.join(allowed)}, and {codec} goes into {homes}"
         )
-    notes = []
     keep_alpha = alpha and codec in ALPHA_CODECS
     if alpha and not keep_alpha:
         fits = ", ".join(c for c in ALPHA_CODECS if c in allowed) or "none here"
@@ -229,7 +251,13 @@ def choose_encoding(
             codec, suffix, tuple(video_args("ffv1", size, alpha=keep_alpha)), ".mkv",
             alpha=keep_alpha, final=animation_args(codec, keep_alpha, loop), notes=tuple(notes),
         )  # fmt: skip
-    args = video_args(codec, size, crf, lossless, preset, alpha=keep_alpha, deep=deep, hdr=hdr)
+    if hdr and (mastering or light) and codec not in ("h265", "av1"):
+        notes.append(
+            f"the source's HDR10 mastering display and light levels are left out: "
+            f"{CODECS[codec]} does not carry them here (H.265 and AV1 do)"
+        )
+    args = video_args(codec, size, crf, lossless, preset, alpha=keep_alpha, deep=deep, hdr=hdr,
+                      mastering=mastering, light=light)  # fmt: skip
     if codec == "vp9" and keep_alpha:
         # WebM keeps VP9's alpha beside each frame, which joining by stream copy drops: the
         # segments are lossless and the clip is encoded once, at the end

@@ -139,19 +139,23 @@ def describe(path: Path, timeout: float = PROBE_SECONDS) -> str:
     return r.stderr.decode("utf-8", "replace")
 
 
-def packet_times(path: Path, timeout: float = PROBE_SECONDS) -> list[float]:
-    """The presentation times (seconds, in display order) of the first video stream's
-    packets: a constant-rate clip steps evenly, a variable-rate one does not. Nothing is
-    decoded (``framecrc`` of a stream copy)."""
+def packet_times(
+    path: Path, stream: int = 0, limit: int | None = None, timeout: float = PROBE_SECONDS
+) -> tuple[list[int], Fraction]:
+    """The presentation times of video stream ``stream``'s packets (the first ``limit`` of
+    them, or all), ascending, in units of the time base returned beside them: a
+    constant-rate clip steps evenly, a variable-rate one does not. Nothing is decoded
+    (``framecrc`` of a stream copy)."""
     text = run_ffmpeg(
-        ["-i", file_arg(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+        ["-i", file_arg(path), "-map", f"0:v:{stream}", "-c", "copy",
+         *(["-frames:v", str(limit)] if limit else []), "-f", "framecrc", "-"],
         f"reading the frame times of {path}",
         timeout,
-    )
+    )  # fmt: skip
     base = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.MULTILINE)
-    unit = int(base.group(1)) / int(base.group(2)) if base else 1.0
+    unit = Fraction(int(base.group(1)), int(base.group(2))) if base else Fraction(1)
     pts = [int(f.split(",")[2]) for f in text.splitlines() if f and not f.startswith("#")]
-    return sorted(p * unit for p in pts)
+    return sorted(pts), unit
 
 
 def raw_frames(

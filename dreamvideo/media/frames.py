@@ -14,10 +14,8 @@ wrongly is read by ffmpeg. Frame folders are read by :mod:`dreamvideo.media.sequ
 from __future__ import annotations
 
 import contextlib
-import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,86 +23,37 @@ import numpy as np
 
 from dreamvideo.errors import UserError
 from dreamvideo.media.ffmpeg import EncodeError, describe, file_arg, packet_times, raw_frames
-from dreamvideo.media.probe import VideoStream, parse_description
+from dreamvideo.media.probe import (
+    Timing,
+    VideoInfo,
+    VideoStream,
+    exact_fps,
+    frame_rate,
+    parse_description,
+)
+from dreamvideo.media.sequence import is_sequence, probe_sequence, read_sequence
 from dreamvideo.text import path_text
 
 HDR_MODES = ("sdr", "keep")  # an HDR source is dreamed in SDR BT.709, or kept as it is
 # OpenCV's first frame may differ from ffmpeg's by rounding (a level or two); a decoder that
 # hands back black or garbled frames differs by tens of levels
 DECODE_MISMATCH = 12.0
-VFR_SPREAD = 0.05  # frame intervals this far from their median make a clip's rate variable
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a clip's headers say. ``frame_count`` is an estimate, for progress bars only."""
-
-    path: Path
-    width: int  # display pixels: upright, square (non-square pixels are scaled)
-    height: int
-    fps: Fraction  # exact rate, e.g. 30000/1001 (a variable rate's nominal one)
-    frame_count: int
-    rotation: int  # degrees the stored frames are turned clockwise to be upright
-    has_audio: bool
-    duration: float | None  # seconds, from the container
-    stream: VideoStream | None = None  # the video stream, as ffmpeg describes it
-    reader: str = "opencv"  # "opencv", "ffmpeg" (a filtered pipe) or "frames" (a folder)
-    vfr: bool = False  # variable frame rate, made constant at ``fps`` by the reader
-    audio_streams: int = 0
-    subtitle_streams: int = 0
-    files: tuple[Path, ...] = field(default=(), repr=False)  # a frame folder's frames
-    alpha: bool = False  # the frames carry an alpha channel
-    depth: int = 8  # bits per channel of the source; 32 for float
-
-    @property
-    def hdr(self) -> str | None:
-        return self.stream.hdr if self.stream is not None else None
-
-    def notes(self, hdr: str = "sdr") -> list[str]:
-        """What reading the source does to it, said once before a render."""
-        s = self.stream
-        said = []
-        if s is not None and s.interlaced:
-            said.append(f"interlaced ({s.field_order}): deinterlaced with bwdif")
-        if self.hdr:
-            said.append(
-                f"HDR ({self.hdr.upper()}): dreamed in SDR BT.709 after a tone map"
-                if hdr == "sdr"
-                else f"HDR ({self.hdr.upper()}): kept as HDR (encode.hdr keep)"
-            )
-        if s is not None and s.sar != 1:
-            said.append(
-                f"non-square pixels (SAR {s.sar.numerator}:{s.sar.denominator}): dreamed at "
-                f"{self.width}x{self.height}, the display aspect"
-            )
-        if self.vfr:
-            said.append(
-                f"variable frame rate: rendered at a constant {float(self.fps):.3f} fps, frames "
-                "repeated or dropped so the sound stays in sync"
-            )
-        return said
+TIMING_PACKETS = 600  # frames whose times tell a constant rate (all are read when uneven)
 
 
-def exact_fps(fps: float) -> Fraction:
-    """The rate as a fraction: 25.0 -> 25, 29.97002997 -> 30000/1001 (NTSC rates exactly)."""
-    for den in (1, 1001):
-        num = round(fps * den)
-        if num and abs(num / den - fps) < 1e-5 * fps:  # relative: 0.1 fps is not 100/1001
-            return Fraction(num, den)
-    return Fraction(fps).limit_denominator(1001)
-
-
-def _variable(path: Path, stream: VideoStream) -> bool:
-    """Whether the frames of ``path`` come at uneven times. Only checked when the average
-    rate and the base rate differ, which a constant-rate clip never shows."""
-    if stream.fps is None or stream.tbr is None or abs(stream.fps - stream.tbr) < 0.01:
-        return False
-    times = packet_times(path)
-    steps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
-    if len(steps) < 2:
-        return False
-    typical = statistics.median(steps)
-    return max(abs(s - typical) for s in steps) > VFR_SPREAD * typical
+def _timing(path: Path, stream: VideoStream) -> Timing | None:
+    """The clip's rate from its frames' times: exact where they step evenly; the average of
+    all of them where they do not (a variable rate, timestamps that jitter). A clip whose
+    first frames step evenly is read whole only when ffmpeg's own average rate and base
+    rate disagree, which a constant-rate clip never shows."""
+    ticks, base = packet_times(path, stream.index, TIMING_PACKETS)
+    timing = frame_rate(ticks, base)
+    hinted = stream.fps is not None and stream.tbr is not None and stream.fps != stream.tbr
+    if len(ticks) >= TIMING_PACKETS and (hinted or (timing is not None and timing.uneven)):
+        timing = frame_rate(*packet_times(path, stream.index))
+    return timing
 
 
 def _display_size(stream: VideoStream) -> tuple[int, int]:
@@ -122,8 +71,6 @@ def probe_video(path: str | Path, fps: float | None = None) -> VideoInfo:
     A folder of frames, a printf pattern (``frame_%04d.png``) or a glob (``shots/*.exr``) is a
     frame sequence (see :mod:`dreamvideo.media.sequence`), at ``fps`` (24 when not given); a
     clip keeps its own rate."""
-    from dreamvideo.media.sequence import is_sequence, probe_sequence
-
     path = Path(path)
     if is_sequence(path):
         return probe_sequence(path, fps)
@@ -144,13 +91,18 @@ def probe_video(path: str | Path, fps: float | None = None) -> VideoInfo:
             f"{path_text(path)} is not a video (ffmpeg finds no video stream in it; try "
             "converting it to MP4)"
         )
-    vfr = _variable(path, stream)
-    needs_ffmpeg = stream.interlaced or stream.hdr or stream.sar != 1 or stream.alpha or vfr
-    rate = stream.tbr if vfr else stream.fps or stream.tbr
+    timing = _timing(path, stream)
+    vfr = timing is not None and timing.uneven
+    # OpenCV reads a file's first video stream; another (a thumbnail came first) needs ffmpeg
+    needs_ffmpeg = (
+        stream.interlaced or stream.hdr or stream.sar != 1 or stream.alpha or vfr or stream.index
+    )
+    rate = timing.rate if timing is not None else exact_fps(float(stream.fps or stream.tbr or 0))
+    start = (stream.start or 0.0) - (desc.start or 0.0)  # the sound may begin before it
     info = VideoInfo(
         path,
         *_display_size(stream),
-        exact_fps(float(rate)) if rate else Fraction(0),
+        rate,
         0,
         stream.rotation,
         desc.audio_streams > 0,
@@ -162,6 +114,7 @@ def probe_video(path: str | Path, fps: float | None = None) -> VideoInfo:
         desc.subtitle_streams,
         alpha=stream.alpha,
         depth=stream.depth,
+        start=max(0.0, start),
     )
     info = _with_opencv(info) if info.reader == "opencv" else _with_ffmpeg(info)
     if not info.fps or info.fps > 1000:
@@ -235,8 +188,6 @@ def read_frames(
     """
     info = source if isinstance(source, VideoInfo) else probe_video(source)
     if info.reader == "frames":
-        from dreamvideo.media.sequence import read_sequence
-
         frames = read_sequence(info, first, last, size, alpha, deep)
     elif info.reader == "ffmpeg" or (deep and info.depth > 8) or (alpha and info.alpha):
         frames = _ffmpeg_frames(info, first, last, size, alpha, deep and info.depth > 8, hdr)
@@ -325,7 +276,8 @@ def _ffmpeg_frames(
     s = info.stream
     # ffmpeg's own VP9 decoder drops the alpha that WebM keeps beside the picture
     decoder = ["-c:v", "libvpx-vp9"] if s is not None and s.codec == "vp9" and s.alpha else []
-    args = [*decoder, "-i", file_arg(info.path), "-map", "0:v:0", "-an", "-sn"]
+    index = s.index if s is not None else 0
+    args = [*decoder, "-i", file_arg(info.path), "-map", f"0:v:{index}", "-an", "-sn"]
     args += ["-vf", ",".join(ffmpeg_filters(info, (w, h), hdr)), "-pix_fmt", pix_fmt]
     if last is not None:
         args += ["-frames:v", str(last)]

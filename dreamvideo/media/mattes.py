@@ -19,7 +19,7 @@ from dreamvideo.errors import UserError
 from dreamvideo.masks import MatteSource, parse_matte, parse_regions
 
 if TYPE_CHECKING:
-    from dreamvideo.media.frames import VideoInfo
+    from dreamvideo.media.probe import VideoInfo
 
 ASPECT_SLACK = 0.01  # a matte within 1 % of the frames' aspect is scaled to fit
 EMPTY = 1.0 / 255.0  # a matte no brighter than this anywhere dreams nothing

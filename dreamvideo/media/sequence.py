@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from dreamvideo.errors import UserError
+from dreamvideo.media.probe import VideoInfo, exact_fps
 from dreamvideo.names import FRAME_SUFFIXES
 from dreamvideo.text import excerpt, path_text
 
@@ -130,11 +131,9 @@ def frame_size(path: Path) -> tuple[int, int]:
         ) from None
 
 
-def probe_sequence(path: Path, fps: float | Fraction | None = None):  # -> VideoInfo
+def probe_sequence(path: Path, fps: float | Fraction | None = None) -> VideoInfo:
     """A frame sequence as a clip: every frame's header checked (numbering, size), the rate
     ``fps`` (24 when not given), no sound."""
-    from dreamvideo.media.frames import VideoInfo, exact_fps
-
     files = frame_files(path)
     check_numbering(files)
     first = read_frame(files[0])
@@ -239,7 +238,7 @@ def _as(frame: np.ndarray, alpha: bool, deep: bool) -> np.ndarray:
 
 
 def read_sequence(
-    info,  # VideoInfo of a sequence
+    info: VideoInfo,
     first: int,
     last: int | None,
     size: tuple[int, int] | None,

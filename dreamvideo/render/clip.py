@@ -25,9 +25,10 @@ from dreamvideo.media.audio import load_envelopes
 from dreamvideo.media.checkpoint import State
 from dreamvideo.media.codecs import Encoding
 from dreamvideo.media.ffmpeg import Sound
-from dreamvideo.media.frames import VideoInfo, probe_video, read_frames
+from dreamvideo.media.frames import probe_video, read_frames
 from dreamvideo.media.images import check_preview
 from dreamvideo.media.mattes import Mattes, mattes_for
+from dreamvideo.media.probe import VideoInfo
 from dreamvideo.motion.clip import Carry, ClipSteps, Tracked, step_clip
 from dreamvideo.motion.envelopes import Envelopes
 from dreamvideo.motion.flow import MIN_FLOW_SIDE, FlowFn, Track, make_flow, per_thread, track
@@ -355,17 +356,8 @@ def render_video(
     if preview is not None:
         preview = check_preview(preview, (*reads, ("output", output)), overwrite)
     say = on_stage or (lambda text: None)
-    info = probe_video(source, cfg.video.fps)
-    plan = plan_clip(info, cfg.video, cfg.dream.upscale)
-    encoding = encoding_for(
-        cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
-        sound=info.has_audio,
-    )  # fmt: skip
-    plan = read_as(plan, encoding, cfg)
-    mattes = clip_mattes(cfg, plan)
-    check_mattes(mattes, plan)
-    for note in (*info.notes(cfg.encode.hdr), *encoding.notes):
-        say(f"{source.name}: {note}")
+    plan, encoding, mattes = prepare_clip(cfg, source, output, say)
+    info = plan.info
     if cfg.video.step is not None and not isinstance(cfg.video.step, float):
         say(f"scheduling video.step over {plan.expected} frames")
     step = plan_step(cfg, source, plan, on_stage)
@@ -426,6 +418,28 @@ def render_video(
     )
 
 
+def prepare_clip(
+    cfg: Config, source: Path, output: Path, say: OnStage
+) -> tuple[ClipPlan, Encoding, Mattes | None]:
+    """Everything about a clip render that is known before its first frame: which frames at
+    what size (the plan), how its file is encoded (keeping what the source holds where the
+    output can: alpha, depth, HDR with its mastering metadata, sound), and its mattes, checked
+    on the first frame; ``say`` hears what reading and writing do to the source."""
+    info = probe_video(source, cfg.video.fps)
+    plan = plan_clip(info, cfg.video, cfg.dream.upscale)
+    s = info.stream
+    encoding = encoding_for(
+        cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
+        sound=info.has_audio, mastering=s.mastering if s else None, light=s.light if s else None,
+    )  # fmt: skip
+    plan = read_as(plan, encoding, cfg)
+    mattes = clip_mattes(cfg, plan)
+    check_mattes(mattes, plan)
+    for note in (*info.notes(cfg.encode.hdr), *encoding.notes):
+        say(f"{source.name}: {note}")
+    return plan, encoding, mattes
+
+
 def read_as(plan: ClipPlan, encoding: Encoding, cfg: Config) -> ClipPlan:
     """``plan`` reading what ``encoding`` keeps (alpha, more than 8 bits, HDR as it is, as
     ``encode.hdr`` says) and what the mask needs (the alpha)."""
@@ -463,10 +477,12 @@ def check_mattes(mattes: Mattes | None, plan: ClipPlan) -> None:
 
 
 def clip_sound(cfg: Config, info: VideoInfo, plan: ClipPlan) -> Sound | None:
-    """The source's sound and subtitles from the plan's first frame, when they are kept."""
+    """The source's sound and subtitles from the plan's first frame, when they are kept:
+    the sound heard with that frame (where the sound begins before the picture, that much
+    later in the file)."""
     if not (cfg.encode.audio and info.has_audio):
         return None
-    return Sound(info.path, plan.first / float(info.fps), info.subtitle_streams > 0)
+    return Sound(info.path, info.start + plan.first / float(info.fps), info.subtitle_streams > 0)
 
 
 def first_number(info: VideoInfo, plan: ClipPlan) -> int:

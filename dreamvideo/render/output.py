@@ -81,9 +81,12 @@ def encoding_for(
     hdr: str | None = None,
     loop: bool = False,
     sound: bool = False,
+    mastering: str | None = None,
+    light: tuple[int, int] | None = None,
 ) -> Encoding:
     """The encoding of ``output`` for frames of ``size``: ``alpha``, ``source_depth`` and
-    ``hdr`` say what the source holds, ``sound`` whether it has sound to keep."""
+    ``hdr`` (with its ``mastering`` display and content ``light`` level) say what the source
+    holds, ``sound`` whether it has sound to keep."""
     e, frames = cfg.encode, is_pattern(output)
     if frames and e.codec != "auto":
         raise UserError(
@@ -101,6 +104,8 @@ def encoding_for(
         alpha=alpha,
         source_depth=source_depth,
         hdr=hdr if e.hdr == "keep" else None,
+        mastering=mastering,
+        light=light,
         loop=loop,
         sound=sound and e.audio and not (frames and e.sound_file != "none"),
         frames=frames,

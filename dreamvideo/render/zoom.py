@@ -22,10 +22,10 @@ from dreamvideo.masks import parse_matte, parse_regions
 from dreamvideo.media.checkpoint import SegmentedRender
 from dreamvideo.media.ffmpeg import Sound
 from dreamvideo.media.frame_folder import FrameFolderRender
-from dreamvideo.media.frames import exact_fps
 from dreamvideo.media.images import check_preview, read_image
 from dreamvideo.media.mattes import mattes_for
 from dreamvideo.media.paths import check_input
+from dreamvideo.media.probe import exact_fps
 from dreamvideo.motion.envelopes import Envelopes
 from dreamvideo.motion.schedule import Schedule, parse_schedule
 from dreamvideo.motion.zoom import (

@@ -33,18 +33,15 @@ from dreamvideo.errors import UserError
 from dreamvideo.media.checkpoint import CHUNKED, parts_dir
 from dreamvideo.media.codecs import Encoding
 from dreamvideo.media.ffmpeg import VideoWriter, join_segments
-from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.media.frames import read_frames
 from dreamvideo.media.paths import temp_path
 from dreamvideo.media.sequence import is_pattern
 from dreamvideo.motion.flow import make_flow, track
 from dreamvideo.render.clip import (
     ClipPlan,
-    check_mattes,
-    clip_mattes,
     clip_sound,
-    plan_clip,
     plan_step,
-    read_as,
+    prepare_clip,
     render_video,
 )
 from dreamvideo.render.loop import (
@@ -58,7 +55,7 @@ from dreamvideo.render.loop import (
     run_metadata,
 )
 from dreamvideo.render.network import dreamer_for
-from dreamvideo.render.output import check_render_output, encoding_for
+from dreamvideo.render.output import check_render_output
 from dreamvideo.scale.chunks import Chunk, crossfade, plan_chunks
 from dreamvideo.scale.lanes import LaneProgress, render_lanes
 from dreamvideo.scale.store import ChunkStore, chunk_key, seam_key
@@ -156,16 +153,8 @@ def render_video_chunked(
     reads = (("input", source), *cfg.reads())
     output = check_render_output(output, reads, overwrite, resume, restart)
     say = on_stage or (lambda text: None)
-    info = probe_video(source, cfg.video.fps)
-    plan = plan_clip(info, cfg.video, cfg.dream.upscale)
-    encoding = encoding_for(
-        cfg, output, plan.size, alpha=info.alpha, source_depth=info.depth, hdr=info.hdr,
-        sound=info.has_audio,
-    )  # fmt: skip
-    plan = read_as(plan, encoding, cfg)
-    check_mattes(clip_mattes(cfg, plan), plan)
-    for note in (*info.notes(cfg.encode.hdr), *encoding.notes):
-        say(f"{source.name}: {note}")
+    plan, encoding, _ = prepare_clip(cfg, source, output, say)
+    info = plan.info
     metadata = run_metadata(
         cfg, source, first_frame=plan.first, size=list(plan.size), fps=str(info.fps)
     )
