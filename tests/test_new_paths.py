@@ -7,17 +7,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, cli, interrupt_at, pan_frames, write_clip
+from conftest import assert_one_line_error, cli, interrupt_at, pan_frames, photo, write_clip
+from PIL import Image
 
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
 from dreamvideo.media.checkpoint import parts_dir
-from dreamvideo.media.ffmpeg import ffmpeg_exe
-from dreamvideo.media.frames import read_frames
+from dreamvideo.media.ffmpeg import ffmpeg_exe, first_frame_info, read_audio
+from dreamvideo.media.frames import probe_video, read_frames
+from dreamvideo.media.probe import light_level, mastering_display
 from dreamvideo.media.sequence import read_frame
 from dreamvideo.presets import load_preset
 from dreamvideo.render import dreamer_for
@@ -297,3 +301,254 @@ def test_an_output_pattern_too_long_for_the_folder_is_one_line(tmp_path, clip):
     assert_one_line_error(
         cli("video", clip, "-o", tmp_path / "d_%0300d.png"), "the file name is 306 bytes long"
     )
+
+
+# ------------------------------------------------------------------ 4. hangs and silent harm
+
+
+def _one_line_in_time(*args: object) -> str:
+    """Run ``dreamvideo ARGS`` as its own process (a hang would block the test's own): it
+    must end within a minute with exit code 2 and one line; returns that line."""
+    r = subprocess.run(
+        [sys.executable, "-m", "dreamvideo", *map(str, args)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("spelling", ["{d}", "{d}/f_%02d.png", "{d}/*.png"])
+def test_a_pipe_among_the_frames_is_one_line_not_a_hang(tmp_path, spelling):
+    d = tmp_path / "frames"
+    d.mkdir()
+    for k in range(3):
+        Image.fromarray(photo("astronaut", 64)).save(d / f"f_{k:02d}.png")
+    os.mkfifo(d / "f_03.png")
+    line = _one_line_in_time("video", spelling.format(d=d), "-o", tmp_path / "o.mp4")
+    assert "f_03.png is not a regular file" in line
+
+
+def test_a_pipe_as_a_live_source_is_one_line_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    line = _one_line_in_time("live", tmp_path / "pipe", "-o", tmp_path / "o.mp4")
+    assert "is a pipe or socket, which would block" in line
+
+
+def test_an_exr_frame_of_nan_or_infinity_is_one_line(tmp_path):
+    exr = pytest.importorskip("OpenEXR")
+    d = tmp_path / "shots"
+    d.mkdir()
+    for k in range(3):
+        frame = np.full((32, 48, 3), 0.5, np.float32)
+        if k == 1:  # as a renderer's fireflies write them: linear light, not clipped
+            frame[4, 5] = np.nan
+            frame[6, 7, 1] = np.inf
+        header = {"compression": exr.ZIP_COMPRESSION, "type": exr.scanlineimage}
+        with exr.File(header, {"RGB": frame}) as f:
+            f.write(str(d / f"s_{k}.exr"))
+    assert_one_line_error(
+        cli("video", d, "-o", tmp_path / "o.mp4", "--iterations", "0",
+            "--set", "video.next_iterations=0"),
+        "s_1.exr holds 2 pixel(s) of NaN or infinity",
+    )  # fmt: skip
+    assert not (tmp_path / "o.mp4").exists()
+
+
+# ------------------------------------------------------------------ 5. one line each
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--mask", "luma:1.2.3-4"], "a luma key is luma:LOW-HIGH with numbers"),
+        (["--mask", "luma:.-1"], "a luma key is luma:LOW-HIGH with numbers"),
+        (["--mask", "luma:0.2-nan"], "a luma key is luma:LOW-HIGH with numbers"),
+        (["--mask", "key:#3070c0/1.2.3"], "with a number for the tolerance"),
+        (["--mask", "key:#3070c0/."], "with a number for the tolerance"),
+        (["--mask", "key:#3070c0/1e999"], "with a number for the tolerance"),
+        (["--region", "a=luma:0..1-1", "--layers", "region(a, blocks.3)"], "numbers 0 <= LOW"),
+        (["--mask", "a" * 300 + ".png"], "File name too long"),
+        (["--mask", "a" * 300 + ".mp4"], "File name too long"),
+        (["--mask", "x:" + "a" * 300], "unknown kind of mask"),
+    ],
+)
+def test_malformed_masks_are_one_line(tmp_path, clip, args, message):
+    assert_one_line_error(cli("video", clip, "-o", tmp_path / "o.mp4", *args), message)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--width", "1"], "video.width: must be >= 16, got 1"),
+        (["--width", "8"], "video.width: must be >= 16, got 8"),
+        (["--width", "16385"], "video.width: must be <= 16384, got 16385"),
+        (["--fps", "1e-9"], "--fps 1e-09: give a rate from 0.1 to 240"),
+        (["--fps", "nan"], "give a rate from 0.1 to 240"),
+    ],
+)
+def test_live_sizes_and_rates_are_one_line(tmp_path, clip, args, message):
+    assert_one_line_error(cli("live", clip, "-o", tmp_path / "o.mp4", *args), message)
+
+
+def test_live_sources_and_outputs_that_cannot_be_are_one_line(tmp_path, clip):
+    def live(*args: object):
+        return cli("live", *args, "--seconds", 1)
+
+    assert_one_line_error(live("99999999999999999999", "-o", tmp_path / "o.mp4"),
+                          "no camera has that number")  # fmt: skip
+    assert_one_line_error(live(tmp_path, "-o", tmp_path / "o.mp4"), "is a folder")
+    guide, matte = tmp_path / "g.mp4", tmp_path / "matte.mp4"
+    guide.write_bytes(b"the guide")
+    matte.write_bytes(Path(clip).read_bytes())
+    for args, what in (
+        (["--guide", guide, "-o", guide], "is the guide picture"),
+        (["--mask", matte, "-o", matte], "is the mask (dream.mask)"),
+        (["--region", f"a={matte}", "--layers", "region(a, blocks.3)", "-o", matte],
+         "is the region a (dream.regions)"),
+    ):  # fmt: skip
+        assert_one_line_error(live(clip, *args, "-y"), what)
+    assert guide.read_bytes() == b"the guide" and matte.read_bytes() == Path(clip).read_bytes()
+
+
+def test_an_upscaled_zoom_past_8k_is_one_line(tmp_path):
+    assert_one_line_error(
+        cli("zoom", "-o", tmp_path / "z.mp4", "--width", 8000, "--height", 8000,
+            "--upscale", 4),
+        "the zoom's frames would be 32000x32000, over 8K",
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ 6. what a user means
+
+
+def test_a_matte_of_the_sources_size_fits_a_render_rounded_to_even(tmp_path, dreamer):
+    src = Path(write_clip(tmp_path / "s.mp4", pan_frames(6, (96, 64))))
+    half = np.zeros((64, 96), np.uint8)
+    half[:, 48:] = 255
+    Image.fromarray(half).save(tmp_path / "m.png")
+    out = tmp_path / "o.mp4"
+    cfg = fast(width=64).override("dream", mask=str(tmp_path / "m.png"))
+    r = render_video(cfg, src, out, dreamer=dreamer)  # 64x42: the aspect 1.524, not 1.5
+    assert r.size == (64, 42)
+    Image.fromarray(np.zeros((96, 96), np.uint8) + 255).save(tmp_path / "square.png")
+    with pytest.raises(UserError, match="is 96x96 but the frames are 64x42"):
+        render_video(cfg.override("dream", mask=str(tmp_path / "square.png")), src, out,
+                     dreamer=dreamer, overwrite=True)  # fmt: skip
+
+
+@pytest.mark.parametrize("spelling", ["m_%04d.png", "*.png"])
+def test_a_printf_pattern_or_a_glob_is_a_mask(tmp_path, clip, dreamer, spelling):
+    masks = tmp_path / "mattes"
+    masks.mkdir()
+    for k in range(24):
+        matte = np.zeros((48, 64), np.uint8)
+        matte[:, 32:] = 255  # dream the right half only
+        Image.fromarray(matte).save(masks / f"m_{k:04d}.png")
+    out = tmp_path / "o.mkv"
+    cfg = fast(max_frames=5).override("dream", mask=str(masks / spelling))
+    render_video(cfg.override("encode", codec="ffv1"), clip, out, dreamer=dreamer)
+    dreamed, source = frames_of(out), frames_of(clip)[:5]
+    assert np.abs(dreamed[..., :28, :] - source[..., :28, :]).max() <= 2  # kept
+    assert np.abs(dreamed[..., 36:, :] - source[..., 36:, :]).mean() > 2  # dreamed
+
+
+def ffmpeg(*args: object) -> None:
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *map(str, args)], check=True, timeout=120)
+
+
+def test_a_clip_whose_frame_times_jitter_is_read_at_its_rate_in_sync(tmp_path, dreamer):
+    """30 fps, each frame up to 8 ms early or late, as phones and screen recorders write."""
+    src = tmp_path / "jitter.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-f", "lavfi", "-i",
+           "sine=frequency=440", "-t", 3, "-vf",
+           "setpts='(N/30+(random(1)-0.5)*0.016)/TB'", "-fps_mode", "passthrough",
+           "-enc_time_base", "1/90000", "-video_track_timescale", 90000, "-c:v", "libx264",
+           "-c:a", "aac", "-shortest", src)  # fmt: skip
+    info = probe_video(src)
+    assert info.fps == 30 and info.vfr
+    out = tmp_path / "o.mp4"
+    r = render_video(fast(), src, out, dreamer=dreamer)
+    assert abs(r.frames - 90) <= 1
+    got = probe_video(out)
+    assert got.fps == 30 and abs(got.duration - info.duration) < 0.05
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_23976_clip_is_read_at_24000_over_1001(tmp_path, container):
+    src = tmp_path / f"film.{container}"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24000/1001", "-t", 2,
+           "-c:v", "libx264", src)  # fmt: skip
+    assert probe_video(src).fps == Fraction(24000, 1001)
+
+
+def _onset(path: Path) -> float:
+    """Seconds into ``path`` where its sound first gets loud."""
+    samples = read_audio(path, 8000)
+    return float(np.argmax(np.abs(samples) > 0.3)) / 8000
+
+
+def test_a_clip_whose_picture_starts_after_its_sound_stays_in_sync(tmp_path, dreamer):
+    """The sound (mp3, stored first) starts at 0, the picture 0.1 s later; a tone begins
+    0.5 s into the file: 0.4 s after the first picture, in the dream as in the source."""
+    both = tmp_path / "both.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-f", "lavfi", "-i",
+           "aevalsrc='if(gt(t,0.5),sin(2*PI*800*t),0)':s=44100", "-t", 2, "-c:v", "libx264",
+           "-c:a", "libmp3lame", both)  # fmt: skip
+    src = tmp_path / "late.mp4"
+    ffmpeg("-i", both, "-itsoffset", 0.1, "-i", both, "-map", "0:a", "-map", "1:v",
+           "-c", "copy", src)  # fmt: skip
+    info = probe_video(src)
+    assert abs(info.start - 0.1) < 0.002
+    out = tmp_path / "o.mp4"
+    render_video(fast(), src, out, dreamer=dreamer)
+    assert abs(_onset(out) - 0.4) < 0.03, _onset(out)
+
+
+def test_a_thumbnail_stored_first_is_not_the_clip(tmp_path, clip, dreamer):
+    thumb = tmp_path / "thumb.png"
+    Image.fromarray(photo("chelsea", 32)[:24]).save(thumb)
+    src = tmp_path / "with-thumb.mkv"
+    ffmpeg("-i", thumb, "-i", clip, "-map", 0, "-map", 1, "-c:v:0", "png", "-c:v:1", "copy",
+           "-c:a", "copy", src)  # fmt: skip
+    info = probe_video(src)
+    assert (info.width, info.height, info.stream.index) == (64, 48, 1)
+    r = render_video(fast(), src, tmp_path / "o.mp4", dreamer=dreamer)
+    assert r.frames == 24
+
+
+@pytest.mark.parametrize("output, codec", [("o.mov", "ProRes 4444"), ("o.mkv", "FFV1 (lossless)")])
+def test_an_alpha_source_keeps_its_alpha_without_a_codec_asked(tmp_path, dreamer, output, codec):
+    src = tmp_path / "alpha.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24,format=yuva444p10le", "-t", 0.5,
+           "-c:v", "prores_ks", "-profile:v", 4, src)  # fmt: skip
+    said: list[str] = []
+    out = tmp_path / output
+    render_video(fast(), src, out, dreamer=dreamer, on_stage=said.append)
+    assert probe_video(out).alpha
+    assert any(f"written as {codec}, which keeps it" in s for s in said), said
+    said.clear()
+    render_video(fast().override("encode", codec="h264"), src, out, dreamer=dreamer,
+                 overwrite=True, on_stage=said.append)  # fmt: skip
+    assert not probe_video(out).alpha and any("alpha is left out" in s for s in said)
+
+
+def test_kept_hdr_keeps_its_mastering_display_and_light_levels(tmp_path, dreamer):
+    master = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+    sei = tmp_path / "sei.mp4"  # HDR10 as an encoder writes it: in the frames
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24", "-t", 0.5, "-pix_fmt",
+           "yuv420p10le", "-c:v", "libx265", "-x265-params",
+           "log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:"
+           f"master-display={master}:max-cll=1000,400", sei)  # fmt: skip
+    boxed = tmp_path / "boxed.mkv"  # ... and as a camera's file says it: in the container
+    ffmpeg("-i", sei, "-c:v", "libx265", "-x265-params", "log-level=error",
+           "-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020", "-color_trc", "smpte2084",
+           "-colorspace", "bt2020nc", boxed)  # fmt: skip
+    for src in (sei, boxed):
+        info = probe_video(src)
+        assert info.hdr == "pq" and info.stream.mastering == master
+        assert info.stream.light == (1000, 400)
+        out = tmp_path / f"dream-{src.stem}.mkv"
+        render_video(fast().override("encode", hdr="keep"), src, out, dreamer=dreamer)
+        said = first_frame_info(out)
+        assert mastering_display(said) == master and light_level(said) == (1000, 400)

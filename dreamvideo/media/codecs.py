@@ -220,6 +220,9 @@ def choose_encoding(
             f"the source has alpha: written as {CODECS[codec]}, which keeps it "
             f"(--codec {default} leaves it out)"
         )
+    elif codec == "auto" and hdr and default == "h264":  # H.264 here has 8 bits: no HDR
+        codec = "h265"
+        notes.append(f"HDR kept: written as {CODECS[codec]} in 10 bits")
     codec = default if codec == "auto" else codec
     if codec not in allowed:
         homes = ", ".join(s for s, (_, takes) in CONTAINERS.items() if codec in takes)

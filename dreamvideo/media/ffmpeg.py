@@ -158,6 +158,18 @@ def packet_times(
     return sorted(pts), unit
 
 
+def first_frame_info(path: Path, stream: int = 0, timeout: float = PROBE_SECONDS) -> str:
+    """ffmpeg's ``showinfo`` of video stream ``stream``'s first frame: what the frame itself
+    carries (HDR10's mastering display and light levels in its SEI, where the container does
+    not repeat them)."""
+    r = subprocess.run(
+        [*_base(), "-i", file_arg(path), "-map", f"0:v:{stream}", "-frames:v", "1",
+         "-vf", "showinfo", "-f", "null", "-"],
+        capture_output=True, timeout=timeout, **DETACHED,
+    )  # fmt: skip
+    return r.stderr.decode("utf-8", "replace")
+
+
 def raw_frames(
     args: Sequence[str], frame_bytes: int, what: str, timeout: float = CLOSE_SECONDS
 ) -> Iterator[bytes]:

@@ -22,13 +22,22 @@ import cv2
 import numpy as np
 
 from dreamvideo.errors import UserError
-from dreamvideo.media.ffmpeg import EncodeError, describe, file_arg, packet_times, raw_frames
+from dreamvideo.media.ffmpeg import (
+    EncodeError,
+    describe,
+    file_arg,
+    first_frame_info,
+    packet_times,
+    raw_frames,
+)
 from dreamvideo.media.probe import (
     Timing,
     VideoInfo,
     VideoStream,
     exact_fps,
     frame_rate,
+    light_level,
+    mastering_display,
     parse_description,
 )
 from dreamvideo.media.sequence import is_sequence, probe_sequence, read_sequence
@@ -91,6 +100,9 @@ def probe_video(path: str | Path, fps: float | None = None) -> VideoInfo:
             f"{path_text(path)} is not a video (ffmpeg finds no video stream in it; try "
             "converting it to MP4)"
         )
+    if stream.hdr and not (stream.mastering or stream.light):  # in the frames, maybe
+        said = first_frame_info(path, stream.index)
+        stream = replace(stream, mastering=mastering_display(said), light=light_level(said))
     timing = _timing(path, stream)
     vfr = timing is not None and timing.uneven
     # OpenCV reads a file's first video stream; another (a thumbnail came first) needs ffmpeg

@@ -176,22 +176,22 @@ def _video(m: re.Match[str], line: str, below: str, index: int) -> VideoStream:
         index=index,
         start=float(start.group(1)) if start else None,
         attached="(attached pic)" in line,
-        mastering=_mastering(below),
-        light=_light(below),
+        mastering=mastering_display(below),
+        light=light_level(below),
         **_props(m.group("props") or ""),
     )
 
 
-def _mastering(below: str) -> str | None:
-    """HDR10's mastering display, as ffmpeg prints it under a stream, in x265's
-    ``master-display`` syntax: G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min), chromaticities in units
-    of 0.00002 and luminance in 0.0001 nits."""
+def mastering_display(text: str) -> str | None:
+    """HDR10's mastering display as ffmpeg prints it (under a stream, or a frame's side data
+    in ``showinfo``), in x265's ``master-display`` syntax: G(x,y)B(x,y)R(x,y)WP(x,y)L(max,
+    min), chromaticities in units of 0.00002 and luminance in 0.0001 nits."""
+    pair = r"\(([\d.]+)[,\s]+([\d.]+)\)\s*"
     m = re.search(
-        r"Mastering Display Metadata.*?r\(([\d.]+),\s*([\d.]+)\)\s*g\(([\d.]+),\s*([\d.]+)\)"
-        r"\s*b\(([\d.]+),\s*([\d.]+)\)\s*wp\(([\d.]+),\s*([\d.]+)\)"
-        r"\s*min_luminance=([\d.]+),\s*max_luminance=([\d.]+)",
-        below,
-        re.DOTALL,
+        rf"Mastering display metadata.*?r{pair}g{pair}b{pair}wp{pair}"
+        r"min_luminance=([\d.]+),\s*max_luminance=([\d.]+)",
+        text,
+        re.DOTALL | re.IGNORECASE,
     )
     if not m:
         return None
@@ -200,9 +200,9 @@ def _mastering(below: str) -> str | None:
     return f"G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({high},{low})"
 
 
-def _light(below: str) -> tuple[int, int] | None:
-    """HDR10's content light level (MaxCLL, MaxFALL), as ffmpeg prints it under a stream."""
-    m = re.search(r"MaxCLL=(\d+),\s*MaxFALL=(\d+)", below)
+def light_level(text: str) -> tuple[int, int] | None:
+    """HDR10's content light level (MaxCLL, MaxFALL in nits), as ffmpeg prints it."""
+    m = re.search(r"MaxCLL=(\d+),\s*MaxFALL=(\d+)", text)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
@@ -278,6 +278,7 @@ STANDARD_RATES = tuple(
 )  # fmt: skip
 VFR_SPREAD = 0.05  # frame intervals this far from their median make a clip's frames uneven
 JITTER = 0.03  # an average rate this close to the usual step's: the same rate, jittered
+SLACK = Fraction(1, 100_000)  # relative: a rate measured this close to a standard one is it
 
 
 @dataclass(frozen=True)
@@ -311,9 +312,10 @@ def frame_rate(ticks: list[int], base: Fraction) -> Timing | None:
     usual = len(near) / (sum(near) * base)
     average = len(steps) / (span * base)
     if abs(average / usual - 1) > JITTER:  # a rate that changes: its usual step's rate
-        return Timing(_standard(usual, 2 * spread / sum(near) + Fraction(1, 10000)), uneven)
-    # the average, known as well as the first and last frames' times are
-    return Timing(_standard(average, 2 * spread / span + Fraction(1, 10000)), uneven)
+        return Timing(_standard(usual, spread / sum(near) + SLACK), uneven)
+    # the average, known as well as the first and last frames' times are: each is off by at
+    # most half the spread of the steps (their rounding, or their jitter)
+    return Timing(_standard(average, spread / span + SLACK), uneven)
 
 
 def _standard(rate: Fraction, slack: Fraction) -> Fraction:
