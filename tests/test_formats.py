@@ -306,8 +306,13 @@ def test_hdr_is_dreamed_in_sdr_as_ffmpeg_converts_it_or_kept(sources, dreamer, t
         {"hlg.mp4": "arib-std-b67", "pq.mp4": "smpte2084"}[name],
     )
     with pytest.raises(UserError, match="encode.hdr keep needs 10 bits"):
-        render_video(identity(encode={"hdr": "keep"}), sources[name], tmp_path / "x.mp4",
-                     dreamer=dreamer)  # fmt: skip
+        render_video(identity(encode={"hdr": "keep", "codec": "h264"}), sources[name],
+                     tmp_path / "x.mp4", dreamer=dreamer)  # fmt: skip
+    said = []  # without a codec asked for, the one that keeps it
+    render_video(identity(encode={"hdr": "keep"}), sources[name], tmp_path / "auto.mp4",
+                 dreamer=dreamer, on_stage=said.append)  # fmt: skip
+    assert streams(tmp_path / "auto.mp4").video.codec == "hevc"
+    assert any("HDR kept: written as H.265/HEVC in 10 bits" in s for s in said), said
 
 
 def test_a_variable_frame_rate_keeps_its_timing_and_its_sound_in_sync(sources, dreamer, tmp_path):
