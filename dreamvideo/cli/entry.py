@@ -3,13 +3,13 @@ and :mod:`dreamvideo.cli.clips`), every user mistake caught once here as one lin
 
 from __future__ import annotations
 
-import signal
 import sys
 
 # each command module adds its commands to the app when imported
 from dreamvideo.cli import audio, batch, clips, live, pictures, ui, zoom  # noqa: F401
 from dreamvideo.cli.common import app, err
 from dreamvideo.errors import UserError
+from dreamvideo.stops import install
 
 try:  # typer >= 0.22 carries its own click; older ones use click's exceptions
     from typer.exceptions import TyperException as _UsageError
@@ -37,19 +37,6 @@ for _command in app.registered_commands:
     _command.short_help = _command.short_help or (_command.callback.__doc__ or "").split("\n")[0]
 
 
-class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP: the render stops as for Ctrl-C (what was dreamed is kept) and the
-    command exits with 128 + the signal's number, the shell's convention."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.code = 128 + signum
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise Stopped(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; every user mistake becomes one line on stderr and exit code 2,
     Ctrl-C exit code 130 (SIGTERM 143, SIGHUP 129). Returns the exit code (the console
@@ -69,10 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point: a terminal closed (SIGHUP) or a service manager's stop
-    (SIGTERM) end a render as Ctrl-C does."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _stop)
+    """Console-script entry point: Ctrl-C, a terminal closed (SIGHUP) or a service manager's
+    stop (SIGTERM) end a render once, keeping what was dreamed (:mod:`dreamvideo.stops`)."""
+    install()
     sys.exit(main())
 
 

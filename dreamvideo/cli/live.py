@@ -70,8 +70,22 @@ def live(
         ),
     ] = None,
     seconds: Annotated[
-        float | None, typer.Option("--seconds", help="stop after this many seconds", min=0.1)
+        float | None,
+        typer.Option(
+            "--seconds",
+            help="stop this many seconds (wall clock) after the source starts opening",
+            min=0.1,
+        ),
     ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            help="seconds a source may send nothing (its first picture included) before "
+            "the run ends",
+            min=1.0,
+        ),
+    ] = 20.0,
     fps: Annotated[
         float,
         typer.Option("--fps", help="target dreamed frames per second (and the recording's)"),
@@ -115,8 +129,9 @@ def live(
 ) -> None:
     """Dream a live camera or stream steadily as it plays: shown on a local page (--serve),
     pushed to a stream (--stream), recorded with the source's sound (-o), for --seconds or
-    until Ctrl-C or the end of the stream. Presets, objectives, masks (pictures, keys, or a
-    matte clip that loops) and regions work as for video.
+    until Ctrl-C (or SIGTERM) or the end of the stream; the recording is kept either way.
+    Presets, objectives, masks (pictures, keys, or a matte clip that loops) and regions work
+    as for video.
 
     Example: dreamvideo live 0 --serve 8000 -o live.mp4
     """
@@ -169,6 +184,7 @@ def live(
         width=width or None,
         realtime=realtime,
         overwrite=overwrite,
+        quiet=timeout,
         on_stats=lambda s: err.print(s.line(), highlight=False),
         on_stage=lambda text: err.print(text, highlight=False, markup=False),
         on_serve=served,
@@ -177,5 +193,8 @@ def live(
         err.print(note, highlight=False, markup=False)
     err.print(r.stats.line(), highlight=False)
     if r.output is not None:
-        err.print(f"wrote {r.output}: {r.stats.written} frames {r.size[0]}x{r.size[1]} at "
+        made = f"wrote {r.output}" if r.stats.written else f"nothing recorded in {r.output}"
+        err.print(f"{made}: {r.stats.written} frames {r.size[0]}x{r.size[1]} at "
                   f"{fps:g} fps", highlight=False, markup=False)  # fmt: skip
+    if r.stopped:  # a signal ended the run: what it made is kept, the exit code says so
+        raise typer.Exit(128 + r.stopped)

@@ -1,6 +1,7 @@
 """The one owner of ffmpeg: probing, the streaming frame writer, segment joining, metadata.
 
-Every call has a time limit and kills its child process on error, time-out or Ctrl-C, so no
+Every call has a time limit and kills its child process on error, time-out or Ctrl-C, and
+every child dies with dreamvideo however it ends (:mod:`dreamvideo.media.children`), so no
 ffmpeg is ever left behind; failures are :class:`EncodeError` carrying the tail of ffmpeg's
 stderr. Finished files are written under a unique temporary name in the target folder and
 renamed into place only once they are complete and checked.
@@ -22,6 +23,7 @@ from typing import IO, Any
 import numpy as np
 
 from dreamvideo.errors import UserError
+from dreamvideo.media.children import child
 from dreamvideo.media.paths import PARTS, Inputs, check_output, replace_into, temp_path
 from dreamvideo.names import VIDEO_SUFFIXES
 
@@ -51,12 +53,6 @@ def file_arg(path: str | Path) -> str:
     return str(Path(path).absolute())
 
 
-# ffmpeg runs in a process group of its own: a Ctrl-C in the terminal reaches only dreamvideo,
-# which then finishes or stops ffmpeg itself (killed by the same key, ffmpeg would fail the
-# segment being written and turn an interruption into an encoding error)
-DETACHED = {"process_group": 0}
-
-
 def _tail(text: str | bytes, lines: int = 4) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
@@ -80,7 +76,7 @@ def _run(args: Sequence[str], what: str, timeout: float) -> bytes:
             [*_base(), "-y", "-v", "error", *args],
             capture_output=True,
             timeout=timeout,
-            **DETACHED,
+            **child(),
         )
     except subprocess.TimeoutExpired:
         raise EncodeError(f"{what} timed out after {timeout:.0f} s (ffmpeg was stopped)") from None
@@ -130,7 +126,7 @@ def describe(path: Path, timeout: float = PROBE_SECONDS) -> str:
     """ffmpeg's own description of a file (its stderr for ``-i path``)."""
     try:
         r = subprocess.run(
-            [*_base(), "-i", file_arg(path)], capture_output=True, timeout=timeout, **DETACHED
+            [*_base(), "-i", file_arg(path)], capture_output=True, timeout=timeout, **child()
         )
     except subprocess.TimeoutExpired:
         raise UserError(
@@ -165,7 +161,7 @@ def first_frame_info(path: Path, stream: int = 0, timeout: float = PROBE_SECONDS
     r = subprocess.run(
         [*_base(), "-i", file_arg(path), "-map", f"0:v:{stream}", "-frames:v", "1",
          "-vf", "showinfo", "-f", "null", "-"],
-        capture_output=True, timeout=timeout, **DETACHED,
+        capture_output=True, timeout=timeout, **child(),
     )  # fmt: skip
     return r.stderr.decode("utf-8", "replace")
 
@@ -181,7 +177,7 @@ def raw_frames(
         [*_base(), "-v", "error", *args, "-f", "rawvideo", "-"],
         stdout=subprocess.PIPE,
         stderr=log,
-        **DETACHED,
+        **child(),
     )
     try:
         assert proc.stdout is not None
@@ -272,7 +268,7 @@ class VideoWriter:
             str(path) if url else file_arg(self.path),
         ]
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, **DETACHED
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, **child()
         )
 
     def _log_tail(self) -> str:

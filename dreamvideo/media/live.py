@@ -31,7 +31,7 @@ from dreamvideo.media.stream import StreamInput
 from dreamvideo.text import excerpt, path_text
 
 STREAMS = ("udp://", "srt://", "rtsp://", "rtmp://", "http://", "https://", "tcp://")
-OPEN_SECONDS = 20.0  # how long a stream may take to deliver its first frame
+OPEN_SECONDS = 20.0  # how long a stream may take to deliver its first frame (and go quiet)
 
 
 @dataclass(frozen=True)
@@ -135,12 +135,21 @@ class Latest:
     then says where the source's sound is, ``None`` where it has none.
     """
 
-    def __init__(self, source: str, paced: bool = True, sound: Path | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        paced: bool = True,
+        sound: Path | None = None,
+        quiet: float = OPEN_SECONDS,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        """``quiet``: seconds a stream may send nothing (its first picture included) before
+        it counts as ended; ``say`` hears what opening it takes (a wait for a key frame)."""
         self.source = source
         self.file = check_source(source)
         self.sound: Sound | None = None
         if source.startswith(STREAMS):
-            stream = StreamInput(source, sound, OPEN_SECONDS)
+            stream = StreamInput(source, sound, quiet, say)
             self._input: _OpenCvInput | StreamInput = stream
             if sound is not None and stream.has_sound:
                 self.sound = Sound(sound, audio="a:0")  # track 1 is the silent one

@@ -14,16 +14,26 @@ import contextlib
 import re
 import subprocess
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from dreamvideo.errors import UserError
-from dreamvideo.media.ffmpeg import DETACHED, ffmpeg_exe
+from dreamvideo.media.children import child
+from dreamvideo.media.ffmpeg import ffmpeg_exe
 from dreamvideo.media.probe import Description, parse_description
 
 _PTS = re.compile(r"pts_time:\s*(-?[\d.]+)")
+# what ffmpeg says of the frames before a stream's first key frame
+_UNDECODABLE = re.compile(
+    r"non-existing PPS|decode_slice_header error|no frame!|Invalid data found|"
+    r"Could not find codec parameters|unspecified size|Decoding error",
+    re.IGNORECASE,
+)
+_OWN_TIMEOUT = ("udp://", "rtsp://", "srt://")
 # a silent track keeps the sound file valid when the stream has no sound (ffmpeg refuses an
 # output without streams); it starts at 0, so the file's timeline is the frames' timeline
 _SILENCE = ["-f", "lavfi", "-t", "0.05", "-i", "anullsrc=r=8000:cl=mono"]
@@ -33,35 +43,37 @@ STOP_SECONDS = 5.0  # how long ffmpeg gets to finish the sound file when asked t
 class StreamInput:
     """``url`` (udp://, srt://, rtsp://, rtmp://, http://, or anything ffmpeg opens) decoded
     by ffmpeg. ``sound``: a ``.mka`` file that receives the stream's sound (track 0, PCM)
-    while the frames are read. Opening waits at most ``timeout`` seconds for ffmpeg to
-    describe the stream; one that cannot be opened is a :class:`UserError`."""
+    while the frames are read. ``timeout``: seconds the stream may send nothing, before its
+    first picture (a stream joined between key frames sends none until the next: the wait is
+    said once to ``say``, and ffmpeg is started again should it give up) and after it (a
+    stream that goes quiet ends, ffmpeg's own read time-out). One that yields no picture in
+    time is a :class:`UserError`."""
 
-    def __init__(self, url: str, sound: Path | None = None, timeout: float = 20.0) -> None:
-        self.url = url
-        # a short analysis opens a stream fast; its size is taken from the first frame
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats",
-               "-analyzeduration", "1000000", "-i", url, *(_SILENCE if sound is not None else []),
-               "-map", "0:v:0", "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
-        if sound is not None:
-            cmd += ["-map", "0:a:0?", "-map", "1:a", "-c:a", "pcm_s16le", "-f", "matroska",
-                    "-y", str(sound)]  # fmt: skip
-        self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, **DETACHED
-        )
+    def __init__(
+        self,
+        url: str,
+        sound: Path | None = None,
+        timeout: float = 20.0,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url, self._sound, self._say = url, sound, say or (lambda text: None)
         self._stopping = False
+        self._waited = False  # the wait for a key frame is said once
         self._cond = threading.Condition()
-        self._described: Description | None = None
-        self._times: deque[float] = deque()
-        self._last = ""  # ffmpeg's last line, for the message when it fails
-        self._log = threading.Thread(target=self._read_log, name="dreamvideo-stream-log",
-                                     daemon=True)  # fmt: skip
-        self._log.start()
-        with self._cond:
-            self._cond.wait_for(lambda: self._described is not None or self._ended(), timeout)
-            described = self._described
+        deadline = time.monotonic() + timeout
+        while True:
+            self._start(timeout)
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._described is not None or self._ended(),
+                    max(0.0, deadline - time.monotonic()),
+                )
+                described = self._described
+            if described is not None or time.monotonic() >= deadline or self._stopping:
+                break
+            self._finish()  # ffmpeg gave up before a picture came: try again, in time
         if described is None or described.video is None:
-            why = self._last or f"nothing came within {timeout:.0f} s"
+            why = self._last or f"nothing came within {timeout:g} s"
             self.release()
             what = "no picture in it" if described is not None else why
             raise UserError(f"cannot open stream {url}: {what} (is it playing, is the URL right?)")
@@ -71,6 +83,31 @@ class StreamInput:
         self.has_sound = described.audio_streams > 0
         self._bytes = v.width * v.height * 3
         self._prev = -1.0 / self.fps
+
+    def _start(self, timeout: float) -> None:
+        """ffmpeg, reading the stream: a short analysis opens it fast (its size is taken
+        from the first frame), and a read that waits ``timeout`` seconds ends it."""
+        wait = str(round(timeout * 1_000_000))  # microseconds
+        # UDP, RTSP and SRT take their own read time-out; the other protocols the generic one
+        quiet = ["-timeout", wait] if self.url.startswith(_OWN_TIMEOUT) else ["-rw_timeout", wait]
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *quiet,
+               "-analyzeduration", "1000000", "-i", self.url,
+               *(_SILENCE if self._sound is not None else []),
+               "-map", "0:v:0", "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
+        if self._sound is not None:
+            cmd += ["-map", "0:a:0?", "-map", "1:a", "-c:a", "pcm_s16le", "-f", "matroska",
+                    "-y", str(self._sound)]  # fmt: skip
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+            **child(shielded=False),  # stopped by SIGTERM: it then finishes the sound file
+        )  # fmt: skip
+        self._described: Description | None = None
+        self._times: deque[float] = deque()
+        self._last = ""  # ffmpeg's last line, for the message when it fails
+        self._log = threading.Thread(target=self._read_log, name="dreamvideo-stream-log",
+                                     daemon=True)  # fmt: skip
+        self._log.start()
 
     def _ended(self) -> bool:
         return self._proc.poll() is not None and not self._log.is_alive()
@@ -87,6 +124,9 @@ class StreamInput:
                     self._times.append(float(m.group(1)))
                 elif line.strip():
                     self._last = line.strip()
+                    if self._described is None and not self._waited and _UNDECODABLE.search(line):
+                        self._waited = True  # joined between key frames: normal for streams
+                        self._say(f"{self.url}: joined between key frames; waiting for the next")
                 if self._described is None:
                     lines.append(line)
                     self._described = _described(lines)
@@ -125,6 +165,10 @@ class StreamInput:
         """Stop ffmpeg, letting it finish the sound file (killed if it does not in time).
         Call it from the thread that reads, or after reading has stopped."""
         self.stop()
+        self._finish()
+
+    def _finish(self) -> None:
+        """Wait for ffmpeg to end (asked to, or on its own), killed if it does not in time."""
         # ffmpeg blocked writing a frame nobody reads would never finish the sound file
         drain = threading.Thread(target=self._drain, name="dreamvideo-stream-drain", daemon=True)
         drain.start()

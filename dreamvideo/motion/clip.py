@@ -58,6 +58,10 @@ class ClipSteps:
     # at the size asked for: its fine detail is dreamed once and then carried, not redreamed
     # every frame (which flickers)
     touch_scale: float | None = None
+    # live: a fresh dream (a first frame, a cut) runs its octaves with this many iterations
+    # per frame, over as many frames as its full count takes, so the first picture comes out
+    # at once and the dream grows on the frames that follow; 0: all at once (renders)
+    ramp: int = 0
 
     def ascend(
         self,
@@ -117,6 +121,7 @@ class Carry:
     # (1,3,H,W) residual averaged over the last video.memory dreams along the motion; the
     # temporal pull's target when that memory is longer than one frame, else None
     anchor: torch.Tensor | None = None
+    owed: int = 0  # iterations of the shot's full dream still to run (ClipSteps.ramp)
 
     def to_arrays(self) -> dict[str, np.ndarray | torch.Tensor]:
         """For a checkpoint (tensors are copied to the host when saved)."""
@@ -128,7 +133,8 @@ class Carry:
             "since": np.int64(self.since),
         }
         optional = {"reference": self.reference, "anchor": self.anchor}
-        return {**arrays, **{k: v for k, v in optional.items() if v is not None}}
+        owed = {"owed": np.int64(self.owed)} if self.owed else {}
+        return {**arrays, **owed, **{k: v for k, v in optional.items() if v is not None}}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], device: torch.device) -> Carry:
@@ -147,6 +153,7 @@ class Carry:
             optional("reference"),
             int(arrays.get("since", 0)),
             optional("anchor"),
+            int(arrays.get("owed", 0)),
         )
 
 
@@ -182,13 +189,18 @@ def step_clip(
     matte = masks.matte if masks is not None else None
     kw = {"regions": masks.regions} if masks is not None and masks.regions else {}
     if fresh:
-        dreamed = steps.ascend(dream, cur, dream.params, step_map=matte, **kw)
+        full = dream.params
+        owed = full.iterations - min(steps.ramp, full.iterations) if steps.ramp else 0
+        first = replace(full, iterations=full.iterations - owed)
+        dreamed = steps.ascend(dream, cur, first, step_map=matte, **kw)
         out = composite(cur, steps.colored(dreamed, cur, None), matte)
         now = inside_mean(out - cur, matte)
         reference = color_stats(out) if steps.color_match == "first" else None
         anchor = out - cur if remember else None
-        return out, Carry(frame, cur, out, now, now, reference, anchor=anchor), True
+        return out, Carry(frame, cur, out, now, now, reference, anchor=anchor, owed=owed), True
     assert tracked is not None and carry is not None
+    if carry.owed:
+        return _ramped(dream, steps, frame, cur, tracked, carry, matte, kw)
     init = carry_residual(
         cur,
         carry.prev_dream,
@@ -229,3 +241,30 @@ def step_clip(
         if held is not None:
             anchor = anchor + mask * (1.0 - 1.0 / steps.memory) * (held - anchor)
     return out, Carry(frame, cur, out, carry.target, cap, carry.reference, since, anchor), False
+
+
+def _ramped(
+    dream: DreamFn,
+    steps: ClipSteps,
+    frame: np.ndarray,
+    cur: torch.Tensor,
+    tracked: Tracked,
+    carry: Carry,
+    matte: torch.Tensor | None,
+    kw: dict,
+) -> tuple[torch.Tensor, Carry, bool]:
+    """A frame early in a shot whose full dream is spread over its first frames
+    (``ClipSteps.ramp``): the residual carried as it is (no strength to hold yet), then the
+    full dream's octaves with the next share of its iterations, on every pixel. When the
+    last share is run, the strength reached is the shot's, held from then on."""
+    init = carry_residual(cur, carry.prev_dream, carry.prev_source, tracked.flow, tracked.mask,
+                          steps.blend, None, 1.0, matte)  # fmt: skip
+    share = min(max(steps.ramp, 1), carry.owed)
+    params = replace(dream.params, iterations=share)
+    out = composite(cur, steps.colored(steps.ascend(dream, init, params, step_map=matte, **kw),
+                                       cur, carry.reference), matte)  # fmt: skip
+    now = inside_mean(out - cur, matte)
+    owed = carry.owed - share
+    target = now if not owed else carry.target
+    anchor = out - cur if carry.anchor is not None else None
+    return out, Carry(frame, cur, out, target, now, carry.reference, 0, anchor, owed), False

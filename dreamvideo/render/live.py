@@ -12,6 +12,7 @@ place when the run ends, however it ends.
 from __future__ import annotations
 
 import contextlib
+import signal
 import statistics
 import time
 from collections import deque
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from dreamvideo.config import Config, VideoConfig
+from dreamvideo.engine.ascent import AscentParams
 from dreamvideo.engine.device import to_tensor, to_uint8
 from dreamvideo.engine.dreamer import Dreamer
 from dreamvideo.engine.masks import FrameMasks
@@ -35,10 +37,12 @@ from dreamvideo.media.ffmpeg import (
     Sound,
     VideoWriter,
     check_video_output,
+    count_frames,
     join_segments,
 )
 from dreamvideo.media.live import (
     Broadcast,
+    Captured,
     Latest,
     check_source,
     describe,
@@ -52,8 +56,10 @@ from dreamvideo.motion.flow import MIN_FLOW_SIDE, track
 from dreamvideo.render.clip import clip_steps, flow_function
 from dreamvideo.render.network import dreamer_for
 from dreamvideo.render.output import encoding_for
+from dreamvideo.stops import Stopped, shielded
 
 REPORT_EVERY = 3.0  # seconds between live lines
+QUIET_SECONDS = 20.0  # a source that sends nothing this long has ended (or never began)
 WINDOW = 12  # dreamed frames over which the rate is measured
 MIN_SCALE = 0.5  # the budget lowers the touch-ups' size to this share of the preset's at most
 MIN_FPS, MAX_FPS = 0.1, 240.0  # target rates a live run takes (and its recording's)
@@ -85,6 +91,7 @@ class LiveResult:
     output: Path | None
     notes: tuple[str, ...] = ()
     start: float = 0.0  # seconds into the source of the first dreamed (and recorded) frame
+    stopped: int = 0  # the signal that ended the run (Ctrl-C: SIGINT), 0 when none did
 
 
 def live_size(frame: np.ndarray, width: int | None) -> tuple[int, int]:
@@ -107,10 +114,19 @@ def per_second(times: deque[float]) -> float:
     return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
 
 
+def live_steps(video: VideoConfig, full: AscentParams, color_match: str = "none") -> ClipSteps:
+    """The clip stepper's settings for live frames (:func:`dreamvideo.render.clip.clip_steps`),
+    a fresh dream spread over the frames after it, a touch-up's iterations at a time: the
+    first picture comes out at once, and the dream grows as the frames come."""
+    steps = clip_steps(video, full, color_match)
+    return replace(steps, ramp=steps.later.iterations)
+
+
 class Budget:
-    """Keeps the dream inside a target rate: lowers the touch-ups' iterations to 1, then
-    their size to :data:`MIN_SCALE` of the preset's, when the measured rate falls under
-    90 % of the target."""
+    """Keeps the dream inside a target rate: a fresh dream (the first frame, a cut) is
+    spread over the frames after it (``ClipSteps.ramp``), and the touch-ups' iterations are
+    lowered to 1, then their size to :data:`MIN_SCALE` of the preset's, when the measured
+    rate falls under 90 % of the target."""
 
     def __init__(self, steps: ClipSteps, fps: float) -> None:
         self.steps, self.fps = steps, fps
@@ -134,8 +150,9 @@ class Budget:
             return None
         later = self.steps.later
         if later.iterations > 1:
-            self.steps = replace(self.steps, later=replace(later, iterations=later.iterations - 1))
-            what = f"touch-ups of {later.iterations - 1} step(s)"
+            fewer = later.iterations - 1
+            self.steps = replace(self.steps, later=replace(later, iterations=fewer), ramp=fewer)
+            what = f"touch-ups of {fewer} step(s)"
         elif self.steps.dream_scale > self.floor + 1e-9:
             scale = max(self.floor, self.steps.dream_scale * 0.8)
             self.steps = replace(self.steps, dream_scale=scale)
@@ -195,25 +212,122 @@ def live_mattes(cfg: Config, size: tuple[int, int], source: str) -> Mattes | Non
 
 def recording_encoding(cfg: Config, output: Path, size: tuple[int, int]) -> Encoding:
     """How a live recording of frames of ``size`` is encoded: as ``encode`` says for the
-    output's container, at the encoder's ``veryfast`` speed (it is made in real time)."""
-    return encoding_for(cfg.override("encode", preset="veryfast"), output, size, sound=True)
+    output's container, at the encoder's ``veryfast`` speed (it is made in real time), into
+    a Matroska segment that plays up to its last frame however the run ends (an MP4 cut
+    short has no index and does not play); the output's own container comes at the join."""
+    e = encoding_for(cfg.override("encode", preset="veryfast"), output, size, sound=True)
+    if e.segment_suffix == ".mkv":
+        return e
+    args, final = list(e.args), ["-c:v", "copy"]
+    if "-tag:v" in args:  # an MP4 tag (hvc1) goes on at the join: Matroska has none
+        k = args.index("-tag:v")
+        final += args[k : k + 2]
+        del args[k : k + 2]
+    return replace(e, args=tuple(args), segment_suffix=".mkv", final=e.final or tuple(final))
 
 
 def finish_recording(
-    segment: Path, output: Path, frames: int, fps: float, encoding: Encoding,
-    sound: Sound | None,
-) -> list[str]:  # fmt: skip
-    """The recorded ``segment`` (``frames`` frames at ``fps``) made into ``output`` with the
-    source's ``sound`` from its start, for as long as the picture; what was left out, said
-    once. Should the sound not go in, the picture alone is kept."""
+    segment: Path, output: Path, fps: float, encoding: Encoding, sound: Sound | None
+) -> tuple[int, list[str]]:
+    """The recorded ``segment`` (at ``fps``) made into ``output`` with the source's
+    ``sound`` from its start, for as long as the picture: the frames it holds and what was
+    left out, said once. Should the sound not go in, the picture alone is kept."""
+    frames = count_frames(segment)
+    if not frames:
+        return 0, []
     duration = frames / fps
     try:
-        return join_segments([segment], output, frames, sound, duration, final=encoding.final)
+        notes = join_segments([segment], output, frames, sound, duration, final=encoding.final)
     except EncodeError as e:
         if sound is None:
             raise
         notes = join_segments([segment], output, frames, None, duration, final=encoding.final)
-        return [*notes, f"the sound could not be added, the picture is kept alone ({e})"]
+        notes = [*notes, f"the sound could not be added, the picture is kept alone ({e})"]
+    return frames, notes
+
+
+def check_live(
+    cfg: Config,
+    source: str,
+    output: Path | None,
+    fps: float,
+    width: int | None,
+    overwrite: bool,
+) -> tuple[Config, Path | None]:
+    """The settings and output of a live run, checked before anything opens: the width's
+    bounds (those of ``video.width``), the rate's, and an output that is none of the files
+    the run reads (the source, the guide, a mask or region matte), as for ``video``."""
+    if width:  # the bounds of video.width, in its words (0 or None: as the frames come)
+        cfg = cfg.override("video", width=width)
+    if not MIN_FPS <= fps <= MAX_FPS:  # NaN fails it too
+        raise UserError(
+            f"--fps {fps:g}: give a rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second"
+        )
+    if output is not None:
+        reads = (("input", Path(source)), *cfg.reads())
+        output = check_video_output(Path(output), reads, overwrite)
+        recording_encoding(cfg, output, (16, 16))  # a codec the container lacks is said now
+    return cfg, output
+
+
+class _Outputs:
+    """Where a live run's dreamed pictures go: the page (served), a recording at the target
+    rate (the dream held while the next is dreamed), a pushed stream. An output whose
+    encoder fails is dropped with a note; what it wrote is kept."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.server: Broadcast | None = None
+        self.writer: VideoWriter | None = None
+        self.pusher: VideoWriter | None = None
+        self.encoding: Encoding | None = None
+        self.written = 0  # frames recorded (and pushed)
+        self.notes: list[str] = []
+
+    def open(
+        self, cfg: Config, size: tuple[int, int], record: Path | None, output: Path | None,
+        push: list[str] | None, stream: str | None, say: Callable[[str], None],
+    ) -> None:  # fmt: skip
+        """Start the encoders for frames of ``size``: the recording into the temporary
+        segment ``record`` (of ``output``), the push to ``stream`` with ``push``'s args."""
+        rate = Fraction(self.fps).limit_denominator(1001)
+        if record is not None and output is not None:
+            self.encoding = recording_encoding(cfg, output, size)
+            self.notes.extend(self.encoding.notes)
+            self.writer = VideoWriter(record, size, rate, self.encoding.args)
+        if push is not None and stream is not None:
+            self.pusher = VideoWriter(stream, size, rate, push, url=True)
+            say(f"pushing the dream to {stream}")
+
+    def show(self, picture: np.ndarray, due: int) -> None:
+        """``picture`` on the page now, and recorded and pushed until ``due`` frames are."""
+        if self.server is not None:
+            self.server.publish(picture)
+        while (self.writer or self.pusher) and self.written < due:
+            for name in ("writer", "pusher"):
+                out = getattr(self, name)
+                if out is None:
+                    continue
+                try:
+                    out.write(picture)
+                except EncodeError as e:  # what it wrote stays; the run goes on without it
+                    setattr(self, name, None)
+                    self.notes.append(f"the {'recording' if name == 'writer' else 'push'} "
+                                      f"stopped: {e}")  # fmt: skip
+            self.written += 1
+
+    def close(self) -> None:
+        """Finish the encoders (each ends its file when its input ends) and the page."""
+        for name in ("pusher", "writer"):
+            out = getattr(self, name)
+            if out is not None:
+                try:
+                    out.close()
+                except EncodeError as e:
+                    self.notes.append(f"the {'recording' if name == 'writer' else 'push'} "
+                                      f"did not end cleanly: {e}")  # fmt: skip
+        if self.server is not None:
+            self.server.close()
 
 
 def run_live(
@@ -228,6 +342,7 @@ def run_live(
     width: int | None = 256,
     realtime: bool = True,
     overwrite: bool = False,
+    quiet: float = QUIET_SECONDS,
     dreamer: Dreamer | None = None,
     on_stats: Callable[[LiveStats], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
@@ -235,146 +350,168 @@ def run_live(
     on_frame: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> LiveResult:
     """Dream ``source`` (see :class:`dreamvideo.media.live.Latest`) live until it ends, for
-    ``seconds``, or until Ctrl-C; ``output``: a recording at ``fps`` with the source's sound
-    where it has one (``encode.audio``; a clip played at its own rate, a stream);
-    ``stream``: a URL the dream is pushed to at ``fps`` (udp://, srt://, tcp://, rtmp://);
-    ``serve``: (host, port) of the page and MJPEG stream (``on_serve`` hears the address,
-    port 0 picks one); ``on_frame(source, dream)``: each dreamed frame, ``(H,W,3)`` uint8,
-    beside the source frame it was dreamed from."""
+    ``seconds`` (wall clock, from when the source starts opening), until it sends nothing
+    for ``quiet`` seconds, or until Ctrl-C (or SIGTERM, SIGHUP); ``output``: a recording at
+    ``fps`` with the source's sound where it has one (``encode.audio``; a clip played at its
+    own rate, a stream), kept however the run ends; ``stream``: a URL the dream is pushed to
+    at ``fps`` (udp://, srt://, tcp://, rtmp://); ``serve``: (host, port) of the page and
+    MJPEG stream (``on_serve`` hears the address, port 0 picks one); ``on_frame(source,
+    dream)``: each dreamed frame, ``(H,W,3)`` uint8, beside the source frame it was dreamed
+    from."""
     say = on_stage or (lambda text: None)
-    if width is not None:  # the bounds of video.width, in its words
-        cfg = cfg.override("video", width=width)
-    if not MIN_FPS <= fps <= MAX_FPS:  # NaN fails it too
-        raise UserError(
-            f"--fps {fps:g}: give a rate from {MIN_FPS:g} to {MAX_FPS:g} frames per second"
-        )
-    push_args = stream_args(stream, fps) if stream is not None else None
-    if output is not None:
-        reads = (("input", Path(source)), *cfg.reads())
-        output = check_video_output(Path(output), reads, overwrite)
-        # a codec the container lacks is said now; the segment's container is known
-        segment = recording_encoding(cfg, output, (16, 16)).segment_suffix
+    cfg, output = check_live(cfg, source, output, fps, width, overwrite)
+    push = stream_args(stream, fps) if stream is not None else None
     if not check_source(source):  # a stream or camera may take a while to open
         say(f"opening {describe(source)}")
     dreamer = dreamer_for(cfg.dream, dreamer)
-    budget = Budget(clip_steps(cfg.video, dreamer.params, cfg.dream.color_match), fps)
-    notes: list[str] = []  # besides the budget's own
-    latencies: deque[float] = deque(maxlen=WINDOW)
-    dreamt: deque[float] = deque(maxlen=WINDOW)  # the budget's own measure restarts at cuts
-    state = {"dreamed": 0, "written": 0, "t0": None, "start": 0.0}
-    # a sound is kept where the recording runs on the source's clock
-    keep_sound = output is not None and cfg.encode.audio and realtime
+    run = _LiveRun(cfg, source, dreamer, fps, width, say)
     with contextlib.ExitStack() as files:
-        tmp = side = None
-        if output is not None:
-            tmp = files.enter_context(temp_path(output, segment))
-        if keep_sound:
-            side = files.enter_context(temp_path(output, ".sound.mka"))
-        reader: Latest | None = None
-        sound_lost = output is not None and cfg.encode.audio and not realtime
-        if sound_lost and check_source(source) and file_sound(Path(source)) is not None:
-            notes.append(
-                "no sound is recorded with --every-frame (the recording keeps the wall "
-                "clock, not the clip's)"
-            )
-
-        def stats() -> LiveStats:
-            t0 = state["t0"]
-            return LiveStats(
-                0.0 if t0 is None else time.monotonic() - t0,
-                state["dreamed"],
-                per_second(dreamt),
-                reader.dropped if reader is not None else 0,
-                statistics.median(latencies) if latencies else 0.0,
-                state["written"],
-            )
-
-        def figures() -> dict[str, float]:
-            s = stats()
-            return {"fps": s.fps, "dropped": s.dropped, "latency": s.latency,
-                    "dreamed": s.dreamed}  # fmt: skip
-
-        writer: VideoWriter | None = None
-        pusher: VideoWriter | None = None
-        server: Broadcast | None = None
-        encoding: Encoding | None = None
-        size: tuple[int, int] | None = None
-        mattes: Mattes | None = None
-        stepper = LiveStepper(dreamer, cfg.video)
-        last_report = time.monotonic()
+        record = files.enter_context(temp_path(output, ".mkv")) if output is not None else None
+        # a sound is kept where the recording runs on the source's clock
+        keep_sound = output is not None and cfg.encode.audio and realtime
+        side = files.enter_context(temp_path(output, ".sound.mka")) if keep_sound else None
+        if output is not None and cfg.encode.audio and not realtime and run.clip_has_sound():
+            run.notes.append("no sound is recorded with --every-frame (the recording keeps the "
+                             "wall clock, not the clip's)")  # fmt: skip
         try:
-            server = Broadcast(*serve, figures) if serve is not None else None
-            if server is not None and on_serve is not None:
-                on_serve(server.address)  # the page is up while the source opens
-            reader = Latest(source, paced=realtime, sound=side)
-            while True:  # Ctrl-C ends the run as the end of the source would
-                got = reader.take()
-                if got is None:
-                    break
-                if size is None:
-                    size = live_size(got.rgb, width)
-                    mattes = live_mattes(cfg, size, source)
-                    say(f"dreaming {size[0]}x{size[1]} live, aiming at {fps:g} frames/s")
-                    rate = Fraction(fps).limit_denominator(1001)
-                    if tmp is not None and output is not None:
-                        encoding = recording_encoding(cfg, output, size)
-                        notes.extend(encoding.notes)
-                        writer = VideoWriter(tmp, size, rate, encoding.args)
-                    if push_args is not None:
-                        pusher = VideoWriter(stream, size, rate, push_args, url=True)
-                        say(f"pushing the dream to {stream}")
-                rgb = cv2.resize(got.rgb, size, interpolation=cv2.INTER_AREA)
-                masks = None
-                if mattes is not None:
-                    if not state["dreamed"]:
-                        mattes.check(got.index - 1, rgb, None)
-                    masks = FrameMasks.upload(mattes.at(got.index - 1, rgb, None), dreamer.device)
-                picture, fresh = stepper.dream(rgb, budget.steps, masks)
-                now = time.monotonic()
-                if state["t0"] is None:
-                    state["t0"], state["start"] = now, got.time
-                state["dreamed"] += 1
-                latencies.append(now - got.at)
-                dreamt.append(now)
-                budget.tick(now, fresh)
-                if server is not None:
-                    server.publish(picture)
-                if on_frame is not None:
-                    on_frame(rgb, picture)
-                # real time: as many frames as the clock says, the dream held between
-                due = int((now - state["t0"]) * fps) + 1
-                while (writer or pusher) and state["written"] < due:
-                    for out_to in (writer, pusher):
-                        if out_to is not None:
-                            out_to.write(picture)
-                    state["written"] += 1
-                note = budget.adjust()
-                if note is not None and len(budget.notes) == 1:
-                    say(note)  # once: later steps down are in the result's notes
-                if on_stats is not None and now - last_report >= REPORT_EVERY:
-                    last_report = now
-                    on_stats(stats())
-                if seconds is not None and now - state["t0"] >= seconds:
-                    break
-        except KeyboardInterrupt:
-            notes.append("stopped with Ctrl-C")
+            if serve is not None:
+                run.outputs.server = Broadcast(*serve, run.figures)
+                if on_serve is not None:
+                    on_serve(run.outputs.server.address)  # the page is up while it opens
+            run.open(realtime, side, quiet)
+            run.loop(seconds, quiet, on_stats, on_frame,
+                     lambda size: run.outputs.open(cfg, size, record, output, push, stream,
+                                                   say))  # fmt: skip
+        except KeyboardInterrupt as e:  # Ctrl-C or a signal ends the run as the source's end
+            run.notes.append(e.said if isinstance(e, Stopped) else "stopped with Ctrl-C")
+            run.stopped = e.signum if isinstance(e, Stopped) else signal.SIGINT
         finally:
-            # the end of the source, the time asked for, Ctrl-C or an error: the frames
-            # recorded so far make a complete file, with the sound heard meanwhile
-            if pusher is not None:
-                pusher.close()
-            if writer is not None:
-                writer.close()
-            if reader is not None:
-                reader.close()  # the stream's sound file is complete after this
-            if server is not None:
-                server.close()
-            if writer is not None and state["written"]:
-                assert tmp is not None and output is not None and encoding is not None
-                sound = reader.sound if reader is not None else None
-                if sound is not None:
-                    sound = replace(sound, start=max(0.0, state["start"]))
-                notes.extend(finish_recording(tmp, output, state["written"], fps, encoding, sound))
-    if size is None:
+            with shielded():  # what was dreamed is kept, whatever signal comes now
+                written = run.finish(record, output, fps)
+    if run.size is None:
         raise UserError(f"{describe(source)} sent no frames; is it playing?")
-    return LiveResult(stats(), size, output, (*budget.notes, *notes), state["start"])
+    stats = replace(run.stats(), written=written)
+    notes = (*run.budget.notes, *run.notes)
+    return LiveResult(stats, run.size, output, notes, run.start, run.stopped)
+
+
+class _LiveRun:
+    """One live run's state and steps (see :func:`run_live`)."""
+
+    def __init__(
+        self, cfg: Config, source: str, dreamer: Dreamer, fps: float, width: int | None,
+        say: Callable[[str], None],
+    ) -> None:  # fmt: skip
+        self.cfg, self.source, self.dreamer, self.fps, self.width = cfg, source, dreamer, fps, width
+        self.say = say
+        self.budget = Budget(live_steps(cfg.video, dreamer.params, cfg.dream.color_match), fps)
+        self.stepper = LiveStepper(dreamer, cfg.video)
+        self.outputs = _Outputs(fps)
+        self.reader: Latest | None = None
+        self.size: tuple[int, int] | None = None
+        self.mattes: Mattes | None = None
+        self.notes: list[str] = []  # besides the budget's own
+        self.latencies: deque[float] = deque(maxlen=WINDOW)
+        self.dreamt: deque[float] = deque(maxlen=WINDOW)  # the budget's measure restarts at cuts
+        self.dreamed = 0
+        self.t0: float | None = None  # the first dreamed frame
+        self.start = 0.0  # seconds into the source of the first dreamed (and recorded) frame
+        self.stopped = 0  # the signal that ended the run
+
+    def clip_has_sound(self) -> bool:
+        return check_source(self.source) and file_sound(Path(self.source)) is not None
+
+    def stats(self) -> LiveStats:
+        return LiveStats(
+            0.0 if self.t0 is None else time.monotonic() - self.t0,
+            self.dreamed,
+            per_second(self.dreamt),
+            self.reader.dropped if self.reader is not None else 0,
+            statistics.median(self.latencies) if self.latencies else 0.0,
+            self.outputs.written,
+        )
+
+    def figures(self) -> dict[str, float]:
+        s = self.stats()
+        return {"fps": s.fps, "dropped": s.dropped, "latency": s.latency, "dreamed": s.dreamed}
+
+    def open(self, realtime: bool, side: Path | None, quiet: float) -> None:
+        self.reader = Latest(self.source, paced=realtime, sound=side, quiet=quiet, say=self.say)
+
+    def loop(
+        self,
+        seconds: float | None,
+        quiet: float,
+        on_stats: Callable[[LiveStats], None] | None,
+        on_frame: Callable[[np.ndarray, np.ndarray], None] | None,
+        on_size: Callable[[tuple[int, int]], None],
+    ) -> None:
+        """Dream the newest frame, again and again, until the source ends, goes quiet for
+        ``quiet`` seconds, or ``seconds`` have passed since the run began."""
+        assert self.reader is not None
+        began = time.monotonic()
+        deadline = began + seconds if seconds is not None else float("inf")
+        last_report = began
+        while (left := deadline - time.monotonic()) > 0:
+            got = self.reader.take(min(quiet, left))
+            if got is None:
+                if not self.reader.ended and time.monotonic() < deadline and self.size:
+                    self.notes.append(f"{describe(self.source)} sent nothing for {quiet:g} s: "
+                                      "taken as its end")  # fmt: skip
+                break
+            if self.size is None:
+                self.size = live_size(got.rgb, self.width)
+                self.mattes = live_mattes(self.cfg, self.size, self.source)
+                self.say(f"dreaming {self.size[0]}x{self.size[1]} live, aiming at "
+                         f"{self.fps:g} frames/s"
+                         + (f", for {seconds:g} s from the start" if seconds else ""))  # fmt: skip
+                on_size(self.size)
+            rgb, picture = self.dream(got)
+            now = time.monotonic()
+            if on_frame is not None:
+                on_frame(rgb, picture)
+            # real time: as many frames as the clock says, the dream held between
+            self.outputs.show(picture, int((now - self.t0) * self.fps) + 1)  # type: ignore[operator]
+            note = self.budget.adjust()
+            if note is not None and len(self.budget.notes) == 1:
+                self.say(note)  # once: later steps down are in the result's notes
+            if on_stats is not None and now - last_report >= REPORT_EVERY:
+                last_report = now
+                on_stats(self.stats())
+
+    def dream(self, got: Captured) -> tuple[np.ndarray, np.ndarray]:
+        """The source frame ``got`` at the dream's size, and its dream."""
+        assert self.size is not None
+        rgb = cv2.resize(got.rgb, self.size, interpolation=cv2.INTER_AREA)
+        masks = None
+        if self.mattes is not None:
+            if not self.dreamed:
+                self.mattes.check(got.index - 1, rgb, None)
+            frame_mattes = self.mattes.at(got.index - 1, rgb, None)
+            masks = FrameMasks.upload(frame_mattes, self.dreamer.device)
+        picture, fresh = self.stepper.dream(rgb, self.budget.steps, masks)
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0, self.start = now, got.time
+        self.dreamed += 1
+        self.latencies.append(now - got.at)
+        self.dreamt.append(now)
+        self.budget.tick(now, fresh)
+        return rgb, picture
+
+    def finish(self, record: Path | None, output: Path | None, fps: float) -> int:
+        """The end of the source, the time asked for, a signal or an error: the encoders
+        finish, the stream's sound file is completed, and the frames recorded so far make a
+        complete file with the sound heard meanwhile. Returns the frames in it."""
+        self.outputs.close()
+        self.notes.extend(self.outputs.notes)
+        if self.reader is not None:
+            self.reader.close()  # the stream's sound file is complete after this
+        if record is None or output is None or self.outputs.encoding is None:
+            return 0
+        sound = self.reader.sound if self.reader is not None else None
+        if sound is not None:
+            sound = replace(sound, start=max(0.0, self.start))
+        written, notes = finish_recording(record, output, fps, self.outputs.encoding, sound)
+        self.notes.extend(notes)
+        return written

@@ -282,8 +282,7 @@ class Live:
         import cv2
         import numpy as np
 
-        from dreamvideo.render.clip import clip_steps
-        from dreamvideo.render.live import LiveStepper, live_size
+        from dreamvideo.render.live import LiveStepper, live_size, live_steps
         from dreamvideo.render.network import dreamer_for
 
         cfg = load_preset(preset)
@@ -291,7 +290,7 @@ class Live:
         if (preset, layers) != self.settings:
             cfg = set_values(cfg, {"dream.layers": layers})
             self.dreamer = dreamer_for(cfg.dream, self.dreamer)
-            self.steps = clip_steps(cfg.video, self.dreamer.params, cfg.dream.color_match)
+            self.steps = live_steps(cfg.video, self.dreamer.params, cfg.dream.color_match)
             if self.stepper is None:
                 self.stepper = LiveStepper(self.dreamer, cfg.video)
             self.stepper.restart(self.dreamer)
