@@ -192,9 +192,11 @@ def live(
     for note in r.notes:
         err.print(note, highlight=False, markup=False)
     err.print(r.stats.line(), highlight=False)
-    if r.output is not None:
-        made = f"wrote {r.output}" if r.stats.written else f"nothing recorded in {r.output}"
-        err.print(f"{made}: {r.stats.written} frames {r.size[0]}x{r.size[1]} at "
+    if r.output is not None and r.stats.written:
+        err.print(f"wrote {r.output}: {r.stats.written} frames {r.size[0]}x{r.size[1]} at "
                   f"{fps:g} fps", highlight=False, markup=False)  # fmt: skip
+    elif r.output is not None:
+        err.print(f"nothing was recorded: {r.output} was not written", highlight=False,
+                  markup=False)  # fmt: skip
     if r.stopped:  # a signal ended the run: what it made is kept, the exit code says so
         raise typer.Exit(128 + r.stopped)

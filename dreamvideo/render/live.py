@@ -87,7 +87,7 @@ class LiveStats:
 @dataclass(frozen=True)
 class LiveResult:
     stats: LiveStats
-    size: tuple[int, int]
+    size: tuple[int, int]  # (0, 0) when stopped before the first frame came
     output: Path | None
     notes: tuple[str, ...] = ()
     start: float = 0.0  # seconds into the source of the first dreamed (and recorded) frame
@@ -232,9 +232,12 @@ def finish_recording(
     """The recorded ``segment`` (at ``fps``) made into ``output`` with the source's
     ``sound`` from its start, for as long as the picture: the frames it holds and what was
     left out, said once. Should the sound not go in, the picture alone is kept."""
-    frames = count_frames(segment)
+    try:
+        frames = count_frames(segment)
+    except EncodeError:  # the encoder was stopped before it wrote anything
+        frames = 0
     if not frames:
-        return 0, []
+        return 0, ["the recording's encoder stopped before it wrote a frame"]
     duration = frames / fps
     try:
         notes = join_segments([segment], output, frames, sound, duration, final=encoding.final)
@@ -388,11 +391,11 @@ def run_live(
         finally:
             with shielded():  # what was dreamed is kept, whatever signal comes now
                 written = run.finish(record, output, fps)
-    if run.size is None:
+    if run.size is None and not run.stopped:
         raise UserError(f"{describe(source)} sent no frames; is it playing?")
     stats = replace(run.stats(), written=written)
     notes = (*run.budget.notes, *run.notes)
-    return LiveResult(stats, run.size, output, notes, run.start, run.stopped)
+    return LiveResult(stats, run.size or (0, 0), output, notes, run.start, run.stopped)
 
 
 class _LiveRun:
