@@ -352,3 +352,26 @@ def test_every_offline_flow_follows_a_known_shift(flow):
     a, b = pan_frames(2, (64, 48), step=(2.0, 1.0))
     backward = make_flow(flow)(b, a)  # b(x) ~ a(x + flow): the content moved by +(2, 1)
     assert np.allclose(np.median(backward[8:-8, 8:-8].reshape(-1, 2), axis=0), (-2, -1), atol=0.3)
+
+
+def test_a_ramped_fresh_dream_comes_out_at_once_then_grows_to_the_full_strength_and_holds():
+    """Live: the first picture is dreamed with a touch-up's iterations on every octave, the
+    rest of the full dream follows on the next frames, and the shot then holds the strength
+    the full dream reaches; a render (no ramp) dreams it all on the first frame."""
+    full = strengths(clip_steps(VideoConfig(blend=1.0, tracked_step=1.0), FULL), 3)[0]
+    steps = replace(clip_steps(VideoConfig(blend=1.0, tracked_step=1.0), FULL), ramp=2)
+    dreamer, carry, got = FakeDreamer(), None, []
+    frame, cur = still()
+    for t in range(20):
+        dream, carry, _ = step_clip(
+            dreamer, steps, frame, cur, None if t == 0 else still_track(), carry
+        )
+        got.append(float((dream - cur).abs().mean()))
+    firsts = [p.iterations for p, _ in dreamer.calls[:5]]
+    assert firsts == [2, 2, 2, 2, 2] and all(p.octaves == FULL.octaves for p, _ in
+                                            dreamer.calls[:5])  # fmt: skip
+    assert got[0] < 0.3 * full  # a light first picture, at once
+    assert all(b > a for a, b in zip(got[:5], got[1:5], strict=False))  # growing
+    assert abs(got[4] / full - 1) < 0.1  # the full dream's strength, once all of it ran
+    # then held, after the controller's first steps (as after a full dream at once)
+    assert all(abs(g / full - 1) < 0.05 for g in got[12:])
