@@ -58,9 +58,10 @@ class ClipSteps:
     # at the size asked for: its fine detail is dreamed once and then carried, not redreamed
     # every frame (which flickers)
     touch_scale: float | None = None
-    # live: a fresh dream (a first frame, a cut) runs its octaves with this many iterations
-    # per frame, over as many frames as its full count takes, so the first picture comes out
-    # at once and the dream grows on the frames that follow; 0: all at once (renders)
+    # live: a fresh dream (a first frame, a cut) runs its octaves with one iteration on that
+    # frame, then this many on each frame after, until its full count has run: the first
+    # picture comes out at once and the dream grows on the frames that follow; 0: all at
+    # once (renders)
     ramp: int = 0
 
     def ascend(
@@ -189,8 +190,8 @@ def step_clip(
     matte = masks.matte if masks is not None else None
     kw = {"regions": masks.regions} if masks is not None and masks.regions else {}
     if fresh:
-        full = dream.params
-        owed = full.iterations - min(steps.ramp, full.iterations) if steps.ramp else 0
+        full = dream.params  # ramped: the first picture with one iteration on each octave
+        owed = full.iterations - 1 if steps.ramp else 0
         first = replace(full, iterations=full.iterations - owed)
         dreamed = steps.ascend(dream, cur, first, step_map=matte, **kw)
         out = composite(cur, steps.colored(dreamed, cur, None), matte)

@@ -61,6 +61,7 @@ from dreamvideo.stops import Stopped, shielded
 REPORT_EVERY = 3.0  # seconds between live lines
 QUIET_SECONDS = 20.0  # a source that sends nothing this long has ended (or never began)
 WINDOW = 12  # dreamed frames over which the rate is measured
+QUICK = 3  # frames enough to judge a rate under half the target
 MIN_SCALE = 0.5  # the budget lowers the touch-ups' size to this share of the preset's at most
 MIN_FPS, MAX_FPS = 0.1, 240.0  # target rates a live run takes (and its recording's)
 
@@ -69,7 +70,7 @@ MIN_FPS, MAX_FPS = 0.1, 240.0  # target rates a live run takes (and its recordin
 class LiveStats:
     """What the live line and the page's corner show."""
 
-    seconds: float  # since the first dreamed frame
+    seconds: float  # since the first dreamed frame (to the end of the run, in a result)
     dreamed: int
     fps: float  # dreamed frames per second over the last few
     dropped: int  # frames of the source never dreamed (a newer one came first)
@@ -92,6 +93,7 @@ class LiveResult:
     notes: tuple[str, ...] = ()
     start: float = 0.0  # seconds into the source of the first dreamed (and recorded) frame
     stopped: int = 0  # the signal that ended the run (Ctrl-C: SIGINT), 0 when none did
+    first: float = 0.0  # seconds from the first frame dreamed coming in to its dream coming out
 
 
 def live_size(frame: np.ndarray, width: int | None) -> tuple[int, int]:
@@ -145,8 +147,13 @@ class Budget:
         return per_second(self.times)
 
     def adjust(self) -> str | None:
-        """A lighter dream when behind (and the window full again), with a line saying so."""
-        if not self.fps or len(self.times) < WINDOW or self.rate() >= 0.9 * self.fps:
+        """A lighter dream when behind, with a line saying so: judged on the window of the
+        last frames, or on a few where each takes longer than two frames' time (a loaded
+        machine: waiting for the whole window there would take many seconds)."""
+        if not self.fps or len(self.times) < 2 or self.rate() >= 0.9 * self.fps:
+            return None
+        far_behind = self.rate() < self.fps / 2 and len(self.times) >= QUICK
+        if len(self.times) < WINDOW and not far_behind:
             return None
         later = self.steps.later
         if later.iterations > 1:
@@ -393,9 +400,9 @@ def run_live(
                 written = run.finish(record, output, fps)
     if run.size is None and not run.stopped:
         raise UserError(f"{describe(source)} sent no frames; is it playing?")
-    stats = replace(run.stats(), written=written)
+    stats = replace(run.final, written=written)
     notes = (*run.budget.notes, *run.notes)
-    return LiveResult(stats, run.size or (0, 0), output, notes, run.start, run.stopped)
+    return LiveResult(stats, run.size or (0, 0), output, notes, run.start, run.stopped, run.first)
 
 
 class _LiveRun:
@@ -420,6 +427,9 @@ class _LiveRun:
         self.t0: float | None = None  # the first dreamed frame
         self.start = 0.0  # seconds into the source of the first dreamed (and recorded) frame
         self.stopped = 0  # the signal that ended the run
+        self.first = 0.0  # the first picture's latency
+        self.began = time.monotonic()
+        self.final = LiveStats(0.0, 0, 0.0, 0, 0.0)  # the figures when the run ended
 
     def clip_has_sound(self) -> bool:
         return check_source(self.source) and file_sound(Path(self.source)) is not None
@@ -439,6 +449,7 @@ class _LiveRun:
         return {"fps": s.fps, "dropped": s.dropped, "latency": s.latency, "dreamed": s.dreamed}
 
     def open(self, realtime: bool, side: Path | None, quiet: float) -> None:
+        self.began = time.monotonic()  # --seconds counts from here: opening is part of it
         self.reader = Latest(self.source, paced=realtime, sound=side, quiet=quiet, say=self.say)
 
     def loop(
@@ -452,7 +463,7 @@ class _LiveRun:
         """Dream the newest frame, again and again, until the source ends, goes quiet for
         ``quiet`` seconds, or ``seconds`` have passed since the run began."""
         assert self.reader is not None
-        began = time.monotonic()
+        began = self.began
         deadline = began + seconds if seconds is not None else float("inf")
         last_report = began
         while (left := deadline - time.monotonic()) > 0:
@@ -495,7 +506,7 @@ class _LiveRun:
         picture, fresh = self.stepper.dream(rgb, self.budget.steps, masks)
         now = time.monotonic()
         if self.t0 is None:
-            self.t0, self.start = now, got.time
+            self.t0, self.start, self.first = now, got.time, now - got.at
         self.dreamed += 1
         self.latencies.append(now - got.at)
         self.dreamt.append(now)
@@ -506,6 +517,7 @@ class _LiveRun:
         """The end of the source, the time asked for, a signal or an error: the encoders
         finish, the stream's sound file is completed, and the frames recorded so far make a
         complete file with the sound heard meanwhile. Returns the frames in it."""
+        self.final = self.stats()  # the run's own figures, before the files are finished
         self.outputs.close()
         self.notes.extend(self.outputs.notes)
         if self.reader is not None:
