@@ -144,7 +144,6 @@ def test_a_render_piped_to_a_file_logs_progress_from_the_first_second(tmp_path):
     clip = write_clip(tmp_path / "c.mp4", pan_frames(6, (48, 32)))
     log = tmp_path / "log"
     with open(log, "w") as f:
-        t0 = time.monotonic()
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -163,12 +162,11 @@ def test_a_render_piped_to_a_file_logs_progress_from_the_first_second(tmp_path):
         )
         while not log.read_text() and proc.poll() is None:
             time.sleep(0.02)
-        first_line = time.monotonic() - t0
+        running = proc.poll() is None  # the first line came while it worked, not at its end
         proc.wait(timeout=120)
     lines = log.read_text().splitlines()
     assert proc.returncode == 0, lines
-    # well under a second on an idle machine; the bound leaves room for a busy test run
-    assert first_line < 5 and lines[0] == f"[0:00] reading {clip}"
+    assert running and lines[0] == f"[0:00] reading {clip}"
     assert any("dreaming: the first frame gets the full dream" in line for line in lines)
     assert any(re.search(r"frame 6 of 6, [\d.]+ frames/s, eta 0:00", line) for line in lines), lines
     assert lines[-1].startswith("wrote ")

@@ -77,6 +77,9 @@ def live(
             min=0.1,
         ),
     ] = None,
+    frames: Annotated[
+        int | None, typer.Option("--frames", help="stop after this many dreamed frames", min=1)
+    ] = None,
     timeout: Annotated[
         float,
         typer.Option(
@@ -180,6 +183,7 @@ def live(
         serve=where,
         stream=stream,
         seconds=seconds,
+        frames=frames,
         fps=fps,
         width=width or None,
         realtime=realtime,

@@ -348,6 +348,7 @@ def run_live(
     serve: tuple[str, int] | None = None,
     stream: str | None = None,
     seconds: float | None = None,
+    frames: int | None = None,
     fps: float = 15.0,
     width: int | None = 256,
     realtime: bool = True,
@@ -360,8 +361,9 @@ def run_live(
     on_frame: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> LiveResult:
     """Dream ``source`` (see :class:`dreamvideo.media.live.Latest`) live until it ends, for
-    ``seconds`` (wall clock, from when the source starts opening), until it sends nothing
-    for ``quiet`` seconds, or until Ctrl-C (or SIGTERM, SIGHUP); ``output``: a recording at
+    ``seconds`` (wall clock, from when the source starts opening) or ``frames`` dreamed
+    frames, until it sends nothing for ``quiet`` seconds, or until Ctrl-C (or SIGTERM,
+    SIGHUP); ``output``: a recording at
     ``fps`` with the source's sound where it has one (``encode.audio``; a clip played at its
     own rate, a stream), kept however the run ends; ``stream``: a URL the dream is pushed to
     at ``fps`` (udp://, srt://, tcp://, rtmp://); ``serve``: (host, port) of the page and
@@ -389,7 +391,7 @@ def run_live(
                 if on_serve is not None:
                     on_serve(run.outputs.server.address)  # the page is up while it opens
             run.open(realtime, side, quiet)
-            run.loop(seconds, quiet, on_stats, on_frame,
+            run.loop(seconds, frames, quiet, on_stats, on_frame,
                      lambda size: run.outputs.open(cfg, size, record, output, push, stream,
                                                    say))  # fmt: skip
         except KeyboardInterrupt as e:  # Ctrl-C or a signal ends the run as the source's end
@@ -455,13 +457,15 @@ class _LiveRun:
     def loop(
         self,
         seconds: float | None,
+        frames: int | None,
         quiet: float,
         on_stats: Callable[[LiveStats], None] | None,
         on_frame: Callable[[np.ndarray, np.ndarray], None] | None,
         on_size: Callable[[tuple[int, int]], None],
     ) -> None:
         """Dream the newest frame, again and again, until the source ends, goes quiet for
-        ``quiet`` seconds, or ``seconds`` have passed since the run began."""
+        ``quiet`` seconds, ``seconds`` have passed since the run began or ``frames`` are
+        dreamed."""
         assert self.reader is not None
         began = self.began
         deadline = began + seconds if seconds is not None else float("inf")
@@ -492,6 +496,8 @@ class _LiveRun:
             if on_stats is not None and now - last_report >= REPORT_EVERY:
                 last_report = now
                 on_stats(self.stats())
+            if frames is not None and self.dreamed >= frames:
+                break
 
     def dream(self, got: Captured) -> tuple[np.ndarray, np.ndarray]:
         """The source frame ``got`` at the dream's size, and its dream."""
