@@ -22,7 +22,7 @@ from dreamvideo.config import Config
 from dreamvideo.errors import UserError
 from dreamvideo.media.codecs import choose_encoding
 from dreamvideo.media.ffmpeg import count_frames, describe, ffmpeg_exe, raw_frames
-from dreamvideo.media.frames import ffmpeg_filters, probe_video, read_frames
+from dreamvideo.media.frames import probe_video, read_frames
 from dreamvideo.media.probe import parse_description
 from dreamvideo.media.sequence import natural_key, read_frame, write_frame
 from dreamvideo.render.clip import render_video
@@ -59,11 +59,18 @@ def pan(tmp_path_factory) -> Path:
     return Path(write_clip(folder / "pan.mkv", frames, Fraction(50), audio=True, lossless=True))
 
 
-def reference(source: Path, hdr: str = "sdr") -> list[np.ndarray]:
-    """ffmpeg's own correct conversion of ``source``: the same filters a player applies."""
+# how a player shows them, written out here (not taken from the code under test)
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=all"
+TO_SDR = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius,"
+          "zscale=t=bt709:m=bt709:r=pc")  # fmt: skip
+
+
+def reference(source: Path, filters: str) -> list[np.ndarray]:
+    """ffmpeg's own conversion of ``source`` with ``filters`` (what a player applies), to RGB
+    at the source's size."""
     info = probe_video(source)
-    args = ["-i", str(source), "-map", "0:v:0", "-vf", ",".join(ffmpeg_filters(info, (info.width,
-            info.height), hdr)), "-pix_fmt", "rgb24"]  # fmt: skip
+    args = ["-i", str(source), "-map", "0:v:0", "-vf", f"{filters},setsar=1",
+            "-pix_fmt", "rgb24"]  # fmt: skip
     frames = raw_frames(args, info.width * info.height * 3, "reference")
     return [np.frombuffer(f, np.uint8).reshape(info.height, info.width, 3) for f in frames]
 
@@ -238,10 +245,27 @@ def test_interlaced_footage_is_deinterlaced_not_black(sources, dreamer, tmp_path
     out = tmp_path / "out.mp4"
     said = []
     r = render_video(identity(), sources[name], out, dreamer=dreamer, on_stage=said.append)
-    got, ref = frames_of(out), reference(sources[name])
+    got, ref = frames_of(out), reference(sources[name], DEINTERLACE)
     assert r.frames == len(ref) == 50 and min(f.mean() for f in got) > 40  # black was ~2
     assert delta_e(got, ref) < MAX_DELTA_E
     assert any("interlaced (top first): deinterlaced with bwdif" in s for s in said)
+
+
+def test_interlaced_fields_that_differ_are_deinterlaced_not_woven(pan, dreamer, tmp_path):
+    """A fast pan, interlaced: its two fields show pictures 8 px apart, so a frame woven
+    from them is combed; deinterlaced, it is the field's own picture, as a player shows it."""
+    fast_pan = tmp_path / "fast.mkv"
+    write_clip(fast_pan, pan_frames(40, (W, H), step=(8.0, 0.0)), Fraction(50), lossless=True)
+    combed = tmp_path / "combed.mp4"
+    ffmpeg("-i", fast_pan, "-vf", "tinterlace=mode=interleave_top,setfield=tff",
+           "-c:v", "libx264", "-flags", "+ildct+ilme", "-x264opts", "tff=1", "-crf", "8",
+           combed)  # fmt: skip
+    out = tmp_path / "out.mp4"
+    render_video(identity(), combed, out, dreamer=dreamer)
+    got = frames_of(out)
+    woven = reference(combed, "null")
+    assert delta_e(woven, reference(combed, DEINTERLACE)) > 2 * MAX_DELTA_E  # fields differ
+    assert delta_e(got, reference(combed, DEINTERLACE)) < MAX_DELTA_E
 
 
 # patches of a colour chart (RGB), 16x18 pixels each so that 4:2:0 chroma does not blur them
@@ -288,7 +312,7 @@ def test_levels_and_colour_matrices_are_kept(dreamer, tmp_path, name, tags):
 def test_hdr_is_dreamed_in_sdr_as_ffmpeg_converts_it_or_kept(sources, dreamer, tmp_path, name):
     out = tmp_path / "sdr.mp4"
     render_video(identity(), sources[name], out, dreamer=dreamer)
-    got, ref = frames_of(out), reference(sources[name])
+    got, ref = frames_of(out), reference(sources[name], TO_SDR)
     assert delta_e(got, ref) < MAX_DELTA_E
     # the source was made from an SDR pan: its SDR view comes back close to that pan, much
     # closer than the HDR signal shown as if it were SDR

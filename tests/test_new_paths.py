@@ -552,3 +552,36 @@ def test_kept_hdr_keeps_its_mastering_display_and_light_levels(tmp_path, dreamer
         render_video(fast().override("encode", hdr="keep"), src, out, dreamer=dreamer)
         said = first_frame_info(out)
         assert mastering_display(said) == master and light_level(said) == (1000, 400)
+
+
+def test_a_frame_cut_off_while_written_never_stands_under_its_name(tmp_path, clip, dreamer,
+                                                                   monkeypatch):  # fmt: skip
+    """Ctrl-C in the middle of writing a frame's bytes: no file under a frame's name is
+    ever half a picture, and the resume makes the same frames as an uninterrupted render."""
+    cfg = fast(max_frames=6)
+    ref = tmp_path / "ref" / "d_%02d.png"
+    ref.parent.mkdir()
+    render_video(cfg, clip, ref, dreamer=dreamer)
+    out = tmp_path / "out" / "d_%02d.png"
+    out.parent.mkdir()
+    real = Path.write_bytes
+    written = []
+
+    def cut_off(self: Path, data: bytes) -> int:
+        if data[:4] == b"\x89PNG":
+            if len(written) == 4:  # the fifth frame: half of it, then Ctrl-C
+                real(self, data[: len(data) // 2])
+                raise KeyboardInterrupt
+            written.append(self)
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        render_video(cfg, clip, out, dreamer=dreamer)
+    monkeypatch.setattr(Path, "write_bytes", real)
+    for f in out.parent.glob("d_*.png"):
+        assert read_frame(f).shape == (48, 64, 3), f.name  # whole, or not there
+    render_video(cfg, clip, out, dreamer=dreamer, resume=True)
+    for k in range(6):
+        name = f"d_{k:02d}.png"
+        assert np.array_equal(read_frame(out.parent / name), read_frame(ref.parent / name))
