@@ -247,3 +247,23 @@ def test_live_mistakes_are_one_line(tmp_path, clip):
     assert_one_line_error(
         cli("live", clip, "-o", tmp_path / "o.mp4", "--seconds", "inf"), "--seconds inf: give"
     )
+
+
+def test_the_reader_hands_over_the_newest_frame_and_drops_the_rest(numbered):
+    """A clip played at its own rate (24 fps) while nobody takes a frame: what is taken then
+    is the frame read last, not the first one waiting, and every one between was dropped."""
+    from dreamvideo.media.live import Latest
+
+    clip, _ = numbered
+    reader = Latest(str(clip), paced=True)
+    try:
+        first = reader.take()
+        assert first is not None and frame_number(first.rgb, 160) == first.index - 1 == 0
+        time.sleep(1.0)  # about 24 frames come and go
+        read_before = reader.read
+        got = reader.take()
+        assert got is not None and got.index >= read_before > 10
+        assert frame_number(got.rgb, 160) == got.index - 1  # its own picture, the newest
+        assert reader.dropped >= got.index - 2  # all between the two taken were dropped
+    finally:
+        reader.close()

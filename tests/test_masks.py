@@ -283,7 +283,8 @@ def test_a_clips_mask_keeps_the_source_where_black_with_octaves_and_jitter(tmp_p
     matte[:, 112:] = 255
     Image.fromarray(matte).save(tmp_path / "half.png")
     out = tmp_path / "o.mp4"
-    render_video(fast(octaves=2, jitter=8, mask=str(tmp_path / "half.png")), clip, out)
+    cfg = fast(octaves=2, jitter=8, mask=str(tmp_path / "half.png"))
+    render_video(cfg.override("video", next_octaves=2), clip, out)  # touch-ups of 2 octaves
     source, dream = frames_of(clip), frames_of(out)
     assert np.abs(dream - source)[:, :, :112].max() <= 1
     assert np.abs(dream - source)[:, :, 120:].mean() > 2  # dreamed where white
@@ -328,3 +329,33 @@ def test_a_region_stays_on_its_pixels_through_the_octaves_and_the_jitter(lite0):
     change = (out - img).abs().mean(dim=(0, 1)).mean(dim=0).numpy()
     assert change[92:132].sum() / change.sum() > 0.78
     assert np.r_[change[:64], change[160:]].mean() < 5e-4
+
+
+def test_a_luma_key_weighs_green_most_as_bt709_does():
+    """Pure red, green and blue at full level have BT.709 lumas 0.2126, 0.7152 and 0.0722
+    (the standard's weights, written here): a key of 0.5-1 takes green only, 0.1-0.3 red
+    only, 0-0.1 blue and black."""
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [0, 0, 0]]], np.uint8)
+    assert luma_key(rgb, 0.5, 1.0)[0].round(3).tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert luma_key(rgb, 0.1, 0.3)[0].round(3).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert luma_key(rgb, 0.0, 0.1)[0].round(3).tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_a_masked_clip_keeps_its_strength_inside_a_matte_that_grows(tmp_path):
+    """A matte clip whose white part grows from a quarter of the frame to all of it: the
+    dream's strength is measured inside the matte, so it stays that of the first frame
+    there; measured over the whole frame it would fall as the area grows."""
+    frames = pan_frames(12, (128, 96))
+    mattes = []
+    for k in range(12):
+        m = np.zeros((96, 128, 3), np.uint8)
+        m[:, : 32 + round(96 * k / 11)] = 255
+        mattes.append(m)
+    clip = write_clip(tmp_path / "pan.mp4", frames, lossless=True)
+    matte = write_clip(tmp_path / "grow.mp4", mattes, lossless=True)
+    out = tmp_path / "o.mp4"
+    render_video(fast(mask=matte), clip, out)
+    source, dream = frames_of(clip), frames_of(out)
+    inside = [np.abs(dream[k] - source[k])[:, : 32 + round(96 * k / 11) - 4].mean()
+              for k in range(12)]  # fmt: skip
+    assert min(inside[6:]) > 0.6 * inside[0], inside

@@ -581,3 +581,16 @@ def test_a_job_that_reads_an_earlier_jobs_output_waits_for_it(tmp_path, cat_png)
     (tmp_path / "once.png").unlink()
     redone = cli("batch", jobs, "-y")
     assert redone.err.count(": done: ") == 2 and "skipped" not in redone.err, redone.output
+
+
+def test_a_clips_output_is_never_its_mask_or_a_regions_matte(tmp_path, clip):
+    matte = tmp_path / "matte.mp4"
+    shutil.copy(clip, matte)
+    before = matte.read_bytes()
+    for args, what in (
+        (["--mask", matte], "is the mask (dream.mask)"),
+        (["--region", f"a={matte}", "--layers", "region(a, blocks.3)"],
+         "is the region a (dream.regions)"),
+    ):  # fmt: skip
+        assert_one_line_error(cli("video", clip, "-o", matte, *args, "-y", *TINY), what)
+    assert matte.read_bytes() == before

@@ -121,3 +121,39 @@ def test_flow_workers_find_the_motion_of_one_reader_in_order(tmp_path):
     for a, b in zip(one[1:], three[1:], strict=True):
         assert np.array_equal(a[1], b[1]) and np.array_equal(a[3].flow, b[3].flow)
         assert np.array_equal(a[3].mask, b[3].mask)
+
+
+def test_the_step_loop_reads_nothing_back_from_the_image(monkeypatch):
+    """The CPU's counterpart of the CUDA check above: during a picture's ascent (whole and
+    tiled) and a clip's first frame and touch-up, no value computed from the picture is read
+    back to Python (``.item()``, ``float()``, ``bool()``, ``.tolist()``, ``.numpy()``): on a
+    GPU each such read waits for the device. Integers drawn from the CPU's random generator
+    (the jitter) are not the picture's and may be read."""
+    from dataclasses import replace
+
+    from dreamvideo.engine.device import to_tensor
+    from dreamvideo.motion.clip import Tracked, step_clip
+    from dreamvideo.render.clip import clip_steps
+
+    cfg = load_preset("video").override("dream", layers="blocks.4", octaves=2, iterations=3)
+    dreamer = dreamer_for(cfg.dream)
+    rgb = photo("astronaut", 160)
+    x = to_tensor(rgb, dreamer.device)
+    h, w = x.shape[-2:]
+    still = Tracked(torch.zeros(h, w, 2), torch.ones(h, w), 1.0)
+    steps = replace(clip_steps(cfg.video, dreamer.params), stride=1)
+    reads: list[str] = []
+    for name in ("item", "tolist", "numpy", "__float__", "__bool__", "__int__"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, _name=name, **kw):
+            if self.is_floating_point():
+                reads.append(_name)
+            return _real(self, *a, **kw)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    dreamer(x)
+    dreamer(x, replace(dreamer.params, tile=64))
+    _, carry, _ = step_clip(dreamer, steps, rgb, x, None, None)
+    step_clip(dreamer, steps, rgb, x, still, carry)
+    assert reads == [], reads

@@ -300,3 +300,37 @@ def test_hold_strength_stops_a_static_shot_from_drifting(tmp_path):
         strengths[hold] = m.drift
     assert strengths[True] < 1.15
     assert strengths[False] > strengths[True] + 0.15
+
+
+def test_a_clip_started_later_keeps_its_sound_from_there(tmp_path):
+    """A tone that begins 1.5 s into the clip: rendered from --start 1, it begins 0.5 s
+    into the dream."""
+    from conftest import pan_frames, write_clip
+
+    from dreamvideo.media.ffmpeg import ffmpeg_exe, read_audio
+
+    tone = tmp_path / "tone.wav"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "aevalsrc='if(gt(t,1.5),sin(2*PI*700*t),0)':s=8000:d=3", str(tone)],
+                   check=True)  # fmt: skip
+    clip = write_clip(tmp_path / "c.mp4", pan_frames(75, (48, 32)), Fraction(25), audio=tone)
+    out = tmp_path / "o.mp4"
+    render_video(fast(video={"start": 1.0, "max_frames": 25}), clip, out)
+    sound = read_audio(out, 8000)
+    onset = float(np.argmax(np.abs(sound) > 0.3)) / 8000
+    assert abs(onset - 0.5) < 0.03, onset
+
+
+def test_colour_matching_brings_the_dream_back_to_the_sources_colours(clip, tmp_path):
+    plain, matched = tmp_path / "plain.mkv", tmp_path / "matched.mkv"
+    strong = {"iterations": 8, "step": 6.0}
+    render_video(fast(dream=strong, encode={"codec": "ffv1"}), clip, plain)
+    render_video(fast(dream={**strong, "color_match": "source"}, encode={"codec": "ffv1"}),
+                 clip, matched)  # fmt: skip
+    source = np.stack([f for _, f in read_frames(clip)]).astype(np.float32)
+
+    def colour_gap(path) -> float:  # mean RGB of each frame against the source's
+        got = np.stack([f for _, f in read_frames(path)]).astype(np.float32)
+        return float(np.abs(got.mean((1, 2)) - source[: len(got)].mean((1, 2))).mean())
+
+    assert colour_gap(matched) < 0.5 * colour_gap(plain)

@@ -374,3 +374,15 @@ def test_zoom_cli_mistakes_are_one_line(tmp_path):
             cli("zoom", "-o", out, "--width", "32", "--height", "32", *args), message
         )
         assert not out.exists() and not (tmp_path / "z.mp4.parts").exists()
+
+
+def test_a_colour_start_is_that_colour(tmp_path):
+    """Nothing dreamed: the first frame of a zoom that starts from #3070c0 is #3070c0."""
+    from dreamvideo.render.zoom import render_zoom
+
+    out = tmp_path / "flat.mkv"
+    cfg = zoom_cfg(seconds=0.25, start="color", color="#3070c0")
+    cfg = cfg.override("dream", iterations=0).override("zoom", iterations=0)
+    render_zoom(cfg.override("encode", codec="ffv1"), None, out)
+    first = frames_of(out)[0]
+    assert np.abs(first - np.float32([0x30, 0x70, 0xC0])).max() <= 1

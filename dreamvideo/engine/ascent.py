@@ -159,6 +159,9 @@ def objective_value(
     return objective(feats, windows).sum()
 
 
+SEAM_STEPS = 1 << 16  # the seams' random offsets: this many positions in [0, 1)
+
+
 def tile_spans(
     n: int, tile: int, halo: int, align: int, u: float
 ) -> tuple[int, list[tuple[int, int, int]]]:
@@ -219,7 +222,9 @@ def gradient(
         value = objective_value(net, objective, x, autocast, None, regions)
         (g,) = torch.autograd.grad(value, x)
         return g, value.detach()
-    seams = tuple(torch.rand(2, generator=generator).tolist())  # a CPU generator: no sync
+    # integers of a CPU generator: no sync, and nothing of the picture is read back
+    drawn = torch.randint(0, SEAM_STEPS, (2,), generator=generator).tolist()
+    seams = (drawn[0] / SEAM_STEPS, drawn[1] / SEAM_STEPS)
     g = torch.zeros_like(img)
     value = img.new_zeros(())
     for window, crop in tiles(net, objective, img.shape[-2:], tile, halo, seams):
