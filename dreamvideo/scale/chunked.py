@@ -144,7 +144,6 @@ def render_video_chunked(
     """
     if workers is not None and workers < 1:
         raise UserError(f"--workers {workers}: must be at least 1")
-    lanes = cfg.video.lanes
     source, output = Path(source), Path(output)
     if is_pattern(output):
         raise UserError(
@@ -158,118 +157,56 @@ def render_video_chunked(
     metadata = run_metadata(
         cfg, source, first_frame=plan.first, size=list(plan.size), fps=str(info.fps)
     )
-    job = Job(output, {}, plan.size, info.fps, 1, metadata, encoding)
-    if resume and (complete := finished_before(job)) is not None:
-        return complete
+    if resume:
+        job = Job(output, {}, plan.size, info.fps, 1, metadata, encoding)
+        if (complete := finished_before(job)) is not None:
+            return complete
     say(f"{info.width}x{info.height} at {float(info.fps):.3f} fps; finding scene cuts")
-    cuts, count = scout(plan, cfg.video.scene_cut)  # frames decoded: exact, where headers are not
-    last = plan.first + count
-    if last <= plan.first:
-        raise UserError(f"no frames to render in {source} (is video.start past its end?)")
-    plan = replace(plan, last=last)
+    plan, cuts = scouted(plan, cfg.video.scene_cut)
     step = plan_step(cfg, source, plan, on_stage)
-    identity = {
-        "config": cfg.identity(),
-        **file_fingerprint(source, info.files),
-        "first": plan.first,
-        "last": last,
-        "size": list(plan.size),
-    }
-    # chunks of video.chunk_seconds, or shorter, so that every lane of every worker gets a share
-    shares = (workers or 1) * lanes
-    chunk_frames = max(1, round(cfg.video.chunk_seconds * float(info.fps)))
-    chunk_frames = min(chunk_frames, math.ceil((last - plan.first) / shares))
-    planned = plan_chunks(plan.first, last, cuts, chunk_frames, cfg.video.chunk_overlap)
     suffixes = {name: part_suffix(encoding, name) for name in PARTS}
-    store = ChunkStore(output, identity, planned, resume, restart, suffixes, lanes)
-    chunks, waves = store.chunks, store.waves()
-    if store.lanes != lanes:
+    store = ChunkStore(
+        output, chunk_identity(cfg, source, plan), planned(cfg, plan, cuts, workers), resume,
+        restart, suffixes, cfg.video.lanes,
+    )  # fmt: skip
+    if store.lanes != cfg.video.lanes:
         say(
             f"the render was planned with {store.lanes} lane(s): its chunks are dreamed "
             f"{store.lanes} at a time, as planned, so it matches an uninterrupted render"
         )
     finished = False
     try:
-        todo = [c for wave in waves for c in wave]
-        kept = sum(c.end - c.start for c in chunks if chunk_key(c) in store.done)
+        waves = store.waves()
         # a worker without a wave only costs
         workers = None if workers is None else min(workers, max(len(waves), 1))
-        on = "in this process" if workers is None else f"on {workers} worker(s)"
-        say(
-            f"{len(chunks)} chunk(s) of up to {max(c.end - c.start for c in chunks)} frames "
-            f"({len(cuts)} scene cut(s)), {len(store.done_chunks())} already done; "
-            f"{last - plan.first} frames at {plan.size[0]}x{plan.size[1]}, {on}"
-            + (f", {store.lanes} lanes in lockstep" if store.lanes > 1 else "")
-        )
-        t0, state = time.perf_counter(), {"done": kept, "live": {}}
-
-        def landed(result: ChunkResult) -> None:
-            chunk = chunks[result.index]
-            if chunk_key(chunk) in store.done:  # dreamed again for its wave: kept as it was
-                return
-            store.add(chunk_key(chunk), {"head": result.head, "main": result.main,
-                                         "tail": result.tail})  # fmt: skip
-            blend_seams(store, chunks, encoding, info.fps)
-            state["done"] += chunk.end - chunk.start
-            state["live"].pop(chunk.index, None)
-            if on_frame is not None:
-                on_frame(FrameReport(chunk.end - 1, state["done"], plan.expected, False, 1.0))
-
-        def heard(p: Any, pid: int, worker: int | None = None) -> None:
-            chunk = chunks[p.chunk]
-            if chunk_key(chunk) not in store.done:
-                state["live"][p.chunk] = p.done * (chunk.end - chunk.start) / max(p.total, 1)
-            if on_worker is not None:
-                slot, node = (p.worker, p.node) if worker is None else (worker, "")
-                on_worker(ChunkProgress(slot, p.chunk, p.done, p.total, p.fps, node, pid))
-            if on_frame is not None:
-                done = state["done"] + round(sum(state["live"].values()))
-                on_frame(FrameReport(chunk.start, done, plan.expected, False, 1.0))
-
+        say(_summary(store, cuts, plan, workers))
+        progress = _Progress(store, encoding, info.fps, plan.expected, on_frame, on_worker)
+        t0 = time.perf_counter()
         jobs = [[ChunkJob(cfg, c, plan.size, encoding, _steps(step, c)) for c in w] for w in waves]
         if jobs and workers is None:
             say(f"loading {cfg.dream.model}")
             loaded = dreamer_for(cfg.dream, dreamer)
-
-            def lane_heard(p: LaneProgress) -> None:
-                heard(p, os.getpid(), p.lane)
-
             for wave in jobs:
-                render_lanes(wave, source, loaded, len(wave), landed, lane_heard)
+                render_lanes(wave, source, loaded, len(wave), progress.landed, progress.lane)
         elif jobs:
             from dreamvideo.scale.cluster import connected, run_chunks
 
             with connected(address) as ray:
                 store.notes += run_chunks(
-                    ray, cfg, source, jobs, workers, gpus_per_worker, landed, heard,
-                    key=str(output.resolve()),
+                    ray, cfg, source, jobs, workers, gpus_per_worker, progress.landed,
+                    progress.heard, key=str(output.resolve()),
                 )  # fmt: skip
-        blend_seams(store, chunks, encoding, info.fps)
+        blend_seams(store, store.chunks, encoding, info.fps)
         seconds = time.perf_counter() - t0
-        say(f"joining {len(chunks)} chunk(s) with the sound")
-        segments = []
-        for chunk in chunks:
-            if chunk.lead:
-                segments.append(store.file(seam_key(chunk), "main"))
-            segments.append(store.file(chunk_key(chunk), "main"))
-        frames = last - plan.first
-        store.notes += join_segments(
-            segments,
-            output,
-            frames,
-            clip_sound(cfg, info, plan) if encoding.sound else None,
-            frames / float(info.fps),
-            {**metadata, "frames": frames},
-            encoding.final,
-            info.fps,
-        )
+        say(f"joining {len(store.chunks)} chunk(s) with the sound")
+        frames = _join(store, output, cfg, plan, metadata, encoding)
         finished = True
     finally:
         store.close(finished)
-    rendered = sum(c.rendered for c in todo)
+    rendered = sum(c.rendered for wave in waves for c in wave)
     return RenderResult(
         frames,
-        kept,
+        progress.kept,
         seconds,
         seconds / max(rendered, 1),
         len(cuts),
@@ -277,6 +214,117 @@ def render_video_chunked(
         info.fps,
         tuple(store.notes),
     )
+
+
+def scouted(plan: ClipPlan, scene_cut: float) -> tuple[ClipPlan, list[int]]:
+    """``plan`` ending where the clip really ends (frames decoded: exact, where headers are
+    not), and its scene cuts (:func:`scout`)."""
+    cuts, count = scout(plan, scene_cut)
+    if count <= 0:
+        raise UserError(f"no frames to render in {plan.info.path} (is video.start past its end?)")
+    return replace(plan, last=plan.first + count), cuts
+
+
+def chunk_identity(cfg: Config, source: Path, plan: ClipPlan) -> dict[str, Any]:
+    """What a resume must find unchanged: the settings, the source, the range, the size."""
+    return {
+        "config": cfg.identity(),
+        **file_fingerprint(source, plan.info.files),
+        "first": plan.first,
+        "last": plan.last,
+        "size": list(plan.size),
+    }
+
+
+def planned(cfg: Config, plan: ClipPlan, cuts: list[int], workers: int | None) -> list[Chunk]:
+    """The chunks of a new render: of ``video.chunk_seconds``, or shorter, so that every
+    lane of every worker gets a share, ending at scene cuts where there are some."""
+    assert plan.last is not None
+    shares = (workers or 1) * cfg.video.lanes
+    chunk_frames = max(1, round(cfg.video.chunk_seconds * float(plan.info.fps)))
+    chunk_frames = min(chunk_frames, math.ceil((plan.last - plan.first) / shares))
+    return plan_chunks(plan.first, plan.last, cuts, chunk_frames, cfg.video.chunk_overlap)
+
+
+def _summary(store: ChunkStore, cuts: list[int], plan: ClipPlan, workers: int | None) -> str:
+    assert plan.last is not None
+    on = "in this process" if workers is None else f"on {workers} worker(s)"
+    chunks = store.chunks
+    return (
+        f"{len(chunks)} chunk(s) of up to {max(c.end - c.start for c in chunks)} frames "
+        f"({len(cuts)} scene cut(s)), {len(store.done_chunks())} already done; "
+        f"{plan.last - plan.first} frames at {plan.size[0]}x{plan.size[1]}, {on}"
+        + (f", {store.lanes} lanes in lockstep" if store.lanes > 1 else "")
+    )
+
+
+class _Progress:
+    """A chunked render's bookkeeping as chunks land and workers (or lanes) report: each
+    landed chunk is kept in the store and its seams blended; the whole render's progress
+    counts chunk overlaps once."""
+
+    def __init__(
+        self, store: ChunkStore, encoding: Encoding, fps: Fraction, expected: int,
+        on_frame: OnFrame | None, on_worker: Callable[[ChunkProgress], None] | None,
+    ) -> None:  # fmt: skip
+        self.store, self.encoding, self.fps, self.expected = store, encoding, fps, expected
+        self.on_frame, self.on_worker = on_frame, on_worker
+        self.kept = sum(c.end - c.start for c in store.chunks if chunk_key(c) in store.done)
+        self.done = self.kept  # frames of the file finished
+        self.live: dict[int, float] = {}  # chunk -> frames of it dreamed so far
+
+    def landed(self, result: ChunkResult) -> None:
+        chunk = self.store.chunks[result.index]
+        if chunk_key(chunk) in self.store.done:  # dreamed again for its wave: kept as it was
+            return
+        self.store.add(chunk_key(chunk), {"head": result.head, "main": result.main,
+                                          "tail": result.tail})  # fmt: skip
+        blend_seams(self.store, self.store.chunks, self.encoding, self.fps)
+        self.done += chunk.end - chunk.start
+        self.live.pop(chunk.index, None)
+        if self.on_frame is not None:
+            self.on_frame(FrameReport(chunk.end - 1, self.done, self.expected, False, 1.0))
+
+    def heard(self, p: Any, pid: int, worker: int | None = None) -> None:
+        chunk = self.store.chunks[p.chunk]
+        if chunk_key(chunk) not in self.store.done:
+            self.live[p.chunk] = p.done * (chunk.end - chunk.start) / max(p.total, 1)
+        if self.on_worker is not None:
+            slot, node = (p.worker, p.node) if worker is None else (worker, "")
+            self.on_worker(ChunkProgress(slot, p.chunk, p.done, p.total, p.fps, node, pid))
+        if self.on_frame is not None:
+            done = self.done + round(sum(self.live.values()))
+            self.on_frame(FrameReport(chunk.start, done, self.expected, False, 1.0))
+
+    def lane(self, p: LaneProgress) -> None:
+        """A lane of this process reports."""
+        self.heard(p, os.getpid(), p.lane)
+
+
+def _join(
+    store: ChunkStore, output: Path, cfg: Config, plan: ClipPlan, metadata: dict[str, Any],
+    encoding: Encoding,
+) -> int:  # fmt: skip
+    """The chunks and their seams joined, in order, with the sound: the frames written."""
+    assert plan.last is not None
+    segments = []
+    for chunk in store.chunks:
+        if chunk.lead:
+            segments.append(store.file(seam_key(chunk), "main"))
+        segments.append(store.file(chunk_key(chunk), "main"))
+    frames = plan.last - plan.first
+    fps = plan.info.fps
+    store.notes += join_segments(
+        segments,
+        output,
+        frames,
+        clip_sound(cfg, plan.info, plan) if encoding.sound else None,
+        frames / float(fps),
+        {**metadata, "frames": frames},
+        encoding.final,
+        fps,
+    )
+    return frames
 
 
 def render_clip(
