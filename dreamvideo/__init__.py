@@ -19,7 +19,26 @@ import os
 
 from dreamvideo.lazy import lazy_exports
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed package's version; from ``pyproject.toml`` when run from a source tree
+    that is not installed (``PYTHONPATH=.``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dreamvideo")
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        try:
+            project = Path(__file__).resolve().parent.parent / "pyproject.toml"
+            return tomllib.loads(project.read_text(encoding="utf-8"))["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+__version__ = _version()
 
 # OpenCV's video reader prints FFmpeg's and its own warnings straight to stderr, ahead of our
 # one-line errors; errors are reported by us, so its logging stays quiet unless asked for.

@@ -182,3 +182,13 @@ def test_threads_flag_sets_torchs_threads(cat_png, tmp_path):
         assert read_image_metadata(tmp_path / "t.png")["config"]["dream"]["threads"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_version_comes_from_the_package_and_goes_into_every_output(cat_png, tmp_path):
+    from importlib.metadata import version
+
+    for flag in ("--version", "-V"):
+        r = run(flag)
+        assert r.code == 0 and r.out.strip() == f"dreamvideo {version('dreamvideo')}"
+    assert run("image", cat_png, "-o", tmp_path / "v.png", *FAST).code == 0
+    assert read_image_metadata(tmp_path / "v.png")["dreamvideo"] == version("dreamvideo")

@@ -29,6 +29,31 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+
+def _version(shown: bool) -> None:
+    if shown:
+        from dreamvideo import __version__
+
+        out.print(f"dreamvideo {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="print the version and exit",
+            callback=_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """DeepDream pictures, steady DeepDream videos and infinite zoom loops."""
+
+
 # ----------------------------------------------------------------- shared options
 Preset = Annotated[
     str,

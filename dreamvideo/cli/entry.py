@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 # each command module adds its commands to the app when imported
-from dreamvideo.cli import audio, batch, clips, live, pictures, ui, zoom  # noqa: F401
+from dreamvideo.cli import audio, batch, clips, doctor, live, pictures, ui, zoom  # noqa: F401
 from dreamvideo.cli.common import app, err
 from dreamvideo.errors import UserError
 from dreamvideo.stops import install
@@ -30,6 +30,7 @@ ORDER = [
     "audio",
     "batch",
     "ui",
+    "doctor",
 ]
 app.registered_commands.sort(key=lambda c: ORDER.index(c.name or c.callback.__name__))
 # the whole first line of each command's docstring in the top-level --help, not cut at "..."

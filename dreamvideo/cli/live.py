@@ -130,9 +130,11 @@ def live(
     sets: Sets = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Dream a live camera or stream steadily as it plays: shown on a local page (--serve),
-    pushed to a stream (--stream), recorded with the source's sound (-o), for --seconds or
-    until Ctrl-C (or SIGTERM) or the end of the stream; the recording is kept either way.
+    """Dream a live camera or stream steadily as it plays.
+
+    Shown on a local page (--serve), pushed to a stream (--stream), recorded with the
+    source's sound (-o), for --seconds or --frames, or until Ctrl-C (or SIGTERM) or the end
+    of the stream; the recording is kept either way.
     Presets, objectives, masks (pictures, keys, or a matte clip that loops) and regions work
     as for video.
 

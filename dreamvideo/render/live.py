@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from dreamvideo.config import Config, VideoConfig
+from dreamvideo.config import MAX_FPS, MIN_FPS, Config, VideoConfig
 from dreamvideo.engine.ascent import AscentParams
 from dreamvideo.engine.device import to_tensor, to_uint8
 from dreamvideo.engine.dreamer import Dreamer
@@ -63,7 +63,6 @@ QUIET_SECONDS = 20.0  # a source that sends nothing this long has ended (or neve
 WINDOW = 12  # dreamed frames over which the rate is measured
 QUICK = 3  # frames enough to judge a rate under half the target
 MIN_SCALE = 0.5  # the budget lowers the touch-ups' size to this share of the preset's at most
-MIN_FPS, MAX_FPS = 0.1, 240.0  # target rates a live run takes (and its recording's)
 
 
 @dataclass(frozen=True)
