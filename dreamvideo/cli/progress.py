@@ -122,7 +122,11 @@ class Display:
         self._last_workers = now
         for k in sorted(self._workers):
             w = self._workers[k]
-            who = f"worker {k + 1} on node {w.node} (pid {w.pid})" if w.node else f"lane {k + 1}"
+            on = f", GPU {w.gpus}" if w.gpus else ""
+            on += f", {w.device}" if w.device else ""
+            who = (
+                f"worker {k + 1} on node {w.node} (pid {w.pid}{on})" if w.node else f"lane {k + 1}"
+            )
             self.stage(f"  {who}: chunk {w.chunk}, {w.done}/{w.total} frames, {w.fps:.2f} frames/s")
 
     def steps(self, total: int) -> Callable[[int], None]:

@@ -115,6 +115,8 @@ class ChunkProgress:
     fps: float
     node: str  # the Ray node; "" for a lane of this process
     pid: int
+    gpus: str = ""  # the GPUs Ray gave the worker ("" for none, and for a lane)
+    device: str = ""  # where the worker's network runs ("" for a lane)
 
 
 def render_video_chunked(
@@ -291,7 +293,9 @@ class _Progress:
             self.live[p.chunk] = p.done * (chunk.end - chunk.start) / max(p.total, 1)
         if self.on_worker is not None:
             slot, node = (p.worker, p.node) if worker is None else (worker, "")
-            self.on_worker(ChunkProgress(slot, p.chunk, p.done, p.total, p.fps, node, pid))
+            gpus, device = getattr(p, "gpus", ""), getattr(p, "device", "")
+            self.on_worker(ChunkProgress(slot, p.chunk, p.done, p.total, p.fps, node, pid,
+                                         gpus, device))  # fmt: skip
         if self.on_frame is not None:
             done = self.done + round(sum(self.live.values()))
             self.on_frame(FrameReport(chunk.start, done, self.expected, False, 1.0))

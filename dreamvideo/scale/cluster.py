@@ -119,6 +119,8 @@ class Progress:
     total: int
     fps: float  # frames per second of this chunk so far
     node: str  # the machine (Ray node id, shortened)
+    gpus: str = ""  # the GPUs Ray gave the worker ("0", "0,1"; "" for none)
+    device: str = ""  # where its network runs ("cuda:0", "cpu")
 
 
 class _Worker:
@@ -142,9 +144,17 @@ class _Worker:
             tmp.write_bytes(source)
             tmp.replace(self.source)
         self.dreamer = dreamer_for(cfg.dream)
+        # Ray gives a worker its GPUs by setting CUDA_VISIBLE_DEVICES: it sees them as
+        # cuda:0, ...; where torch finds no CUDA, the worker dreams on the CPU (said once)
+        self.gpus = ",".join(str(g) for g in ray.get_gpu_ids())
+        self.device = str(self.dreamer.device)
 
-    def pid(self) -> int:
-        return os.getpid()
+    def about(self) -> dict[str, str]:
+        """Where the worker runs and on what: its pid, node, the GPUs Ray gave it, what
+        CUDA_VISIBLE_DEVICES says, and the device its network chose."""
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        return {"pid": str(os.getpid()), "node": self.node, "gpus": self.gpus,
+                "visible": visible, "device": self.device}  # fmt: skip
 
     def render(self, jobs: list[ChunkJob]) -> list[ChunkResult]:
         """One wave of chunks, dreamed together in lanes (:mod:`dreamvideo.scale.lanes`)."""
@@ -155,9 +165,8 @@ class _Worker:
             now = time.perf_counter()
             if now - last.get(p.chunk, 0.0) >= PROGRESS_EVERY or p.done == p.total:
                 last[p.chunk] = now
-                self.queue.put_nowait(
-                    Progress(self.slot, p.chunk, p.done, p.total, p.fps, self.node)
-                )
+                self.queue.put_nowait(Progress(self.slot, p.chunk, p.done, p.total, p.fps,
+                                               self.node, self.gpus, self.device))  # fmt: skip
 
         render_lanes(
             jobs, self.source, self.dreamer, len(jobs), results.append, report, self.scratch
@@ -279,6 +288,7 @@ def _dispatch(
     from ray.util.queue import Empty
 
     pids: dict[int, int] = {}
+    unused: dict[int, str] = {}  # workers given a GPU that torch cannot use -> its GPUs
     pending = deque((wave, 1) for wave in waves)
     running: dict[Any, tuple[int, list[ChunkJob], int]] = {}
     notes: list[str] = []
@@ -296,7 +306,10 @@ def _dispatch(
             if slot not in busy and pending:
                 wave, attempt = pending.popleft()
                 if slot not in pids:
-                    pids[slot] = ray.get(slots[slot].pid.remote())
+                    about = ray.get(slots[slot].about.remote())
+                    pids[slot] = int(about["pid"])
+                    if about["gpus"] and not about["device"].startswith("cuda"):
+                        unused[slot] = about["gpus"]
                 running[slots[slot].render.remote(wave)] = (slot, wave, attempt)
         ready, _ = ray.wait(list(running), num_returns=1, timeout=0.25)
         drain()
@@ -326,4 +339,11 @@ def _dispatch(
             for result in results:
                 on_result(result)
     drain()
+    if unused:
+        who = ", ".join(str(k + 1) for k in sorted(unused))
+        notes.append(
+            f"worker(s) {who} were given GPU(s) {', '.join(unused[k] for k in sorted(unused))} "
+            "but torch finds no CUDA there: they dreamed on the CPU (dreamvideo doctor on "
+            "that machine says why)"
+        )
     return notes
