@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -71,26 +72,66 @@ def session_of(sid: int) -> list[int]:
     return found
 
 
-def start(args: list[object], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "dreamvideo", *map(str, args)],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,  # a session of its own, as a terminal or a service gives
-    )  # fmt: skip
+class Run(subprocess.Popen):
+    """``dreamvideo ARGS`` in a session of its own (as a terminal or a service gives), its
+    stderr read as it comes (:attr:`said`)."""
+
+    def __init__(self, args: list[object], cwd: Path) -> None:
+        super().__init__(
+            [sys.executable, "-m", "dreamvideo", *map(str, args)],
+            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        self.said: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.stderr is not None
+        for line in self.stderr:
+            self.said.append(line)
+
+    def end(self, timeout: float = 60) -> str:
+        """Wait for it to end; all it said."""
+        self.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return "".join(self.said)
 
 
-def wait_for_ffmpeg(proc: subprocess.Popen, least: int = 1, timeout: float = 90.0) -> list[int]:
-    """The ffmpeg children of ``proc`` once it has ``least`` of them at once."""
+def start(args: list[object], cwd: Path) -> Run:
+    return Run(args, cwd)
+
+
+def encoding(pid: int) -> bool:
+    """Whether ``pid`` is an ffmpeg that encodes frames it is fed (reads its stdin)."""
+    try:
+        return b"\0-i\0-\0" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def wait_for_ffmpeg(
+    proc: subprocess.Popen, least: int = 1, timeout: float = 90.0, encoder: bool = False
+) -> list[int]:
+    """The ffmpeg children of ``proc`` once it has ``least`` of them at once (and, with
+    ``encoder``, one of them encoding: the render's frames are being written)."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         found = ffmpegs_of(proc.pid)
-        if len(found) >= least:
+        if len(found) >= least and (not encoder or any(encoding(p) for p in found)):
             return found
         if proc.poll() is not None:
-            raise AssertionError(f"ended before starting ffmpeg: {proc.communicate()[1]}")
+            raise AssertionError(f"ended before starting ffmpeg: {proc.end()}")
         time.sleep(0.05)
     proc.kill()
     raise AssertionError("no ffmpeg child appeared")
+
+
+def wait_until(ready, timeout: float = 90.0) -> None:
+    t0 = time.monotonic()
+    while not ready():
+        assert time.monotonic() - t0 < timeout, "it did not come"
+        time.sleep(0.05)
 
 
 def assert_gone(pids: list[int]) -> None:
@@ -110,7 +151,7 @@ def free_udp_port() -> int:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("orphans")
-    return Path(write_clip(folder / "pan.mp4", pan_frames(240, (96, 64)), Fraction(24),
+    return Path(write_clip(folder / "pan.mp4", pan_frames(720, (96, 64)), Fraction(24),
                            audio=True))  # fmt: skip
 
 
@@ -152,16 +193,19 @@ def test_no_ffmpeg_outlives_dreamvideo(tmp_path, clip, what, sig):
     feed = sender(clip, port) if what == "live udp" else None
     try:
         proc = start(commands(clip, tmp_path, port)[what], tmp_path)
-        pids = wait_for_ffmpeg(proc, least=2 if what == "live udp" else 1)  # reading, writing
+        pids = wait_for_ffmpeg(proc, least=2 if what == "live udp" else 1, encoder=True)
+        if what.startswith("live"):  # until frames are recorded
+            wait_until(lambda: any("frames recorded" in line for line in proc.said))
         time.sleep(0.5)  # at work: frames going through
         pids = sorted({*pids, *ffmpegs_of(proc.pid)})
         os.kill(proc.pid, sig)
-        _, err = proc.communicate(timeout=60)
+        err = proc.end(60)
         assert_gone(pids)
         if sig != signal.SIGKILL:
             assert proc.returncode == 128 + sig and "Traceback" not in err, err
         if what.startswith("live") and sig != signal.SIGKILL:  # the recording is kept
-            assert "wrote" in err and count_frames(next(tmp_path.glob("[lu].mp4"))) > 0, err
+            out = tmp_path / ("l.mp4" if what == "live file" else "u.mp4")
+            assert "wrote" in err and out.exists() and count_frames(out) > 0, err
     finally:
         if feed is not None:
             feed.kill()
@@ -177,12 +221,12 @@ def test_a_signal_to_the_whole_session_keeps_the_live_recording(tmp_path, clip, 
     try:
         proc = start(["live", f"udp://127.0.0.1:{port}", "-o", tmp_path / "u.mp4", *TINY],
                      tmp_path)  # fmt: skip
-        wait_for_ffmpeg(proc, least=2)  # the stream's reader and the recording's encoder
-        time.sleep(1.0)
+        wait_for_ffmpeg(proc, least=2, encoder=True)  # the stream's reader and the recorder
+        wait_until(lambda: any("frames recorded" in line for line in proc.said))
         pids = sorted(ffmpegs_of(proc.pid))
         for pid in session_of(os.getsid(proc.pid)):
             os.kill(pid, sig)
-        _, err = proc.communicate(timeout=60)
+        err = proc.end(60)
         assert proc.returncode == 128 + sig, err
         assert count_frames(tmp_path / "u.mp4") > 0, err
         assert_gone(pids)
@@ -200,7 +244,7 @@ def test_a_stream_that_goes_quiet_ends_the_run_and_a_sigterm_then_keeps_it(tmp_p
                   *TINY], tmp_path)  # fmt: skip
     wait_for_ffmpeg(proc)  # listening
     feed = sender(short, port, loop=False)  # 4 s, then nothing
-    _, err = proc.communicate(timeout=90)
+    err = proc.end(90)
     feed.wait()
     assert proc.returncode == 0, err
     assert "sent nothing for 3 s: taken as its end" in err and count_frames(tmp_path / "q.mp4")
@@ -209,12 +253,12 @@ def test_a_stream_that_goes_quiet_ends_the_run_and_a_sigterm_then_keeps_it(tmp_p
                  tmp_path)  # fmt: skip
     wait_for_ffmpeg(proc)  # listening
     feed = sender(short, port, loop=False)
-    pids = wait_for_ffmpeg(proc, least=2)
+    pids = wait_for_ffmpeg(proc, least=2, encoder=True)
     feed.wait()  # the stream has ended; the run waits for more (20 s by default)
     time.sleep(1.0)
     pids = sorted({*pids, *ffmpegs_of(proc.pid)})
     os.kill(proc.pid, signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    err = proc.end(30)
     assert proc.returncode == 143 and "stopped by SIGTERM" in err, err
     assert count_frames(tmp_path / "r.mp4") > 0
     assert_gone(pids)
@@ -227,7 +271,7 @@ def test_a_stream_joined_between_key_frames_waits_for_the_next(tmp_path, clip):
         time.sleep(1.5)  # joined half-way between two
         proc = start(["live", f"udp://127.0.0.1:{port}", "-o", tmp_path / "k.mp4",
                       "--seconds", 6, *TINY], tmp_path)  # fmt: skip
-        _, err = proc.communicate(timeout=90)
+        err = proc.end(90)
         assert proc.returncode == 0, err
         assert count_frames(tmp_path / "k.mp4") > 0
     finally:
@@ -247,5 +291,5 @@ def test_a_run_killed_while_its_stream_is_quiet_leaves_no_reader(tmp_path, clip)
     sender(short, port, loop=False).wait()
     pids = ffmpegs_of(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=30)
+    proc.end(30)
     assert_gone(pids)

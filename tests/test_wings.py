@@ -30,10 +30,11 @@ RANKS = {
     "scale": 7,
     "api": 8,
     "studio": 8,
+    "comfy": 9,
     "cli": 9,
     "__main__": 10,
 }
-GROUND = {"names", "errors", "text", "lazy", "masks"}
+GROUND = {"names", "errors", "text", "lazy", "masks", "stops"}
 CONFIG = {"config", "fields"}
 
 

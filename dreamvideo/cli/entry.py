@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 # each command module adds its commands to the app when imported
-from dreamvideo.cli import audio, batch, clips, doctor, live, pictures, ui, zoom  # noqa: F401
+from dreamvideo.cli import audio, batch, clips, comfy, doctor, live, pictures, ui, zoom  # noqa: F401
 from dreamvideo.cli.common import app, err
 from dreamvideo.errors import UserError
 from dreamvideo.stops import install

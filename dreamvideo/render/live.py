@@ -468,11 +468,14 @@ class _LiveRun:
         assert self.reader is not None
         began = self.began
         deadline = began + seconds if seconds is not None else float("inf")
-        last_report = began
+        last_report = last_frame = began
         while (left := deadline - time.monotonic()) > 0:
             got = self.reader.take(min(quiet, left))
             if got is None:
-                if not self.reader.ended and time.monotonic() < deadline and self.size:
+                # quiet for the time allowed since its last frame (ffmpeg's own read
+                # time-out may end the stream first)
+                silent = time.monotonic() - last_frame
+                if self.size and quiet <= left and silent >= 0.9 * quiet:
                     self.notes.append(f"{describe(self.source)} sent nothing for {quiet:g} s: "
                                       "taken as its end")  # fmt: skip
                 break
@@ -483,6 +486,7 @@ class _LiveRun:
                          f"{self.fps:g} frames/s"
                          + (f", for {seconds:g} s from the start" if seconds else ""))  # fmt: skip
                 on_size(self.size)
+            last_frame = got.at
             rgb, picture = self.dream(got)
             now = time.monotonic()
             if on_frame is not None:
@@ -527,7 +531,7 @@ class _LiveRun:
         self.notes.extend(self.outputs.notes)
         if self.reader is not None:
             self.reader.close()  # the stream's sound file is complete after this
-        if record is None or output is None or self.outputs.encoding is None:
+        if record is None or output is None or not self.outputs.written:
             return 0
         sound = self.reader.sound if self.reader is not None else None
         if sound is not None:
