@@ -27,6 +27,7 @@ from conftest import pan_frames, photo, write_clip
 from PIL import Image
 
 from dreamvideo.comfy.install import install, workflows
+from dreamvideo.comfy.nodes import PRESERVED
 from dreamvideo.media.ffmpeg import ffmpeg_exe
 from dreamvideo.media.frames import probe_video, read_frames
 
@@ -253,7 +254,11 @@ def test_cancel_stops_a_clip_within_a_frame(comfy, tmp_path):
     """Progress comes per frame over the page's websocket; Cancel (POST /interrupt) after a
     few touch-ups lets at most the frame being dreamed finish."""
     clip = Path(write_clip(tmp_path / "long.mp4", pan_frames(240, (160, 96)), audio=False))
-    prompt = shipped("clip-with-mask", {"clip.mp4": comfy.upload(clip)})
+    prompt = shipped(
+        "clip-with-mask",
+        {"clip.mp4": comfy.upload(clip)},
+        {"octaves": PRESERVED, "iterations": PRESERVED},
+    )  # the preset's own
     del prompt["3"], prompt["4"]["inputs"]["mask"]  # no mask: the whole frame
     prompt["5"]["inputs"].pop("audio")
 

@@ -25,7 +25,8 @@ def install(
     its workflow library.
 
     dreamvideo itself must be installed in ComfyUI's Python too (the one running main.py):
-    PYTHON -m pip install dreamvideo. Then restart ComfyUI: the nodes are under "dreamvideo".
+    PYTHON -m pip install 'dreamvideo[audio]' (audio: for music-driven zooms). Then restart
+    ComfyUI: the nodes are under "dreamvideo".
 
     Example: dreamvideo comfy install ~/ComfyUI
     """

@@ -24,7 +24,7 @@ try:
 except ImportError as e:  # ComfyUI only logs this: say what to do
     raise ImportError(
         "the dreamvideo nodes need the dreamvideo package in ComfyUI's Python: "
-        f"{{sys.executable}} -m pip install dreamvideo ({{e}})"
+        f"{{sys.executable}} -m pip install 'dreamvideo[audio]' ({{e}})"
     ) from e
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
@@ -35,7 +35,7 @@ name = "comfyui-dreamvideo"
 description = "Steady DeepDream: pictures, clips that follow the motion, music-driven zooms"
 version = "{__version__}"
 license = {{ text = "MIT" }}
-dependencies = ["dreamvideo"]
+dependencies = ["dreamvideo[audio]"]
 
 [tool.comfy]
 PublisherId = "dreamvideo"
