@@ -192,3 +192,40 @@ def test_version_comes_from_the_package_and_goes_into_every_output(cat_png, tmp_
         assert r.code == 0 and r.out.strip() == f"dreamvideo {version('dreamvideo')}"
     assert run("image", cat_png, "-o", tmp_path / "v.png", *FAST).code == 0
     assert read_image_metadata(tmp_path / "v.png")["dreamvideo"] == version("dreamvideo")
+
+
+class OutOfMemoryError(RuntimeError):
+    """What torch raises when the GPU's memory runs out (recognised by its name)."""
+
+
+def test_running_out_of_memory_is_one_line_that_says_what_to_try(cat_png, tmp_path, monkeypatch):
+    from conftest import pan_frames, write_clip
+
+    from dreamvideo.cli.progress import Display
+
+    gpu = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has 1.2 GiB free. Of the..."
+    monkeypatch.setattr(
+        "dreamvideo.render.image.render_image",
+        lambda *a, **k: (_ for _ in ()).throw(OutOfMemoryError(gpu)),
+    )
+    r = run("image", cat_png, "-o", tmp_path / "x.png", *FAST)
+    assert_one_line_error(r, "out of memory on the GPU (it asked for 2.00 GiB more)")
+    assert "--set dream.tile=512" in r.output and not (tmp_path / "x.png").exists()
+
+    # mid-clip, after a checkpoint: the line also says what is kept and how to go on
+    clip = write_clip(tmp_path / "in.mp4", pan_frames(8))
+    frame = Display.frame
+
+    def fail_at_six(self, report):
+        if report.done == 6:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate")
+        frame(self, report)
+
+    monkeypatch.setattr(Display, "frame", fail_at_six)
+    out = tmp_path / "out.mp4"
+    args = ["video", clip, "-o", out, *FAST, "--set", "video.checkpoint_every=2"]
+    r = run(*args)
+    assert_one_line_error(r, "out of memory in RAM: dream in smaller tiles")
+    assert f"kept in {out}.parts" in r.output and "--resume" in r.output
+    monkeypatch.setattr(Display, "frame", frame)
+    assert run(*args, "--resume").code == 0 and out.is_file()

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from dreamvideo import names
 from dreamvideo.config import Config
+from dreamvideo.errors import UserError, out_of_memory
 from dreamvideo.masks import join_regions
 from dreamvideo.presets import apply_sets, load_preset
 
@@ -203,10 +204,10 @@ def rendering(
         from dreamvideo.media.checkpoint import parts_dir
 
         hooks = {"on_worker": shown.worker} if workers else {}
+        kept = parts_dir(output)
         try:
             r = render(on_frame=shown.frame, on_stage=shown.stage, **hooks)
         except KeyboardInterrupt as stop:
-            kept = parts_dir(output)
             err.print(
                 f"interrupted; finished frames are kept in {kept}: run the same command "
                 "with --resume to continue"
@@ -215,6 +216,11 @@ def rendering(
                 markup=False,
             )
             raise typer.Exit(getattr(stop, "code", 130)) from None
+        except Exception as e:
+            if (oom := out_of_memory(e)) is None or not kept.is_dir():
+                raise
+            raise UserError(f"{oom}; finished frames are kept in {kept}: --resume continues "
+                            "with the same settings, --restart with new ones") from None  # fmt: skip
     for note in r.notes:
         err.print(note, markup=False, highlight=False)
     report(output, r)

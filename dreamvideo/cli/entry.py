@@ -8,7 +8,7 @@ import sys
 # each command module adds its commands to the app when imported
 from dreamvideo.cli import audio, batch, clips, comfy, doctor, live, pictures, ui, zoom  # noqa: F401
 from dreamvideo.cli.common import app, err
-from dreamvideo.errors import UserError
+from dreamvideo.errors import UserError, out_of_memory
 from dreamvideo.stops import install
 
 try:  # typer >= 0.22 carries its own click; older ones use click's exceptions
@@ -39,8 +39,8 @@ for _command in app.registered_commands:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; every user mistake becomes one line on stderr and exit code 2,
-    Ctrl-C exit code 130 (SIGTERM 143, SIGHUP 129). Returns the exit code (the console
+    """Run the command line; every user mistake (and running out of memory) becomes one
+    line on stderr and exit code 2, Ctrl-C exit code 130 (SIGTERM 143, SIGHUP 129). Returns the exit code (the console
     script exits with it)."""
     try:
         code = app(args=argv, standalone_mode=False, prog_name="dreamvideo")
@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         err.print("interrupted", markup=False)
         return getattr(e, "code", 130)
+    except Exception as e:  # a machine too small for the job is not a bug: say what to try
+        if (oom := out_of_memory(e)) is None:
+            raise
+        message = f"error: {oom}"
     err.print(" ".join(message.split()), markup=False, highlight=False, soft_wrap=True)
     return 2
 
