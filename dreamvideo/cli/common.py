@@ -219,8 +219,9 @@ def rendering(
         except Exception as e:
             if (oom := out_of_memory(e)) is None or not kept.is_dir():
                 raise
-            raise UserError(f"{oom}; finished frames are kept in {kept}: --resume continues "
-                            "with the same settings, --restart with new ones") from None  # fmt: skip
+            kept_text = f"finished frames are kept in {kept}"
+            again = "--resume continues with the same settings, --restart with new ones"
+            raise UserError(f"{oom}; {kept_text}: {again}") from None
     for note in r.notes:
         err.print(note, markup=False, highlight=False)
     report(output, r)

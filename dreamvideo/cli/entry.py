@@ -40,8 +40,8 @@ for _command in app.registered_commands:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; every user mistake (and running out of memory) becomes one
-    line on stderr and exit code 2, Ctrl-C exit code 130 (SIGTERM 143, SIGHUP 129). Returns the exit code (the console
-    script exits with it)."""
+    line on stderr and exit code 2, Ctrl-C exit code 130 (SIGTERM 143, SIGHUP 129). Returns
+    the exit code (the console script exits with it)."""
     try:
         code = app(args=argv, standalone_mode=False, prog_name="dreamvideo")
         return code if isinstance(code, int) else 0
