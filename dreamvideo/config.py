@@ -55,8 +55,11 @@ class DreamConfig(Section):
     # random seed: same seed, input and device give the same output
     # (torch seeds are 64-bit; a bigger one would crash the run, not the config check)
     seed: int = setting(0, min=0, max=2**63 - 1, words="an integer in 0..2**63-1")
-    # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"
-    device: str = setting("auto", pattern=(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N"))
+    # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N" or "mps" (an Apple GPU,
+    # only when asked for: it is not measured)
+    device: str = setting(
+        "auto", pattern=(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps")
+    )
     # CPU threads for torch; 0 = torch's default (one per core). Lower it to share the
     # machine: two renders side by side run best at half the cores each
     threads: int = setting(0, min=0, max=1024)

@@ -34,7 +34,7 @@ def test_config_is_frozen_and_round_trips():
         ({"dream": {"normalize": "l2"}}, r"dream\.normalize: must be one of mean, laplacian"),
         ({"dream": {"octave": 3}}, r"dream\.octave: unknown key; valid keys: model, weights"),
         ({"dreams": {}}, r"dreams: unknown section; valid sections: dream"),
-        ({"dream": {"device": "gpu"}}, r"dream\.device: must be auto, cpu, cuda or cuda:N"),
+        ({"dream": {"device": "gpu"}}, r"dream\.device: must be auto, cpu, cuda, cuda:N or mps"),
         ({"dream": {"tile": 32}}, r"dream\.tile: must be 0 \(no tiling\) or >= 64"),
         ({"dream": [1, 2]}, r"dream: expected a mapping"),
     ],

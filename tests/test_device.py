@@ -100,3 +100,16 @@ def test_cuda_video_render_and_resume(tmp_path):
     want = [f.astype(int) for _, f in read_frames(ref)]
     # cuDNN may pick other kernels between runs: frames agree up to rounding, not bit for bit
     assert all(np.abs(a - b).mean() < 2.0 for a, b in zip(got, want, strict=True))
+
+
+def test_devices_that_are_not_there_are_one_line():
+    from dreamvideo.errors import UserError
+
+    assert pick_device("cpu") == torch.device("cpu")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(UserError, match="device 'mps': no Apple GPU"):
+            pick_device("mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="device 'cuda:1': CUDA is not available"):
+            pick_device("cuda:1")
+    assert Config.from_dict({"dream": {"device": "mps"}}).dream.device == "mps"

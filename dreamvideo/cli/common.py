@@ -90,7 +90,10 @@ Iterations = Annotated[
 ]
 Step = Annotated[float | None, typer.Option("--step", help="step size (0..255 pixel units)")]
 Seed = Annotated[int | None, typer.Option("--seed", help="random seed (jitter)")]
-Device = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N")]
+Device = Annotated[
+    str | None,
+    typer.Option("--device", help="auto (CUDA when there), cpu, cuda, cuda:N or mps (Apple GPU)"),
+]
 Threads = Annotated[
     int | None, typer.Option("--threads", help="CPU threads (default: all cores)", min=0)
 ]

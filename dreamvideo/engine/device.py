@@ -13,9 +13,15 @@ from dreamvideo.errors import UserError
 
 
 def pick_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; an unusable device is a :class:`UserError`."""
+    """``auto`` -> CUDA when present, else CPU (an Apple GPU only when asked for, ``mps``: it is
+    not measured); an unusable device is a :class:`UserError`."""
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "mps" and not (torch.backends.mps.is_available()):
+        raise UserError(
+            "device 'mps': no Apple GPU (Metal) that this torch can use on this machine; "
+            "use --device cpu or --device auto"
+        )
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UserError(

@@ -35,7 +35,7 @@ class Network:
     model: str = DEFAULT_MODEL
     weights: str | None = None  # state-dict file; None = the bundled or cached weights
     guide: str | None = None  # names the guide picture (its pixels come to Dreamer.load)
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N", "mps"
     precision: str = "auto"  # forward precision: "auto", "fp32", "bf16", "fp16"
     threads: int = 0  # CPU threads for torch; 0 = torch's default
 

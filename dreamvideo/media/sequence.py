@@ -110,7 +110,8 @@ def check_numbering(files: list[Path]) -> None:
         if b != a + 1:
             raise UserError(
                 f"frame {a + 1} is missing: the numbering jumps from {path_text(pa)} to "
-                f"{path_text(pb)}"
+                f"{path_text(pb)}; put the missing frames back or renumber the files so they "
+                "follow each other"
             )
 
 

@@ -84,7 +84,8 @@ def device_and_why() -> tuple[torch.device, str]:
     if device.type == "cuda":
         return device, "CUDA is available"
     mps = getattr(torch.backends, "mps", None)
-    apple = " (an Apple GPU is there: --device mps uses it)" if mps and mps.is_available() else ""
+    apple = " (an Apple GPU is there: --device mps uses it, not measured)"
+    apple = apple if mps and mps.is_available() else ""
     gpu = _nvidia_gpu()
     if gpu and torch.version.cuda is None:
         return device, (
