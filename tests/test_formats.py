@@ -608,6 +608,25 @@ def test_bad_combinations_are_one_line_that_says_what_works(pan, tmp_path):
     assert enc.notes == ("the sound is left out: animated GIF holds no sound",)
 
 
+def test_an_ffmpeg_without_the_codecs_encoder_is_one_line_before_any_work(
+    pan, tmp_path, monkeypatch
+):
+    """IMAGEIO_FFMPEG_EXE names an ffmpeg built without SVT-AV1: --codec av1 is refused
+    before the network loads, naming the encoder; what that ffmpeg has still works."""
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(f"""#!/bin/sh
+case " $* " in *" -encoders "*) '{ffmpeg_exe()}' "$@" | grep -v libsvtav1; exit 0;; esac
+exec '{ffmpeg_exe()}' "$@"
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(fake))
+    r = cli("video", pan, "-o", tmp_path / "x.mp4", "--codec", "av1")
+    assert_one_line_error(r, f"the ffmpeg in use ({fake}) has no libsvtav1 encoder for AV1")
+    assert "loading" not in r.output and not (tmp_path / "x.mp4.parts").exists()
+    fast = ["--set", "dream.octaves=1", "--set", "dream.iterations=1"]
+    assert cli("video", pan, "-o", tmp_path / "x.mp4", "--codec", "h265", *fast).code == 0
+
+
 # ------------------------------------------------------------------ signals
 
 

@@ -10,6 +10,7 @@ renamed into place only once they are complete and checked.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import subprocess
@@ -41,6 +42,19 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@functools.lru_cache(maxsize=4)
+def encoders(exe: str) -> frozenset[str] | None:
+    """The encoder names the ffmpeg ``exe`` has (``libx264``, ``aac``, ...); ``None`` when it
+    cannot be asked (then nothing is refused on its account)."""
+    try:
+        listed = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True,
+                                text=True, timeout=30)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    names = re.findall(r"^\s*[VAS][\w.]{5}\s+(\S+)", listed.stdout, re.MULTILINE)
+    return frozenset(names) if listed.returncode == 0 and names else None
 
 
 def _base() -> list[str]:

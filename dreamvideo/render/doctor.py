@@ -25,7 +25,7 @@ import torch
 from dreamvideo import __version__, names
 from dreamvideo.engine.ascent import gradient, octave_sizes
 from dreamvideo.engine.device import pick_device
-from dreamvideo.media.ffmpeg import ffmpeg_exe
+from dreamvideo.media.ffmpeg import encoders, ffmpeg_exe
 from dreamvideo.presets import load_preset
 
 # encoders that matter to dreamvideo's outputs: (ffmpeg's name, what it gives)
@@ -122,13 +122,11 @@ def _ffmpeg() -> tuple[str, list[str]]:
     exe = ffmpeg_exe()
     try:
         version = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=30)
-        encoders = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True,
-                                  text=True, timeout=30)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return "not runnable", []
     first = version.stdout.splitlines()[0] if version.stdout else "?"
     m = re.match(r"ffmpeg version (\S+)", first)
-    listed = set(re.findall(r"^\s*[VAS][\w.]{5}\s+(\S+)", encoders.stdout, re.MULTILINE))
+    listed = encoders(exe) or frozenset()
     return (m.group(1) if m else first), [k for k in ENCODERS if k in listed]
 
 
@@ -215,11 +213,11 @@ def examine(timing: bool = True) -> Report:
         r.add("GPU", f"{props.name}, {props.total_memory / 2**30:.1f} GiB, bf16 "
               f"{'yes' if bf16 else 'no (fp16 is used)'}", "gpu", props.name)  # fmt: skip
         r.figures.update(gpu_memory_gib=props.total_memory / 2**30, bf16=bf16)
-    version, encoders = _ffmpeg()
-    missing = [ENCODERS[k] for k in ENCODERS if k not in encoders]
-    r.add("ffmpeg", f"{version}; encoders: {', '.join(ENCODERS[k] for k in encoders)}"
+    version, found = _ffmpeg()
+    missing = [ENCODERS[k] for k in ENCODERS if k not in found]
+    r.add("ffmpeg", f"{version}; encoders: {', '.join(ENCODERS[k] for k in found)}"
           + (f"; missing: {', '.join(missing)}" if missing else ""), "ffmpeg", version)  # fmt: skip
-    r.figures["encoders"] = encoders
+    r.figures["encoders"] = found
     extras = {name: importlib.util.find_spec(module) is not None for name, module, _ in EXTRAS}
     r.add("extras", ", ".join(f"{name} ({what}): {'yes' if extras[name] else 'no'}"
                               for name, _, what in EXTRAS), "extras", extras)  # fmt: skip

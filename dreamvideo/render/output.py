@@ -11,8 +11,8 @@ from typing import Any
 from dreamvideo.config import Config
 from dreamvideo.errors import UserError
 from dreamvideo.media.checkpoint import SegmentedRender, parts_dir
-from dreamvideo.media.codecs import Encoding, choose_encoding
-from dreamvideo.media.ffmpeg import check_video_output
+from dreamvideo.media.codecs import CODECS, Encoding, choose_encoding, sound_codec
+from dreamvideo.media.ffmpeg import check_video_output, encoders, ffmpeg_exe
 from dreamvideo.media.frame_folder import FrameFolderRender
 from dreamvideo.media.paths import Inputs
 from dreamvideo.media.sequence import check_sequence_output, is_pattern
@@ -93,7 +93,7 @@ def encoding_for(
             f"encode.codec {e.codec} is for video files; frames {output.name} are written "
             f"as their suffix says ({output.suffix})"
         )
-    return choose_encoding(
+    encoding = choose_encoding(
         output.suffix,
         e.codec,
         size,
@@ -111,6 +111,27 @@ def encoding_for(
         frames=frames,
         what=f"output {output}",
     )
+    check_encoders(encoding, output)
+    return encoding
+
+
+def check_encoders(encoding: Encoding, output: Path) -> None:
+    """An encoder the ffmpeg in use lacks (one named by ``IMAGEIO_FFMPEG_EXE``, built
+    without x265 or SVT-AV1) is one line before any work, not an ffmpeg error after the first
+    segment."""
+    args = [*encoding.args, *encoding.final]
+    wanted = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c:v", "-c:a")]
+    if encoding.sound:
+        wanted.append(sound_codec(encoding.container)[0])
+    exe = ffmpeg_exe()
+    have = encoders(exe)
+    missing = [name for name in wanted if have is not None and name not in have]
+    if missing:
+        raise UserError(
+            f"output {path_text(output)}: the ffmpeg in use ({exe}) has no {missing[0]} "
+            f"encoder for {CODECS[encoding.codec]}; choose another --codec (dreamvideo doctor "
+            "lists this ffmpeg's encoders) or leave IMAGEIO_FFMPEG_EXE unset for the bundled one"
+        )
 
 
 def open_render(
