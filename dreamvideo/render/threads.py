@@ -61,19 +61,31 @@ class Sink:
     """Runs calls in order on one background thread (encoding), at most ``depth`` queued;
     ``depth`` 0 runs each call at once in the caller's thread.
 
-    An error in the thread is raised by the next :meth:`submit` or by :meth:`drain`.
+    An error in the thread is raised by the next :meth:`submit` or by :meth:`drain`, and the
+    calls queued after the one that failed are skipped: a frame whose write failed must not be
+    followed by the next frame under its name, nor by the call that finishes the file.
     """
 
     def __init__(self, depth: int = 4) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="dreamvideo-write") if depth else None
         self._pending: deque[Future[Any]] = deque()
         self._depth = depth
+        self._failed = False
+
+    def _call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        if self._failed:
+            return
+        try:
+            fn(*args)
+        except BaseException:
+            self._failed = True
+            raise
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         if self._pool is None:
             fn(*args)
             return
-        self._pending.append(self._pool.submit(fn, *args))
+        self._pending.append(self._pool.submit(self._call, fn, args))
         while self._pending and (len(self._pending) > self._depth or self._pending[0].done()):
             self._pending.popleft().result()
 
