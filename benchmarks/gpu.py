@@ -61,7 +61,7 @@ def environment(run: Run) -> None:
     """The machine: GPU, driver, torch, and what dreamvideo doctor finds."""
     import torch
 
-    from dreamvideo.render.doctor import examine
+    from dreamvideo.render import examine
 
     if run.cuda:
         smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
@@ -98,7 +98,7 @@ def tests(run: Run) -> None:
 
 def doctor(run: Run) -> None:
     """dreamvideo doctor: the device, a timed step, the estimates."""
-    from dreamvideo.render.doctor import examine
+    from dreamvideo.render import examine
 
     report = examine(timing=True)
     f = report.figures
@@ -115,7 +115,7 @@ def ascent(run: Run) -> None:
     """One ascent step of the video preset: eager, tiled, CUDA graph."""
     import torch
 
-    from dreamvideo.engine.ascent import gradient
+    from dreamvideo.engine import gradient
     from dreamvideo.presets import load_preset
     from dreamvideo.render import dreamer_for
 
@@ -156,7 +156,7 @@ def _graphed(d: Any, x: Any, ms: Callable[[Callable[[], Any]], float]) -> float 
     """One step captured as a CUDA graph (forward, objective, backward) and replayed."""
     import torch
 
-    from dreamvideo.engine.ascent import gradient
+    from dreamvideo.engine import gradient
 
     static = x.clone().requires_grad_(True)
     stream = torch.cuda.Stream()

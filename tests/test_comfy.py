@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import cli, pan_frames
 
-from dreamvideo.comfy.install import install, workflows
+from dreamvideo.comfy import install_pack, workflows
 from dreamvideo.comfy.nodes import write_clip
 from dreamvideo.errors import UserError
 from dreamvideo.media.frames import read_frames
@@ -29,7 +29,7 @@ def pack(tmp_path_factory):
     comfyui = tmp_path_factory.mktemp("ComfyUI")
     (comfyui / "main.py").write_text("# ComfyUI's entry point\n")
     (comfyui / "custom_nodes").mkdir()
-    written = install(comfyui)
+    written = install_pack(comfyui)
     init = comfyui / "custom_nodes" / "dreamvideo" / "__init__.py"
     assert init in written
     spec = importlib.util.spec_from_file_location("custom_nodes.dreamvideo", init)

@@ -26,7 +26,7 @@ import pytest
 from conftest import pan_frames, photo, write_clip
 from PIL import Image
 
-from dreamvideo.comfy.install import install, workflows
+from dreamvideo.comfy import install_pack, workflows
 from dreamvideo.comfy.nodes import PRESERVED
 from dreamvideo.media.ffmpeg import ffmpeg_exe
 from dreamvideo.media.frames import probe_video, read_frames
@@ -146,7 +146,7 @@ def comfy(tmp_path_factory):
     (root / "main.py").write_text("# the pack is installed here; ComfyUI runs from COMFYUI_DIR\n")
     for name in ("custom_nodes", "input", "output"):
         (root / name).mkdir()
-    install(root)  # custom_nodes/dreamvideo, and the workflows in user/default/workflows
+    install_pack(root)  # custom_nodes/dreamvideo, and the workflows in user/default/workflows
     paths = root / "extra.yaml"
     paths.write_text(f"dreamvideo:\n  custom_nodes: {root / 'custom_nodes'}\n")
     port = free_port()

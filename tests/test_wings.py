@@ -30,9 +30,9 @@ RANKS = {
     "scale": 7,
     "api": 8,
     "studio": 8,
-    "comfy": 9,
-    "cli": 9,
-    "__main__": 10,
+    "comfy": 9,  # the ComfyUI pack stands on the API; the CLI installs it
+    "cli": 10,
+    "__main__": 11,
 }
 GROUND = {"names", "errors", "text", "lazy", "masks", "stops"}
 CONFIG = {"config", "fields"}

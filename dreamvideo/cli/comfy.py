@@ -30,8 +30,8 @@ def install(
 
     Example: dreamvideo comfy install ~/ComfyUI
     """
-    from dreamvideo.comfy.install import install as put
+    from dreamvideo.comfy import install_pack
 
-    for path in put(comfyui):
+    for path in install_pack(comfyui):
         out.print(f"wrote {path}", markup=False, highlight=False)
     out.print("restart ComfyUI; the nodes are in the dreamvideo category", markup=False)

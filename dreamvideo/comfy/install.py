@@ -52,7 +52,7 @@ def workflows() -> dict[str, str]:
             if f.name.endswith(".json")}  # fmt: skip
 
 
-def install(comfyui: Path) -> list[Path]:
+def install_pack(comfyui: Path) -> list[Path]:
     """Write the pack and the example workflows into the ComfyUI folder ``comfyui``; an
     earlier install is brought up to date. Returns the files written."""
     comfyui = Path(comfyui)

@@ -7,6 +7,7 @@ __all__, __getattr__ = lazy_exports(
     __name__,
     {
         "clip": ("ClipPlan", "clip_steps", "plan_clip", "render_video"),
+        "doctor": ("examine",),
         "image": ("ImageResult", "picture", "render_gallery", "render_image"),
         "live": ("LiveStepper", "run_live"),
         "loop": ("FrameReport", "RenderResult"),
