@@ -157,3 +157,20 @@ def interrupted_then_resumed(render, done: int, **kwargs):
     with pytest.raises(KeyboardInterrupt):
         render(on_frame=interrupt_at(done), **kwargs)
     return render(resume=True, **kwargs)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 (pytest's hook)
+    """After the docs tests: how many of the docs' blocks ran, and which were left out, why."""
+    import sys
+
+    docs = next((m for name, m in sys.modules.items() if name.endswith("test_docs")), None)
+    tally = getattr(docs, "TALLY", None)
+    if not tally or not (tally["blocks run"] or tally["not run"]):
+        return
+    say = terminalreporter.write_line
+    terminalreporter.section("README and docs blocks")
+    say(f"{len(set(tally['blocks run']))} blocks run ({len(tally['commands run'])} commands run, "
+        f"{len(tally['checked'])} checked without running); "
+        f"{len(tally['not run'])} blocks not run:")  # fmt: skip
+    for line in tally["not run"]:
+        say(f"  {line}")
