@@ -2,8 +2,9 @@
 picture they show is made by ``samples/make_samples.py``, and the site builds.
 
 The blocks of each page run in order, in a folder of the page's own where ``samples/`` is
-the repository's, ``~`` is an empty home, and ``googlenet-1378be20.pth`` lies as the page's
-``curl`` would leave it (a stand-in: GoogLeNet's shape, random weights). A block is read as:
+the repository's, ``~`` is an empty home (torch's cache below it), and
+``googlenet-1378be20.pth`` lies as the page's ``curl`` would leave it (a stand-in:
+GoogLeNet's shape, random weights). A block is read as:
 
 - ``bash``: each command runs. ``dreamvideo ...`` runs as written except for its effort
   (flags that set size or work are turned down: ``--octaves 5`` becomes ``--octaves 1``,
@@ -287,8 +288,10 @@ def test_every_block_runs(page, tmp_path, monkeypatch, googlenet_file) -> None:
     (cwd / "samples").symlink_to(ROOT / "samples")
     (cwd / googlenet_file.name).symlink_to(googlenet_file)
     monkeypatch.chdir(cwd)
-    monkeypatch.setenv("HOME", str(home))
-    for name in ("TORCH_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "IMAGEIO_FFMPEG_EXE"):
+    # ``~`` in a command is the empty home, and torch's cache is the one below it; HOME itself
+    # stays: a Ray started again in this process after HOME changed never comes up
+    monkeypatch.setenv("TORCH_HOME", str(home / ".cache" / "torch"))
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "IMAGEIO_FFMPEG_EXE"):
         monkeypatch.delenv(name, raising=False)
     output, found = "", blocks(page)
     for block, after in zip(found, [*found[1:], None][: len(found)], strict=True):
