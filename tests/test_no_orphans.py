@@ -293,3 +293,37 @@ def test_a_run_killed_while_its_stream_is_quiet_leaves_no_reader(tmp_path, clip)
     os.kill(proc.pid, signal.SIGKILL)
     proc.end(30)
     assert_gone(pids)
+
+
+def test_no_python_runs_in_a_child_between_fork_and_exec(tmp_path):
+    """A child must not run Python in its copy of dreamvideo: there (a ``preexec_fn``) the
+    other threads' objects are freed, and in ComfyUI a PyAV scaler's finalizer hung the
+    child on a lock copied mid-use before ffmpeg ever started. A finalizer that writes its
+    pid shows it: it must run only in this process, when its thread lets it go."""
+    from dreamvideo.media.children import child
+
+    marker = tmp_path / "finalized"
+
+    class Held:
+        def __del__(self) -> None:
+            with open(marker, "a") as f:
+                f.write(f"{os.getpid()}\n")
+
+    local, ready, done = threading.local(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        local.held = Held()
+        ready.set()
+        done.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    ready.wait()
+    try:
+        r = subprocess.run(**child([ffmpeg_exe(), "-version"]), capture_output=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.startswith(b"ffmpeg version")
+        assert not marker.exists(), "an object was finalized in the child"
+    finally:
+        done.set()
+        holder.join()
+    assert marker.read_text().split() == [str(os.getpid())]

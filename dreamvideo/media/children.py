@@ -13,49 +13,49 @@ stopped by a signal meant for dreamvideo.
   in encoders, which finish when their input ends, whenever dreamvideo decides; what they
   wrote is never cut short by the signal that stops dreamvideo. A child that is stopped by
   SIGTERM (a stream reader, which then finishes its sound file) is started without it.
+
+Both are set by a small launcher (this Python, started fresh, which then becomes ffmpeg by
+``exec``), not by a ``preexec_fn``: between fork and exec a ``preexec_fn`` child runs Python
+in a copy of a process full of threads, and Python 3.12 there frees what the other threads
+held (in ComfyUI, a PyAV scaler whose lock was copied mid-use), which can hang the child
+before ffmpeg ever starts.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SESSION_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
-
-def _prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
+# argv: the parent's pid, "1" to block the session's signals, then the command. Exit 127 (as
+# a shell does) when the command cannot be started, with the reason on stderr.
+_LAUNCH = """
+import ctypes, os, signal, sys
+parent, shielded, *cmd = sys.argv[1:]
+if sys.platform.startswith("linux"):
     try:
-        return ctypes.CDLL(None, use_errno=True).prctl
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        return None
+        pass
+    if os.getppid() != int(parent):  # the parent died before the request took hold
+        os._exit(137)
+if shielded == "1":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+try:
+    os.execvp(cmd[0], cmd)
+except OSError as e:
+    sys.stderr.write(f"cannot start {cmd[0]}: {e.strerror}\\n")
+    os._exit(127)
+"""
 
 
-_PRCTL = _prctl()  # looked up once, here: the child runs as little Python as it can
-
-
-def _setup(parent: int, shielded: bool) -> Callable[[], None]:
-    """What a child runs between fork and exec: ask for SIGKILL when its parent goes (and go
-    now if it already went), and block the session's signals when ``shielded``."""
-
-    def setup() -> None:
-        if _PRCTL is not None:
-            _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if os.getppid() != parent:  # the parent died before the request took hold
-                os.kill(os.getpid(), signal.SIGKILL)
-        if shielded:
-            signal.pthread_sigmask(signal.SIG_BLOCK, SESSION_SIGNALS)
-
-    return setup
-
-
-def child(shielded: bool = True) -> dict[str, Any]:
-    """Keyword arguments for ``subprocess.run`` / ``Popen`` that start a child as the module
-    doc says (``shielded``: deaf to the session's signals)."""
-    return {"process_group": 0, "preexec_fn": _setup(os.getpid(), shielded)}
+def child(cmd: Sequence[str], shielded: bool = True) -> dict[str, Any]:
+    """Keyword arguments for ``subprocess.run`` / ``Popen`` (``args`` included) that start
+    ``cmd`` as the module doc says (``shielded``: deaf to the
+    session's signals)."""
+    launch = [sys.executable, "-I", "-S", "-c", _LAUNCH, str(os.getpid()), "01"[shielded]]
+    return {"args": [*launch, *cmd] if sys.executable else list(cmd), "process_group": 0}

@@ -87,10 +87,7 @@ def _run(args: Sequence[str], what: str, timeout: float) -> bytes:
     """
     try:
         r = subprocess.run(
-            [*_base(), "-y", "-v", "error", *args],
-            capture_output=True,
-            timeout=timeout,
-            **child(),
+            **child([*_base(), "-y", "-v", "error", *args]), capture_output=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         raise EncodeError(f"{what} timed out after {timeout:.0f} s (ffmpeg was stopped)") from None
@@ -140,7 +137,7 @@ def describe(path: Path, timeout: float = PROBE_SECONDS) -> str:
     """ffmpeg's own description of a file (its stderr for ``-i path``)."""
     try:
         r = subprocess.run(
-            [*_base(), "-i", file_arg(path)], capture_output=True, timeout=timeout, **child()
+            **child([*_base(), "-i", file_arg(path)]), capture_output=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         raise UserError(
@@ -173,9 +170,9 @@ def first_frame_info(path: Path, stream: int = 0, timeout: float = PROBE_SECONDS
     carries (HDR10's mastering display and light levels in its SEI, where the container does
     not repeat them)."""
     r = subprocess.run(
-        [*_base(), "-i", file_arg(path), "-map", f"0:v:{stream}", "-frames:v", "1",
-         "-vf", "showinfo", "-f", "null", "-"],
-        capture_output=True, timeout=timeout, **child(),
+        **child([*_base(), "-i", file_arg(path), "-map", f"0:v:{stream}", "-frames:v", "1",
+                 "-vf", "showinfo", "-f", "null", "-"]),
+        capture_output=True, timeout=timeout,
     )  # fmt: skip
     return r.stderr.decode("utf-8", "replace")
 
@@ -188,10 +185,9 @@ def raw_frames(
     stops; an ffmpeg that fails is :class:`EncodeError` with the tail of its stderr."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        [*_base(), "-v", "error", *args, "-f", "rawvideo", "-"],
+        **child([*_base(), "-v", "error", *args, "-f", "rawvideo", "-"]),
         stdout=subprocess.PIPE,
         stderr=log,
-        **child(),
     )
     try:
         assert proc.stdout is not None
@@ -282,7 +278,7 @@ class VideoWriter:
             str(path) if url else file_arg(self.path),
         ]
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, **child()
+            **child(cmd), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
         )
 
     def _log_tail(self) -> str:

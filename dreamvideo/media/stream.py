@@ -99,8 +99,8 @@ class StreamInput:
             cmd += ["-map", "0:a:0?", "-map", "1:a", "-c:a", "pcm_s16le", "-f", "matroska",
                     "-y", str(self._sound)]  # fmt: skip
         self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-            **child(shielded=False),  # stopped by SIGTERM: it then finishes the sound file
+            **child(cmd, shielded=False),  # stopped by SIGTERM: it then finishes the sound file
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
         )  # fmt: skip
         self._described: Description | None = None
         self._times: deque[float] = deque()
