@@ -24,12 +24,9 @@ before ffmpeg ever starts.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
-
-SESSION_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 # argv: the parent's pid, "1" to block the session's signals, then the command. Exit 127 (as
 # a shell does) when the command cannot be started, with the reason on stderr.
@@ -55,7 +52,8 @@ except OSError as e:
 
 def child(cmd: Sequence[str], shielded: bool = True) -> dict[str, Any]:
     """Keyword arguments for ``subprocess.run`` / ``Popen`` (``args`` included) that start
-    ``cmd`` as the module doc says (``shielded``: deaf to the
-    session's signals)."""
+    ``cmd`` as the module doc says (``shielded``: deaf to the session's signals). Without a
+    Python to launch with (an embedding that has no ``sys.executable``) ``cmd`` starts
+    plainly, in its own process group."""
     launch = [sys.executable, "-I", "-S", "-c", _LAUNCH, str(os.getpid()), "01"[shielded]]
     return {"args": [*launch, *cmd] if sys.executable else list(cmd), "process_group": 0}
